@@ -1,0 +1,27 @@
+"""Aviso: know-your-rights information and safe-passage alerts for school families, by SMS and WhatsApp."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app; settings default to the environment (and .env)."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["AVISO_SETTINGS"] = settings
+    app.config["SECRET_KEY"] = settings.secret_keys[0]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from . import health, services, simulator, webhook
+
+    services.init_app(app, settings)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(health.bp)
+    if settings.is_development:
+        app.register_blueprint(simulator.bp)  # a signing helper: never in production
+    return app

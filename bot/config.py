@@ -1,0 +1,194 @@
+"""Settings: every environment variable Aviso reads, read once, checked at startup."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+ENVIRONMENTS = ("development", "production")
+SECRET_FILE_NAME = "secret.key"
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Aviso's configuration; build it with load_settings()."""
+
+    env: str = "development"
+    data_dir: Path = Path("var")
+    content_dir: Path = Path("content")
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
+    redis_url: str | None = None
+    public_base_url: str = "http://127.0.0.1:5000"
+    secret_keys: tuple[str, ...] = ()
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str | None = None
+    advanced_opt_out: bool = True
+    contact_ttl_days: int = 180
+
+    @property
+    def is_development(self) -> bool:
+        """True when running as a developer's machine, with its conveniences."""
+        return self.env == "development"
+
+    @property
+    def twilio_sending_configured(self) -> bool:
+        """True when outbound messages go to Twilio rather than the outbox."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def validates_signatures(self) -> bool:
+        """Webhook signatures are checked everywhere except development without a token."""
+        return not (self.is_development and not self.twilio_auth_token)
+
+    def with_overrides(self, **changes) -> Settings:
+        """Return a copy with some fields changed (tests use this)."""
+        return replace(self, **changes)
+
+
+def _text(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _text(environ, name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _text(environ, name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) <= 0:
+        raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = _text(environ, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(f"{name} must be a {' or '.join(schemes)} URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def _secret_keys(environ: Mapping[str, str], env: str, data_dir: Path) -> tuple[str, ...]:
+    value = _text(environ, "AVISO_SECRET_KEY")
+    if value is None:
+        if env == "production":
+            raise ConfigError("AVISO_SECRET_KEY is required in production (32+ random characters)")
+        return (_development_secret(data_dir),)
+    keys = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not keys or any(len(key) < MIN_SECRET_LENGTH for key in keys):
+        raise ConfigError(
+            f"AVISO_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
+            "(several keys, newest first, separated by commas)"
+        )
+    return keys
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Generate the development key once and keep it under the data directory."""
+    path = data_dir / SECRET_FILE_NAME
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _timezone(environ: Mapping[str, str]) -> ZoneInfo:
+    name = _text(environ, "AVISO_TIMEZONE") or "America/Los_Angeles"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"AVISO_TIMEZONE is not a known time zone: {name!r}") from None
+
+
+def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> str | None:
+    value = _text(environ, name)
+    if value is not None and not value.removeprefix(prefix).startswith("+"):
+        raise ConfigError(f"{name} must be a number in +E.164 form, like {prefix}+12135550100")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
+    """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError."""
+    if environ is None:
+        merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
+        merged.update(os.environ)
+        environ = merged
+    env = _text(environ, "AVISO_ENV") or "development"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"AVISO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    data_dir = Path(_text(environ, "AVISO_DATA_DIR") or "var").resolve()
+    content_dir = Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
+    public_base_url = _url(environ, "PUBLIC_BASE_URL", ("http", "https"))
+    if public_base_url is None:
+        if env == "production":
+            raise ConfigError("PUBLIC_BASE_URL is required in production (the https origin Twilio calls)")
+        public_base_url = "http://127.0.0.1:5000"
+    elif env == "production" and not public_base_url.startswith("https://"):
+        raise ConfigError("PUBLIC_BASE_URL must be https in production")
+    settings = Settings(
+        env=env,
+        data_dir=data_dir,
+        content_dir=content_dir,
+        timezone=_timezone(environ),
+        redis_url=_url(environ, "REDIS_URL", ("redis", "rediss", "unix")),
+        public_base_url=public_base_url,
+        secret_keys=_secret_keys(environ, env, data_dir),
+        twilio_account_sid=_text(environ, "TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=_text(environ, "TWILIO_AUTH_TOKEN"),
+        twilio_messaging_service_sid=_text(environ, "TWILIO_MESSAGING_SERVICE_SID"),
+        twilio_sms_from=_twilio_sender(environ, "TWILIO_SMS_FROM"),
+        twilio_whatsapp_from=_twilio_sender(environ, "TWILIO_WHATSAPP_FROM", "whatsapp:"),
+        twilio_api_base_url=_url(environ, "TWILIO_API_BASE_URL", ("http", "https")),
+        advanced_opt_out=_bool(environ, "AVISO_ADVANCED_OPT_OUT", True),
+        contact_ttl_days=_positive_int(environ, "AVISO_CONTACT_TTL_DAYS", 180),
+    )
+    _check_twilio(settings)
+    return settings
+
+
+def _check_twilio(settings: Settings) -> None:
+    if settings.twilio_account_sid and not settings.twilio_account_sid.startswith("AC"):
+        raise ConfigError("TWILIO_ACCOUNT_SID must start with AC")
+    if bool(settings.twilio_account_sid) != bool(settings.twilio_auth_token) and settings.twilio_account_sid:
+        raise ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
+    if settings.env == "production":
+        if not settings.twilio_sending_configured:
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production")
+        if not (settings.twilio_messaging_service_sid or settings.twilio_sms_from):
+            raise ConfigError(
+                "TWILIO_MESSAGING_SERVICE_SID or TWILIO_SMS_FROM is required in production"
+            )
+    sid = settings.twilio_messaging_service_sid
+    if sid and not sid.startswith("MG"):
+        raise ConfigError("TWILIO_MESSAGING_SERVICE_SID must start with MG")

@@ -1,0 +1,166 @@
+"""Content: the versioned, multilingual texts, keywords and menus families see."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .matching import KeywordIndex
+
+MANIFEST = "manifest.toml"
+MENU = "menu.toml"
+LANGUAGES_DIR = "languages"
+RESOURCES = "resources.toml"
+WORKSHOPS = "workshops.toml"
+LOCK = "content.lock"
+# The commands whose keywords a language file lists; carrier words are handled apart from these.
+COMMANDS = ("rights", "resources", "workshops", "alerts", "menu", "help", "language", "forget")
+LANGUAGE_CHOICE = "language_choice"
+
+
+class ContentError(Exception):
+    """Content files that cannot be read at all (validation problems are reported, not raised)."""
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ContentError(f"{path.name}: file is missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"{path.name}: not valid TOML ({exc})") from None
+
+
+def read_tree(content_dir: Path) -> dict:
+    """Read every content file into one JSON-ready dict (no validation beyond parsing)."""
+    content_dir = Path(content_dir)
+    manifest = _read_toml(content_dir / MANIFEST)
+    languages = {}
+    for code in manifest.get("languages", []):
+        languages[code] = _read_toml(content_dir / LANGUAGES_DIR / f"{code}.toml")
+    workshops_path = content_dir / WORKSHOPS
+    resources_path = content_dir / RESOURCES
+    return {
+        "manifest": manifest,
+        "menu": _read_toml(content_dir / MENU),
+        "languages": languages,
+        "resources": _read_toml(resources_path).get("resources", []) if resources_path.exists() else [],
+        "workshops": _read_toml(workshops_path).get("workshops", []) if workshops_path.exists() else [],
+    }
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """One upcoming workshop, as listed to families."""
+
+    id: str
+    starts: datetime
+    duration_minutes: int
+    place: str
+    online: bool
+    languages: tuple[str, ...]
+    capacity: int
+    school: str
+    title: dict[str, str]
+    description: dict[str, str]
+
+
+class Content:
+    """One version of the content, with lookups the conversation engine needs."""
+
+    def __init__(self, tree: dict):
+        self.tree = tree
+        manifest = tree["manifest"]
+        self.version: str = str(manifest["version"])
+        self.languages: tuple[str, ...] = tuple(manifest["languages"])
+        self.default_language: str = manifest.get("default_language", self.languages[0])
+        self.welcome_languages: tuple[str, ...] = tuple(
+            manifest.get("welcome_languages", self.languages[:2])
+        )
+        self._fallback: dict[str, list[str]] = manifest.get("fallback", {})
+        self.main_menu: tuple[str, ...] = tuple(tree["menu"].get("main", []))
+        self.menus: dict[str, dict] = tree["menu"].get("menus", {})
+
+    @classmethod
+    def from_dir(cls, content_dir: Path) -> Content:
+        """Load the content files of a directory."""
+        return cls(read_tree(content_dir))
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Content:
+        """Load content as published into Redis."""
+        return cls(json.loads(data))
+
+    def to_json(self) -> str:
+        """Serialise for publishing."""
+        return json.dumps(self.tree, ensure_ascii=False, sort_keys=True, default=str)
+
+    def language(self, code: str) -> dict:
+        """The whole file of one language."""
+        return self.tree["languages"][code]
+
+    def fallback_chain(self, code: str) -> list[str]:
+        """Languages to try, in order, for a text missing in code."""
+        chain = [code, *self._fallback.get(code, []), *self._fallback.get("default", [])]
+        chain.append(self.default_language)
+        return [c for i, c in enumerate(chain) if c in self.tree["languages"] and c not in chain[:i]]
+
+    def text(self, code: str, key: str, **values: str) -> str:
+        """The text for key in a language (falling back when missing), with placeholders filled."""
+        for candidate in self.fallback_chain(code):
+            template = self.language(candidate).get("texts", {}).get(key)
+            if template is not None:
+                return template.format(**values) if values else template
+        raise KeyError(f"no text {key!r} in any language")
+
+    def label(self, code: str, key: str) -> str:
+        """The short menu label of key in a language."""
+        for candidate in self.fallback_chain(code):
+            label = self.language(candidate).get("labels", {}).get(key)
+            if label is not None:
+                return label
+        raise KeyError(f"no label {key!r} in any language")
+
+    def language_name(self, code: str) -> str:
+        """A language's own name for itself."""
+        return self.language(code)["language"]["name"]
+
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        """Every language's keywords (and language names) in one index."""
+        entries = []
+        for code, data in self.tree["languages"].items():
+            for command, phrases in data.get("keywords", {}).items():
+                entries.extend((phrase, command, code) for phrase in phrases)
+        return KeywordIndex(entries)
+
+    @cached_property
+    def workshops(self) -> list[Workshop]:
+        """Workshops in start order."""
+        zone = ZoneInfo(self.tree["manifest"].get("timezone", "America/Los_Angeles"))
+        items = [
+            Workshop(
+                id=w["id"],
+                starts=datetime.fromisoformat(w["starts"]).replace(tzinfo=zone),
+                duration_minutes=int(w.get("duration_minutes", 60)),
+                place=w.get("place", ""),
+                online=bool(w.get("online", False)),
+                languages=tuple(w.get("languages", [])),
+                capacity=int(w.get("capacity", 0)),
+                school=w.get("school", ""),
+                title=dict(w.get("title", {})),
+                description=dict(w.get("description", {})),
+            )
+            for w in self.tree["workshops"]
+        ]
+        return sorted(items, key=lambda w: w.starts)
+
+    def upcoming_workshops(self, now: datetime, limit: int) -> list[Workshop]:
+        """The next workshops that have not started yet."""
+        return [w for w in self.workshops if w.starts > now][:limit]

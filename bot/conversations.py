@@ -1,0 +1,118 @@
+"""Conversations: the service that answers one inbound message (Redis in, engine, Redis out)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from twilio.twiml.messaging_response import MessagingResponse
+
+from . import contacts, keys
+from .engine import Forget, Inbound, Outcome, Policy, respond
+from .identity import Address, Keyring, log_name
+from .publishing import ContentStore
+
+log = logging.getLogger(__name__)
+RETRY_WAIT_SECONDS = 5.0
+
+
+class ContentUnavailable(RuntimeError):
+    """No content version is published, so nothing can be answered."""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of Twilio's inbound webhook that Aviso uses (already validated)."""
+
+    sid: str
+    address: Address
+    body: str
+    num_media: int = 0
+    opt_out_type: str | None = None
+
+
+def render_twiml(replies: tuple[str, ...]) -> str:
+    """TwiML with one <Message> per reply (none: an empty <Response/>)."""
+    response = MessagingResponse()
+    for reply in replies:
+        response.message(reply)
+    return str(response)
+
+
+class Conversations:
+    """Answers inbound messages exactly once per MessageSid."""
+
+    def __init__(
+        self, connection: redis.Redis, keyring: Keyring, content: ContentStore, policy: Policy,
+        contact_ttl_seconds: int,
+    ):
+        self.connection = connection
+        self.keyring = keyring
+        self.content = content
+        self.policy = policy
+        self.contact_ttl_seconds = contact_ttl_seconds
+
+    def answer(self, message: InboundMessage, now: datetime) -> str:
+        """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML."""
+        contact_key = self.keyring.contact_key(message.address)
+        inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
+        pipe = self.connection.pipeline(transaction=False)
+        pipe.set(inbound_key, keys.INBOUND_PENDING, nx=True, ex=keys.INBOUND_CLAIM_SECONDS)
+        pipe.get(inbound_key)
+        pipe.hgetall(contacts.contact_redis_key(contact_key))
+        pipe.get(keys.CONTENT_ACTIVE)
+        claimed, previous, fields, version = pipe.execute()
+        if not claimed:
+            return self._previous_answer(inbound_key, previous)
+        if version is None:
+            self.connection.delete(inbound_key)
+            raise ContentUnavailable("no content version is published")
+        content = self.content.get(version.decode())
+        state = contacts.state_from_hash(fields)
+        inbound = Inbound(
+            text=message.body, channel=message.address.channel, now=now,
+            opt_out_type=message.opt_out_type, has_media=message.num_media > 0,
+        )
+        outcome = respond(state, inbound, content, self.policy)
+        twiml = render_twiml(outcome.replies)
+        self._apply(contact_key, message, outcome, now, content.version, twiml, inbound_key, state.is_new)
+        log.info(
+            "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
+            log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
+            len(outcome.replies), content.version,
+        )
+        return twiml
+
+    def _previous_answer(self, inbound_key: str, previous: bytes | None) -> str:
+        """Twilio retried a message: wait for the first answer, then repeat it."""
+        deadline = time.monotonic() + RETRY_WAIT_SECONDS
+        while previous is not None and previous.decode() == keys.INBOUND_PENDING:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+            previous = self.connection.get(inbound_key)
+        if previous is None or previous.decode() == keys.INBOUND_PENDING:
+            return render_twiml(())
+        return previous.decode()
+
+    def _apply(
+        self, contact_key: str, message: InboundMessage, outcome: Outcome, now: datetime,
+        version: str, twiml: str, inbound_key: str, is_new: bool,
+    ) -> None:
+        if any(isinstance(effect, Forget) for effect in outcome.effects):
+            contacts.forget(self.connection, contact_key)
+            self.connection.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
+            return
+        pipe = self.connection.pipeline(transaction=True)
+        contacts.save(
+            pipe, contact_key, outcome.state, address=message.address, keyring=self.keyring,
+            is_new=is_new, now=now, ttl_seconds=self.contact_ttl_seconds,
+        )
+        pipe.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
+        stats = keys.KEYWORD_STATS.format(day=now.date().isoformat())
+        pipe.hincrby(stats, f"{outcome.command}:{outcome.language or '-'}", 1)
+        pipe.expire(stats, keys.KEYWORD_STATS_TTL_SECONDS)
+        pipe.execute()

@@ -1,0 +1,97 @@
+"""Identity: phone addresses, the keyed hash that names a contact, and encryption at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import phonenumbers
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+SMS = "sms"
+WHATSAPP = "whatsapp"
+CHANNELS = (SMS, WHATSAPP)
+WHATSAPP_PREFIX = "whatsapp:"
+CONTACT_KEY_HEX_LENGTH = 32  # 128 bits of an HMAC-SHA256 are plenty to tell contacts apart
+LOG_PREFIX_LENGTH = 8
+
+
+class InvalidAddress(ValueError):
+    """A From/To value that is not a phone number Aviso can use."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A channel and an E.164 number: the one thing that identifies a family's phone."""
+
+    channel: str
+    e164: str
+
+    @property
+    def twilio(self) -> str:
+        """The address as Twilio writes it (whatsapp:+1… or +1…)."""
+        return f"{WHATSAPP_PREFIX}{self.e164}" if self.channel == WHATSAPP else self.e164
+
+
+def parse_address(raw: str) -> Address:
+    """Parse Twilio's From (`+E164` or `whatsapp:+E164`) through phonenumbers."""
+    value = (raw or "").strip()
+    channel = SMS
+    if value.lower().startswith(WHATSAPP_PREFIX):
+        channel, value = WHATSAPP, value[len(WHATSAPP_PREFIX) :]
+    if not value.startswith("+"):
+        raise InvalidAddress("a phone number in +E.164 form is required")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidAddress("not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidAddress("not a possible phone number")
+    return Address(channel, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"aviso", info=purpose).derive(secret.encode())
+
+
+class Keyring:
+    """Keys derived from AVISO_SECRET_KEY: contact hashing and Fernet encryption."""
+
+    def __init__(self, secret_keys: tuple[str, ...]):
+        if not secret_keys:
+            raise ValueError("at least one secret key is required")
+        # The contact hash uses the newest key only: rotating it re-keys every contact.
+        self._hash_key = _derive(secret_keys[0], b"contact-id")
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(_derive(key, b"fernet"))) for key in secret_keys]
+        )
+
+    def contact_key(self, address: Address) -> str:
+        """The stable, keyed, irreversible name of a contact."""
+        digest = hmac.new(self._hash_key, f"{address.channel}:{address.e164}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:CONTACT_KEY_HEX_LENGTH]
+
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        """A keyed hash of any value (login attempts by number, say) that must not be stored plainly."""
+        message = f"{purpose}:{value}".encode()
+        return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()[:CONTACT_KEY_HEX_LENGTH]
+
+    def encrypt(self, text: str) -> str:
+        """Encrypt a value for storage."""
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        """Decrypt a stored value; raises InvalidToken when no key fits."""
+        return self._fernet.decrypt(token.encode()).decode()
+
+
+def log_name(contact_key: str) -> str:
+    """The short prefix of a contact key that logs may carry."""
+    return contact_key[:LOG_PREFIX_LENGTH]
+
+
+__all__ = ["Address", "InvalidAddress", "InvalidToken", "Keyring", "log_name", "parse_address"]

@@ -1,0 +1,114 @@
+"""Keyword matching that forgives case, accents, punctuation, spacing and a one-letter typo."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MATCHABLE_LENGTH = 60  # longer texts are sentences, not keywords: only their exact form is tried
+TYPO_MIN_LENGTH = 5  # shorter words are too close to each other to guess at
+_PUNCTUATION = re.compile(r"[^\w\s]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def fold_case(text: str) -> str:
+    """Lowercase, punctuation dropped, whitespace collapsed; accents kept."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    text = _PUNCTUATION.sub(" ", text).replace("_", " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+def strip_accents(text: str) -> str:
+    """Remove combining marks from Latin letters (é→e, ñ→n) and leave other scripts whole."""
+    decomposed = unicodedata.normalize("NFD", text)
+    kept = [ch for ch in decomposed if not _is_accent(ch)]
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+def _is_accent(ch: str) -> bool:
+    # Only the generic combining accents go; Arabic or Hangul marks carry meaning and stay.
+    return unicodedata.combining(ch) > 0 and unicodedata.name(ch, "").startswith("COMBINING")
+
+
+def normalize(text: str) -> str:
+    """The form keywords are compared in: folded case, no punctuation, no accents."""
+    return strip_accents(fold_case(text))
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by at most one insertion, deletion, substitution or transposition."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diffs = [i for i in range(la) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return True
+        return (
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and a[diffs[0]] == b[diffs[1]]
+            and a[diffs[1]] == b[diffs[0]]
+        )
+    short, long_ = (a, b) if la < lb else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a text matched: a command and the languages whose keyword it was."""
+
+    command: str
+    languages: frozenset[str]
+    exact: bool
+
+
+class KeywordIndex:
+    """All keywords of all languages, looked up exactly, then without accents, then with one typo."""
+
+    def __init__(self, entries: Iterable[tuple[str, str, str]]):
+        """Build from (phrase, command, language) triples."""
+        self._exact: dict[str, dict[str, set[str]]] = {}
+        self._plain: dict[str, dict[str, set[str]]] = {}
+        for phrase, command, language in entries:
+            folded = fold_case(phrase)
+            if not folded:
+                continue
+            self._exact.setdefault(folded, {}).setdefault(command, set()).add(language)
+            self._plain.setdefault(strip_accents(folded), {}).setdefault(command, set()).add(language)
+        self._typo_candidates = [key for key in self._plain if len(key) >= TYPO_MIN_LENGTH - 1]
+
+    def lookup(self, text: str) -> Match | None:
+        """The single command text means, or None when it means none or is ambiguous."""
+        folded = fold_case(text[: MATCHABLE_LENGTH * 4])
+        if not folded:
+            return None
+        found = self._exact.get(folded)
+        if found and len(found) == 1:
+            return _single(found, exact=True)
+        plain = strip_accents(folded)
+        found = self._plain.get(plain)
+        if found:
+            return _single(found, exact=True) if len(found) == 1 else None
+        if len(plain) < TYPO_MIN_LENGTH or len(plain) > MATCHABLE_LENGTH:
+            return None
+        commands: dict[str, set[str]] = {}
+        for key in self._typo_candidates:
+            if within_one_edit(plain, key):
+                for command, languages in self._plain[key].items():
+                    commands.setdefault(command, set()).update(languages)
+        return _single(commands, exact=False) if len(commands) == 1 else None
+
+
+def _single(found: dict[str, set[str]], exact: bool) -> Match | None:
+    if len(found) != 1:
+        return None
+    ((command, languages),) = found.items()
+    return Match(command, frozenset(languages), exact)

@@ -1,0 +1,56 @@
+"""SMS segments: which encoding a text needs and how many segments it costs, as carriers count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+# The GSM 03.38 basic character set, and the extension table whose characters cost two septets.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+GSM7_SINGLE, GSM7_PART = 160, 153
+UCS2_SINGLE, UCS2_PART = 70, 67
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    """How a text travels by SMS."""
+
+    encoding: str
+    units: int
+    segments: int
+
+    def __str__(self) -> str:
+        return f"{self.segments} segment{'s' if self.segments != 1 else ''} {self.encoding}"
+
+
+def is_gsm7(text: str) -> bool:
+    """True when every character of text exists in GSM-7 (basic or extension table)."""
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def count(text: str) -> SegmentCount:
+    """Encoding and segment count of an SMS body."""
+    if is_gsm7(text):
+        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        single, part, encoding = GSM7_SINGLE, GSM7_PART, GSM7
+    else:
+        units = len(text.encode("utf-16-le")) // 2  # UTF-16 code units: an emoji costs two
+        single, part, encoding = UCS2_SINGLE, UCS2_PART, UCS2
+    segments = 1 if units <= single else -(-units // part)
+    return SegmentCount(encoding, units, max(segments, 1))
+
+
+def non_gsm7_characters(text: str) -> list[str]:
+    """The characters that force a text into UCS-2, in order of first appearance."""
+    seen: list[str] = []
+    for ch in text:
+        if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION and ch not in seen:
+            seen.append(ch)
+    return seen

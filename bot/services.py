@@ -1,0 +1,91 @@
+"""Services: the per-app objects (Redis, keys, content, conversations, sender), built once per app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+
+import redis
+from flask import Flask, current_app
+
+from . import embedded_redis
+from .config import Settings
+from .content import Content
+from .content_check import check
+from .conversations import Conversations
+from .engine import Policy
+from .identity import Keyring
+from .publishing import ContentStore
+from .senders import Sender, make_sender
+
+log = logging.getLogger(__name__)
+EXTENSION = "aviso"
+
+
+class Aviso:
+    """Everything a request or job needs, made lazily so that nothing connects at import or startup."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._bootstrap_lock = threading.Lock()
+
+    @cached_property
+    def redis_url(self) -> str:
+        """REDIS_URL, or the embedded server's (started on first use)."""
+        return self.settings.redis_url or embedded_redis.ensure_running(self.settings.data_dir)
+
+    @cached_property
+    def connection(self) -> redis.Redis:
+        """The shared Redis connection pool."""
+        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """Keys for contact hashing and encryption."""
+        return Keyring(self.settings.secret_keys)
+
+    @cached_property
+    def content(self) -> ContentStore:
+        """Published content versions."""
+        return ContentStore(self.connection)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        """The inbound-message service."""
+        policy = Policy(carrier_answers_sms_keywords=self.settings.advanced_opt_out)
+        ttl = self.settings.contact_ttl_days * 24 * 3600
+        return Conversations(self.connection, self.keyring, self.content, policy, ttl)
+
+    @cached_property
+    def sender(self) -> Sender:
+        """Twilio when configured, else the outbox."""
+        return make_sender(self.settings, self.connection, self.keyring)
+
+    def ensure_content(self) -> str:
+        """Publish the shipped content on a first boot, when Redis has no active version yet."""
+        with self._bootstrap_lock:
+            active = self.content.active_version()
+            if active:
+                return active
+            problems = check(self.settings.content_dir)
+            if problems.errors:
+                raise RuntimeError(f"shipped content is invalid: {problems.errors[0]}")
+            version = self.content.publish(Content.from_dir(self.settings.content_dir), by="first boot")
+            log.info("published content version %s on first boot", version)
+            return version
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach Aviso's services to an app."""
+    app.extensions[EXTENSION] = Aviso(settings)
+
+
+def current() -> Aviso:
+    """The services of the app handling this request or command."""
+    return current_app.extensions[EXTENSION]
+
+
+def current_from(app: Flask) -> Aviso:
+    """The services of a given app (outside a request)."""
+    return app.extensions[EXTENSION]

@@ -1,0 +1,106 @@
+"""Webhook: Twilio's inbound-message and status-callback endpoints (thin: check, parse, call, render)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import wraps
+
+from flask import Blueprint, Response, abort, request
+from twilio.request_validator import RequestValidator
+
+from . import services
+from .conversations import ContentUnavailable, InboundMessage
+from .identity import InvalidAddress, parse_address
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+MAX_BODY_CHARACTERS = 1600 * 10  # Twilio's own limit is 1,600; anything bigger is not from Twilio
+
+
+class BadRequest(ValueError):
+    """A webhook request missing a field or carrying a malformed one."""
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public origin plus the path and query this request arrived on."""
+    base = services.current().settings.public_base_url
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def twilio_signed(view):
+    """Reject (403, nothing recorded) any request whose X-Twilio-Signature does not verify."""
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        settings = services.current().settings
+        if settings.validates_signatures:
+            validator = RequestValidator(settings.twilio_auth_token or "")
+            signature = request.headers.get("X-Twilio-Signature", "")
+            if not signature or not validator.validate(signed_url(), request.form, signature):
+                abort(Response("invalid or missing X-Twilio-Signature\n", 403, mimetype="text/plain"))
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def _required(name: str) -> str:
+    value = request.form.get(name)
+    if value is None:
+        raise BadRequest(f"missing {name}")
+    return value
+
+
+def parse_inbound() -> InboundMessage:
+    """The inbound message in this request, or BadRequest saying what is wrong."""
+    sid = _required("MessageSid")
+    if not SID_PATTERN.match(sid):
+        raise BadRequest("MessageSid is malformed")
+    try:
+        address = parse_address(_required("From"))
+    except InvalidAddress as exc:
+        raise BadRequest(f"From: {exc}") from None
+    _required("To")
+    body = _required("Body")
+    if len(body) > MAX_BODY_CHARACTERS:
+        body = body[:MAX_BODY_CHARACTERS]
+    num_media = request.form.get("NumMedia", "0") or "0"
+    if not num_media.isdigit():
+        raise BadRequest("NumMedia must be a number")
+    return InboundMessage(
+        sid=sid, address=address, body=body, num_media=int(num_media),
+        opt_out_type=request.form.get("OptOutType") or None,
+    )
+
+
+def _bad_request(reason: str) -> Response:
+    return Response(f"bad request: {reason}\n", 400, mimetype="text/plain")
+
+
+@bp.post("/messages")
+@twilio_signed
+def messages():
+    """Answer an SMS or WhatsApp message with TwiML."""
+    try:
+        message = parse_inbound()
+    except BadRequest as exc:
+        return _bad_request(str(exc))
+    aviso = services.current()
+    now = datetime.now(UTC).astimezone(aviso.settings.timezone)
+    try:
+        twiml = aviso.conversations.answer(message, now)
+    except ContentUnavailable:
+        aviso.ensure_content()
+        twiml = aviso.conversations.answer(message, now)
+    return Response(twiml, 200, mimetype="text/xml")
+
+
+@bp.post("/status")
+@twilio_signed
+def status():
+    """Accept Twilio's message status callback."""
+    sid = request.form.get("MessageSid", "")
+    if not SID_PATTERN.match(sid) or not request.form.get("MessageStatus"):
+        return _bad_request("MessageSid and MessageStatus are required")
+    return Response("", 204)

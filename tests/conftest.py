@@ -1,0 +1,140 @@
+"""Shared fixtures: a real (embedded) Redis, the app, a signed Twilio client, the shipped content."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+from twilio.request_validator import RequestValidator
+
+from bot import create_app, embedded_redis, services
+from bot.config import Settings
+from bot.content import Content
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT_DIR = ROOT / "content"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "1" * 32
+PUBLIC_BASE_URL = "https://aviso.example.org"
+PARENT = "+12135550123"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """One embedded redis-server for the whole test session."""
+    data_dir = tmp_path_factory.mktemp("redis")
+    url = embedded_redis.ensure_running(data_dir)
+    yield url
+    embedded_redis.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def shipped_content() -> Content:
+    """The content that ships in content/."""
+    return Content.from_dir(CONTENT_DIR)
+
+
+@pytest.fixture
+def settings(redis_url, tmp_path) -> Settings:
+    """Production-like settings: signatures checked, outbox sender (no account sid)."""
+    return Settings(
+        env="development",
+        data_dir=tmp_path / "data",
+        content_dir=CONTENT_DIR,
+        redis_url=redis_url,
+        public_base_url=PUBLIC_BASE_URL,
+        secret_keys=("test-secret-key-that-is-long-enough-0123456789",),
+        twilio_auth_token=AUTH_TOKEN,
+    )
+
+
+@pytest.fixture
+def app(settings):
+    """The app on an empty Redis, content published."""
+    app = create_app(settings)
+    app.testing = True
+    aviso = services.current_from(app)
+    aviso.connection.flushdb()
+    aviso.ensure_content()
+    yield app
+    aviso.connection.flushdb()
+
+
+@pytest.fixture
+def aviso(app):
+    """The app's services."""
+    return services.current_from(app)
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    """Click's runner for the aviso command."""
+    return CliRunner()
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature exactly as Twilio computes it."""
+    return RequestValidator(token).compute_signature(url, params)
+
+
+def inbound(body: str, from_: str = PARENT, sid: str | None = None, **extra: str) -> dict[str, str]:
+    """Twilio's inbound-message form fields."""
+    params = {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "AccountSid": ACCOUNT_SID,
+        "From": from_,
+        "To": "+12135550100",
+        "Body": body,
+        "NumMedia": "0",
+    }
+    params.update(extra)
+    return params
+
+
+class Phone:
+    """A family's phone texting the webhook, signed like Twilio."""
+
+    def __init__(self, client, number: str = PARENT):
+        self.client = client
+        self.number = number
+
+    def post(self, params: dict[str, str], path: str = "/twilio/messages", signature: str | None = None):
+        """Post form params to a webhook path with a valid (or the given) signature."""
+        if signature is None:
+            signature = sign(PUBLIC_BASE_URL + path, params)
+        return self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    def text(self, body: str, sid: str | None = None, **extra: str) -> list[str]:
+        """Send a message; return the replies the TwiML carries."""
+        response = self.post(inbound(body, self.number, sid, **extra))
+        assert response.status_code == 200, response.data
+        assert response.mimetype == "text/xml"
+        return replies(response.data)
+
+
+def replies(twiml: bytes) -> list[str]:
+    """The texts of the <Message> elements of a TwiML answer."""
+    root = ElementTree.fromstring(twiml)
+    assert root.tag == "Response"
+    return [message.text or "" for message in root.iter("Message")]
+
+
+@pytest.fixture
+def phone(client):
+    """An SMS phone."""
+    return Phone(client)
+
+
+@pytest.fixture
+def whatsapp(client):
+    """A WhatsApp phone."""
+    return Phone(client, "whatsapp:+12135550124")

@@ -1,0 +1,164 @@
+"""The content validator, versioning, publishing and rollback."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date
+
+import pytest
+
+from bot import content_check, create_app, services
+from bot.content import Content
+from bot.engine import submenu_text
+from bot.publishing import NothingToRollBack, VersionConflict
+
+from .conftest import CONTENT_DIR, Phone
+
+
+@pytest.fixture
+def content_copy(tmp_path):
+    """A writable copy of the shipped content."""
+    target = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, target)
+    return target
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def messages(report):
+    return [str(problem) for problem in report.errors]
+
+
+def test_shipped_content_passes_the_validator():
+    report = content_check.check(CONTENT_DIR)
+    assert report.errors == []
+
+
+def test_shipped_languages_are_reported_as_drafts_until_reviewed():
+    report = content_check.check(CONTENT_DIR)
+    drafts = [w for w in report.warnings if "draft" in w.message]
+    assert {w.where for w in drafts} == {"languages/en.toml", "languages/es.toml"}
+
+
+def test_every_shipped_text_has_a_segment_row_per_language_within_budget():
+    report = content_check.check(CONTENT_DIR)
+    keys = {row.key for row in report.rows}
+    assert {"rights.home", "(menu) main", "(first contact) welcome"} <= keys
+    assert {row.language for row in report.rows} == {"en", "es"}
+    assert all(row.count.segments <= row.budget for row in report.rows)
+
+
+def test_spanish_texts_stay_in_gsm7_where_a_spelling_choice_allows():
+    report = content_check.check(CONTENT_DIR)
+    ucs2 = [row.key for row in report.rows if row.language == "es" and row.count.encoding != "GSM-7"]
+    # The first-contact welcome lists every language in its own script, the only allowed exception.
+    assert set(ucs2) <= {"(first contact) welcome", "(menu) language", "(menu) language.set"}
+
+
+def test_missing_translation_is_reported_with_file_and_key(content_copy):
+    path = content_copy / "languages" / "es.toml"
+    text = path.read_text()
+    path.write_text(re.sub(r'(?m)^"rights\.work" = """.*?"""\n', "", text, count=1, flags=re.S))
+    content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
+    assert "languages/es.toml [texts] rights.work: missing translation" in messages(
+        content_check.check(content_copy)
+    )
+
+
+def test_placeholder_that_differs_between_languages_is_reported(content_copy):
+    edit(content_copy / "languages" / "es.toml", "{title}", "{titulo}")
+    errors = messages(content_check.check(content_copy))
+    assert any("workshops.item" in e and "placeholders" in e for e in errors)
+
+
+def test_broken_menu_reference_is_reported(content_copy):
+    edit(content_copy / "menu.toml", '"rights.plan"]', '"rights.plans"]')
+    errors = messages(content_check.check(content_copy))
+    assert any("menus.rights" in e and "rights.plans" in e for e in errors)
+
+
+def replace_text(path, key, new):
+    """Replace one text (single- or triple-quoted) in a language file."""
+    text = path.read_text()
+    pattern = re.compile(rf'(?ms)^"{re.escape(key)}" = (""".*?"""|"[^"\n]*")$')
+    assert pattern.search(text), key
+    path.write_text(pattern.sub(lambda _: f'"{key}" = "{new}"', text, count=1))
+
+
+def test_text_over_its_budget_is_reported_with_encoding_and_count(content_copy):
+    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 20 + "rápida")
+    errors = messages(content_check.check(content_copy))
+    assert any("alerts.info: 4 segments UCS-2 is over its budget of 3" in e and "'á'" in e for e in errors)
+
+
+def test_carrier_word_as_keyword_is_refused(content_copy):
+    edit(content_copy / "languages" / "en.toml", 'menu = ["MENU"]', 'menu = ["MENU", "START"]')
+    assert any("carrier word" in e for e in messages(content_check.check(content_copy)))
+
+
+def test_unverified_or_unknown_phone_number_is_refused(content_copy):
+    edit(content_copy / "languages" / "en.toml", '"rights.work" = """\n', '"rights.work" = """\nCall 209-757-3733.\n')
+    edit(content_copy / "languages" / "es.toml", '"rights.work" = """\n', '"rights.work" = """\nLlame 213-555-0199.\n')
+    errors = messages(content_check.check(content_copy))
+    assert any("209-757-3733 is marked unverified" in e for e in errors)
+    assert any("213-555-0199 is not a verified number" in e for e in errors)
+
+
+def test_change_without_version_bump_is_refused_and_bump_fixes_it(content_copy):
+    edit(content_copy / "languages" / "en.toml", "Aviso", "Aviso!")
+    errors = messages(content_check.check(content_copy))
+    assert any("without a version bump" in e for e in errors)
+    version = content_check.bump(content_copy, date(2026, 11, 22))
+    assert version == content_check.next_version(Content.from_dir(CONTENT_DIR).version, date(2026, 11, 22))
+    assert Content.from_dir(content_copy).version == version
+    (content_copy / "CHANGELOG.md").write_text(f"## {version}\n- test edit\n")
+    assert messages(content_check.check(content_copy)) == []
+
+
+def test_next_version_counts_within_a_day_and_restarts_on_a_new_day():
+    assert content_check.next_version("2026.11.22.1", date(2026, 11, 22)) == "2026.11.22.2"
+    assert content_check.next_version("2026.11.22.7", date(2026, 11, 23)) == "2026.11.23.1"
+
+
+def new_version(content_dir, marker: str) -> Content:
+    """Edit a Spanish text, bump and record, and return the new content."""
+    edit(content_dir / "languages" / "es.toml", '"rights.intro" = """\n', f'"rights.intro" = """\n{marker} ')
+    version = content_check.bump(content_dir, date(2026, 11, 22))
+    with open(content_dir / "CHANGELOG.md", "a") as handle:
+        handle.write(f"\n## {version}\n- {marker}\n")
+    return Content.from_dir(content_dir)
+
+
+def test_publish_switches_every_process_at_once_and_rollback_returns(settings, content_copy):
+    # Two apps stand for two running processes: each has its own cache of content.
+    first = create_app(settings)
+    second = create_app(settings)
+    store = services.current_from(first).content
+    services.current_from(first).connection.flushdb()
+    services.current_from(first).ensure_content()
+    old = Content.from_dir(CONTENT_DIR)
+    phones = [Phone(app.test_client()) for app in (first, second)]
+    assert phones[0].text("DERECHOS") == [submenu_text(old, "es", "rights")]
+
+    updated = new_version(content_copy, "NUEVO")
+    store.publish(updated, by="test")
+    for phone in phones:
+        assert phone.text("DERECHOS")[0].startswith("NUEVO")
+    assert store.status()["published_by"] == "test"
+
+    assert store.rollback() == old.version
+    for phone in phones:
+        assert phone.text("DERECHOS") == [submenu_text(old, "es", "rights")]
+    with pytest.raises(NothingToRollBack):
+        store.rollback()
+
+
+def test_publishing_different_content_under_a_used_version_is_refused(aviso, content_copy):
+    edit(content_copy / "languages" / "es.toml", '"rights.intro" = """\n', '"rights.intro" = """\nX ')
+    with pytest.raises(VersionConflict):
+        aviso.content.publish(Content.from_dir(content_copy))

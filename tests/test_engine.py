@@ -1,0 +1,269 @@
+"""The conversation engine, as a table of (state, text) -> what the family gets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.engine import (
+    LANGUAGE_MENU,
+    MAIN,
+    ContactState,
+    Forget,
+    Inbound,
+    OptIn,
+    OptOut,
+    Policy,
+    main_menu_text,
+    respond,
+    submenu_text,
+    welcome_text,
+    workshops_text,
+)
+from bot.identity import SMS, WHATSAPP
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+NEW = ContactState()
+ENGLISH = ContactState(language="en", at=MAIN, is_new=False)
+SPANISH = ContactState(language="es", at=MAIN, is_new=False)
+
+
+DEFAULT_POLICY = Policy()
+
+
+def say(content, text, state=NEW, channel=SMS, policy=DEFAULT_POLICY, **inbound):
+    """Run the engine once."""
+    return respond(state, Inbound(text=text, channel=channel, now=NOW, **inbound), content, policy)
+
+
+KEYWORDS = [
+    # (text, state, expected command, expected language)
+    ("RIGHTS", NEW, "rights", "en"),
+    ("DERECHOS", NEW, "rights", "es"),
+    ("RESOURCES", NEW, "resources", "en"),
+    ("RECURSOS", NEW, "resources", "es"),
+    ("WORKSHOPS", NEW, "workshops", "en"),
+    ("TALLERES", NEW, "workshops", "es"),
+    ("ALERTS", NEW, "alerts", "en"),
+    ("ALERTAS", NEW, "alerts", "es"),
+    ("MENU", ENGLISH, "menu", "en"),
+    ("MENÚ", NEW, "menu", "es"),
+    ("MENU", SPANISH, "menu", "es"),
+    ("AYUDA", NEW, "help", "es"),
+    ("LANGUAGE", ENGLISH, "language", "en"),
+    ("IDIOMA", NEW, "language", "es"),
+    ("FORGET", ENGLISH, "forget_confirm", "en"),
+    ("BORRAR", SPANISH, "forget_confirm", "es"),
+    # case, accents, punctuation and spaces are forgiven
+    ("  derechos!! ", NEW, "rights", "es"),
+    ("Derechos.", NEW, "rights", "es"),
+    ("menú", NEW, "menu", "es"),
+    ("¿recursos?", NEW, "resources", "es"),
+    ("rights", SPANISH, "rights", "es"),  # an English keyword keeps a Spanish speaker in Spanish
+    ("DERECHOS", ENGLISH, "rights", "es"),  # a Spanish keyword is a clear wish for Spanish
+    # one-letter typos
+    ("derechoz", NEW, "rights", "es"),
+    ("rigths", NEW, "rights", "en"),
+    ("recurso", NEW, "resources", "es"),
+    ("taleres", NEW, "workshops", "es"),
+    ("alertss", NEW, "alerts", "en"),
+]
+
+
+@pytest.mark.parametrize(("text", "state", "command", "language"), KEYWORDS)
+def test_keyword_gets_its_answer_in_the_keywords_language(shipped_content, text, state, command, language):
+    outcome = say(shipped_content, text, state)
+    assert outcome.command == command
+    assert outcome.language == language
+    assert len(outcome.replies) == 1 and outcome.replies[0].strip()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_rights_keyword_answers_with_the_rights_menu_in_that_language(shipped_content, language):
+    word = {"en": "RIGHTS", "es": "DERECHOS"}[language]
+    outcome = say(shipped_content, word)
+    assert outcome.replies == (submenu_text(shipped_content, language, "rights"),)
+    assert outcome.state.at == "rights"
+
+
+def test_first_message_without_keyword_gets_bilingual_welcome_with_language_menu(shipped_content):
+    outcome = say(shipped_content, "hola, que es esto")
+    assert outcome.replies == (welcome_text(shipped_content),)
+    assert shipped_content.text("en", "welcome") in outcome.replies[0]
+    assert shipped_content.text("es", "welcome") in outcome.replies[0]
+    assert "1 English" in outcome.replies[0] and "2 Español" in outcome.replies[0]
+    assert outcome.state.at == LANGUAGE_MENU and outcome.state.language is None
+
+
+@pytest.mark.parametrize(("choice", "language"), [("1", "en"), ("2", "es"), ("español", "es"), ("english", "en")])
+def test_choosing_from_the_welcome_sets_the_language_and_shows_the_menu(shipped_content, choice, language):
+    welcomed = say(shipped_content, "hello?").state
+    outcome = say(shipped_content, choice, welcomed)
+    assert outcome.state.language == language
+    assert main_menu_text(shipped_content, language) in outcome.replies[0]
+    assert outcome.replies[0].startswith(shipped_content.text(language, "language.set"))
+
+
+def test_chosen_language_sticks_for_later_messages(shipped_content):
+    state = say(shipped_content, "2", say(shipped_content, "hi").state).state
+    outcome = say(shipped_content, "MENU", state)
+    assert outcome.replies == (main_menu_text(shipped_content, "es"),)
+
+
+def test_unknown_text_from_a_known_contact_gets_didnt_understand_in_their_language(shipped_content):
+    outcome = say(shipped_content, "asdfgh qwerty", SPANISH)
+    assert outcome.replies == (shipped_content.text("es", "unknown"),)
+    assert outcome.command == "unknown"
+
+
+@pytest.mark.parametrize("body", ["", "x" * 10_000, "🙂🙂🙂🙂" * 500, "¿¿¿???"])
+def test_odd_bodies_get_a_normal_reply_never_silence(shipped_content, body):
+    for state in (NEW, SPANISH):
+        outcome = say(shipped_content, body, state, has_media=True)
+        assert len(outcome.replies) == 1 and outcome.replies[0]
+
+
+NAVIGATION = [
+    # (state at, number, expected text key or composite)
+    (MAIN, "1", ("menu", "rights")),
+    (MAIN, "2", ("menu", "resources")),
+    (MAIN, "3", ("command", "workshops")),
+    (MAIN, "4", ("text", "alerts.info")),
+    (MAIN, "6", ("text", "help")),
+    ("rights", "1", ("text", "rights.home")),
+    ("rights", "2", ("text", "rights.public")),
+    ("rights", "3", ("text", "rights.work")),
+    ("rights", "4", ("text", "rights.school")),
+    ("rights", "5", ("text", "rights.detained")),
+    ("rights", "6", ("text", "rights.plan")),
+    ("resources", "1", ("text", "resources.hotlines")),
+    ("resources", "2", ("text", "resources.legal")),
+    ("resources", "3", ("text", "resources.district")),
+    ("resources", "4", ("text", "resources.wellness")),
+    ("resources", "5", ("text", "resources.interpreters")),
+    ("rights", "0", ("main", None)),
+    ("rights", "9", ("menu", "rights")),  # out of range: the same menu again
+    (MAIN, "42", ("main", None)),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize(("at", "number", "expected"), NAVIGATION)
+def test_numbers_navigate_the_menu_they_answer(shipped_content, language, at, number, expected):
+    state = ContactState(language=language, at=at, is_new=False)
+    outcome = say(shipped_content, number, state)
+    kind, key = expected
+    wanted = {
+        "menu": lambda: submenu_text(shipped_content, language, key),
+        "text": lambda: shipped_content.text(language, key),
+        "main": lambda: main_menu_text(shipped_content, language),
+        "command": lambda: workshops_text(shipped_content, language, NOW),
+    }[kind]()
+    assert outcome.replies == (wanted,)
+
+
+def test_a_page_keeps_its_menu_so_the_next_number_picks_a_sibling(shipped_content):
+    state = say(shipped_content, "DERECHOS").state
+    first = say(shipped_content, "1", state)
+    second = say(shipped_content, "5", first.state)
+    assert second.replies == (shipped_content.text("es", "rights.detained"),)
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", "StopAll", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                                  "OPTOUT", " Stop. "])
+def test_carrier_opt_out_words_opt_out_of_everything(shipped_content, word):
+    outcome = say(shipped_content, word, SPANISH, channel=WHATSAPP)
+    assert outcome.state.opted_out
+    assert outcome.effects == (OptOut(),)
+    assert outcome.replies == (shipped_content.text("es", "stop.done"),)
+
+
+def test_stop_on_sms_with_advanced_opt_out_is_answered_by_twilio_not_aviso(shipped_content):
+    outcome = say(shipped_content, "STOP", SPANISH, channel=SMS)
+    assert outcome.state.opted_out and outcome.replies == ()
+
+
+def test_stop_on_sms_without_advanced_opt_out_is_confirmed_by_aviso(shipped_content):
+    policy = Policy(carrier_answers_sms_keywords=False)
+    outcome = say(shipped_content, "STOP", ENGLISH, channel=SMS, policy=policy)
+    assert outcome.replies == (shipped_content.text("en", "stop.done"),)
+
+
+def test_twilio_opt_out_type_is_honoured_even_for_a_custom_word(shipped_content):
+    outcome = say(shipped_content, "BAJA", SPANISH, opt_out_type="STOP")
+    assert outcome.state.opted_out
+
+
+def test_opted_out_contact_gets_nothing_until_start(shipped_content):
+    stopped = replace(SPANISH, opted_out=True)
+    assert say(shipped_content, "DERECHOS", stopped, channel=WHATSAPP).replies == ()
+    assert say(shipped_content, "hola", stopped, channel=WHATSAPP).replies == ()
+    started = say(shipped_content, "START", stopped, channel=WHATSAPP)
+    assert not started.state.opted_out and started.effects == (OptIn(),)
+    assert started.replies == (shipped_content.text("es", "start.done"),)
+    assert say(shipped_content, "DERECHOS", started.state, channel=WHATSAPP).replies
+
+
+@pytest.mark.parametrize("word", ["START", "UNSTOP", "YES"])
+def test_carrier_opt_in_words_opt_back_in(shipped_content, word):
+    outcome = say(shipped_content, word, replace(ENGLISH, opted_out=True), channel=WHATSAPP)
+    assert not outcome.state.opted_out
+
+
+@pytest.mark.parametrize(("word", "state", "language"), [("HELP", ENGLISH, "en"), ("INFO", SPANISH, "es"),
+                                                          ("AYUDA", NEW, "es"), ("HELP", NEW, "en")])
+def test_help_says_who_sends_and_how_to_stop(shipped_content, word, state, language):
+    outcome = say(shipped_content, word, state)
+    assert outcome.replies == (shipped_content.text(language, "help"),)
+    assert "STOP" in outcome.replies[0]
+
+
+def test_help_is_answered_even_after_stop(shipped_content):
+    outcome = say(shipped_content, "HELP", replace(ENGLISH, opted_out=True))
+    assert outcome.replies == (shipped_content.text("en", "help"),)
+    assert outcome.state.opted_out
+
+
+def test_yes_is_never_a_confirmation_for_forget(shipped_content):
+    asked = say(shipped_content, "FORGET", ENGLISH).state
+    outcome = say(shipped_content, "YES", asked)
+    assert Forget() not in outcome.effects
+
+
+def test_forget_needs_a_confirmation_and_then_forgets_everything(shipped_content):
+    asked = say(shipped_content, "BORRAR", SPANISH)
+    assert asked.effects == () and asked.state.pending == "forget"
+    assert asked.replies == (shipped_content.text("es", "forget.confirm"),)
+    confirmed = say(shipped_content, "borrar", asked.state)
+    assert confirmed.effects == (Forget(),)
+    assert confirmed.replies == (shipped_content.text("es", "forget.done"),)
+    assert confirmed.state == ContactState()
+
+
+def test_forget_confirmation_expires(shipped_content):
+    asked = say(shipped_content, "FORGET", ENGLISH).state
+    late = respond(asked, Inbound("FORGET", SMS, NOW + timedelta(minutes=11)), shipped_content)
+    assert late.effects == () and late.state.pending == "forget"
+
+
+def test_anything_else_cancels_a_pending_forget(shipped_content):
+    asked = say(shipped_content, "FORGET", ENGLISH).state
+    other = say(shipped_content, "RIGHTS", asked)
+    assert other.state.pending is None and other.command == "rights"
+    assert say(shipped_content, "FORGET", other.state).effects == ()
+
+
+def test_workshops_list_upcoming_workshops_in_the_family_language(shipped_content):
+    outcome = say(shipped_content, "TALLERES")
+    upcoming = [w for w in shipped_content.workshops if w.starts > NOW and "es" in w.languages]
+    assert upcoming, "the shipped content lists workshops in Spanish"
+    assert upcoming[0].title["es"] in outcome.replies[0]
+
+
+def test_workshops_none_when_all_are_past(shipped_content):
+    later = NOW.replace(year=2030)
+    outcome = respond(SPANISH, Inbound("TALLERES", SMS, later), shipped_content)
+    assert outcome.replies == (shipped_content.text("es", "workshops.none"),)

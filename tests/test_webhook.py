@@ -1,0 +1,192 @@
+"""The Twilio webhook through Flask: signatures, parsing, idempotency, TwiML."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import create_app, services
+from bot.engine import submenu_text
+
+from .conftest import PUBLIC_BASE_URL, Phone, inbound, sign
+
+
+def all_keys(aviso) -> list[bytes]:
+    return list(aviso.connection.scan_iter("aviso:*"))
+
+
+def contact_keys(aviso) -> list[bytes]:
+    return list(aviso.connection.scan_iter("aviso:contact:*"))
+
+
+def test_derechos_gets_the_rights_menu_in_spanish(phone, shipped_content):
+    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+
+
+def test_whatsapp_sender_is_answered_too(whatsapp, shipped_content):
+    assert whatsapp.text("RIGHTS") == [submenu_text(shipped_content, "en", "rights")]
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", None])
+def test_missing_or_wrong_signature_is_refused_and_nothing_is_recorded(client, aviso, signature):
+    before = set(all_keys(aviso))
+    params = inbound("DERECHOS")
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    response = client.post("/twilio/messages", data=params, headers=headers)
+    assert response.status_code == 403
+    assert set(all_keys(aviso)) == before
+
+
+def test_signature_over_other_params_is_refused(phone):
+    params = inbound("DERECHOS")
+    signature = sign(PUBLIC_BASE_URL + "/twilio/messages", params)
+    tampered = dict(params, Body="BORRAR")
+    assert phone.post(tampered, signature=signature).status_code == 403
+
+
+def test_signature_is_checked_against_public_base_url_behind_a_proxy(client):
+    params = inbound("RIGHTS")
+    local = sign("http://localhost/twilio/messages", params)
+    response = client.post("/twilio/messages", data=params, headers={"X-Twilio-Signature": local})
+    assert response.status_code == 403
+    public = sign(PUBLIC_BASE_URL + "/twilio/messages", params)
+    response = client.post(
+        "/twilio/messages", data=params, headers={"X-Twilio-Signature": public, "Host": "10.0.0.5:8000"}
+    )
+    assert response.status_code == 200
+
+
+def test_query_string_is_part_of_the_signed_url(client):
+    params = inbound("RIGHTS")
+    signature = sign(PUBLIC_BASE_URL + "/twilio/messages?school=belmont", params)
+    response = client.post("/twilio/messages?school=belmont", data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+
+
+def test_development_without_token_skips_signature_checks(settings):
+    app = create_app(settings.with_overrides(twilio_auth_token=None))
+    services.current_from(app).ensure_content()
+    response = app.test_client().post("/twilio/messages", data=inbound("RIGHTS"))
+    assert response.status_code == 200
+
+
+def test_production_checks_signatures_always(settings):
+    app = create_app(settings.with_overrides(env="production", twilio_account_sid="AC" + "2" * 32))
+    response = app.test_client().post("/twilio/messages", data=inbound("RIGHTS"))
+    assert response.status_code == 403
+
+
+MALFORMED = [
+    ({"MessageSid": None}, "MessageSid"),
+    ({"MessageSid": "hello"}, "MessageSid"),
+    ({"From": None}, "From"),
+    ({"From": "12135550123"}, "From"),
+    ({"From": "+1"}, "From"),
+    ({"From": "whatsapp:banana"}, "From"),
+    ({"To": None}, "To"),
+    ({"Body": None}, "Body"),
+    ({"NumMedia": "lots"}, "NumMedia"),
+]
+
+
+@pytest.mark.parametrize(("change", "named"), MALFORMED)
+def test_malformed_webhook_gets_400_with_a_reason_and_records_nothing(phone, aviso, change, named):
+    params = {k: v for k, v in {**inbound("RIGHTS"), **change}.items() if v is not None}
+    before = set(all_keys(aviso))
+    response = phone.post(params)
+    assert response.status_code == 400
+    assert named in response.get_data(as_text=True)
+    assert set(all_keys(aviso)) == before
+
+
+@pytest.mark.parametrize("body", ["x" * 10_000, "🙂" * 2000, "😀 hola 🇲🇽 ¿qué? " * 100])
+def test_huge_or_emoji_bodies_get_a_normal_reply(phone, body):
+    replies = phone.text(body)
+    assert len(replies) == 1 and replies[0]
+
+
+def test_empty_body_with_media_gets_a_normal_reply(phone, shipped_content):
+    phone.text("DERECHOS")
+    replies = phone.text("", NumMedia="1", MediaUrl0="https://api.twilio.com/media/x")
+    assert replies == [shipped_content.text("es", "unknown")]
+
+
+def test_twilio_retry_of_the_same_message_gets_the_same_answer_and_no_second_effect(phone, aviso, shipped_content):
+    phone.text("FORGET")
+    sid = "SM" + "a" * 32
+    first = phone.text("FORGET", sid=sid)
+    assert first == [shipped_content.text("en", "forget.done")]
+    assert contact_keys(aviso) == []
+    again = phone.text("FORGET", sid=sid)
+    assert again == first
+    assert contact_keys(aviso) == []  # the retry did not start a new conversation
+
+
+def test_retry_of_a_language_choice_does_not_apply_twice(phone, aviso, shipped_content):
+    phone.text("hola")
+    sid = "SM" + "b" * 32
+    assert phone.text("2", sid=sid) == phone.text("2", sid=sid)
+    stats = aviso.connection.hgetall(next(iter(aviso.connection.scan_iter("aviso:stats:keywords:*"))))
+    assert stats[b"language_set:es"] == b"1"
+
+
+def test_stop_on_sms_answers_empty_twiml_and_opts_out(phone, aviso):
+    phone.text("DERECHOS")
+    assert phone.text("STOP") == []
+    assert phone.text("DERECHOS") == []
+    (key,) = contact_keys(aviso)
+    assert aviso.connection.hget(key, "opted_out") == b"1"
+
+
+def test_stop_on_whatsapp_is_confirmed_by_aviso(whatsapp, shipped_content):
+    whatsapp.text("DERECHOS")
+    assert whatsapp.text("STOP") == [shipped_content.text("es", "stop.done")]
+    assert whatsapp.text("START") == [shipped_content.text("es", "start.done")]
+
+
+def test_forget_deletes_the_contact_after_confirmation(phone, aviso):
+    phone.text("DERECHOS")
+    assert len(contact_keys(aviso)) == 1
+    phone.text("BORRAR")
+    assert len(contact_keys(aviso)) == 1
+    phone.text("BORRAR")
+    assert contact_keys(aviso) == []
+
+
+def test_contacts_expire_when_inactive(phone, aviso, settings):
+    phone.text("RIGHTS")
+    (key,) = contact_keys(aviso)
+    ttl = aviso.connection.ttl(key)
+    assert 0 < ttl <= settings.contact_ttl_days * 24 * 3600
+
+
+def test_keyword_counts_are_kept_by_language_and_day_only(phone, aviso):
+    phone.text("DERECHOS")
+    Phone(phone.client, "+13105550188").text("DERECHOS")
+    Phone(phone.client, "+13105550189").text("RIGHTS")
+    (stats_key,) = aviso.connection.scan_iter("aviso:stats:keywords:*")
+    assert aviso.connection.hgetall(stats_key) == {b"rights:es": b"2", b"rights:en": b"1"}
+
+
+def test_status_callback_accepts_signed_updates_and_rejects_malformed(phone):
+    params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "1" * 32}
+    assert phone.post(params, path="/twilio/status").status_code == 204
+    assert phone.post({"MessageStatus": "delivered"}, path="/twilio/status").status_code == 400
+    assert phone.post(params, path="/twilio/status", signature="wrong").status_code == 403
+
+
+def test_healthz_reports_redis_content_and_queues(client, shipped_content):
+    data = client.get("/healthz").get_json()
+    assert data["redis"] is True
+    assert data["content_version"] == shipped_content.version
+    assert set(data["queues"]) == {"urgent", "default", "low"}
+
+
+def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
+    app = create_app(settings.with_overrides(redis_url=f"unix://{tmp_path}/nothing.sock"))
+    assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_every_reply_is_logged_with_the_content_version(phone, shipped_content, caplog):
+    caplog.set_level("INFO", logger="bot.conversations")
+    phone.text("DERECHOS")
+    assert f"content={shipped_content.version}" in caplog.text
