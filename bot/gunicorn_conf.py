@@ -10,6 +10,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 5
+control_socket_disable = True  # several Aviso servers may share a machine (benchmarks, tests)
 accesslog = None  # request lines would carry nothing useful; Aviso logs each answer itself
 
 

@@ -38,13 +38,21 @@ def is_gsm7(text: str) -> bool:
 def count(text: str) -> SegmentCount:
     """Encoding and segment count of an SMS body."""
     if is_gsm7(text):
-        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        sizes = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
         single, part, encoding = GSM7_SINGLE, GSM7_PART, GSM7
     else:
-        units = len(text.encode("utf-16-le")) // 2  # UTF-16 code units: an emoji costs two
+        sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]  # UTF-16 code units: an emoji costs two
         single, part, encoding = UCS2_SINGLE, UCS2_PART, UCS2
-    segments = 1 if units <= single else -(-units // part)
-    return SegmentCount(encoding, units, max(segments, 1))
+    units = sum(sizes)
+    if units <= single:
+        return SegmentCount(encoding, units, 1)
+    # A character never straddles two parts (an escape pair or a surrogate pair stays whole).
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > part:
+            segments, used = segments + 1, 0
+        used += size
+    return SegmentCount(encoding, units, segments)
 
 
 def non_gsm7_characters(text: str) -> list[str]:
