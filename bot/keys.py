@@ -21,3 +21,7 @@ CONTENT_HISTORY = PREFIX + ":content:history"
 # Outbox: outbound messages recorded instead of sent when no Twilio account is configured.
 OUTBOX = PREFIX + ":outbox"
 OUTBOX_MAX = 1000
+
+# Alert subscriptions. A school's subscribers: a set of contact keys. A contact's own schools live in
+# its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
+SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
