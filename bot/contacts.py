@@ -31,27 +31,39 @@ def state_from_hash(fields: dict[bytes, bytes]) -> ContactState:
     """Rebuild the engine's view of a contact from its Redis hash."""
     if not fields:
         return ContactState()
-    text = {k.decode(): v.decode() for k, v in fields.items()}
+    text = {k.decode(): v.decode() for k, v in fields.items() if k != b"num"}
     until = text.get("pending_until")
     return ContactState(
         language=text.get("lang") or None,
         at=text.get("at") or None,
         pending=text.get("pending") or None,
         pending_until=datetime.fromisoformat(until) if until else None,
+        choices=_codes(text.get("choices")),
+        schools=_codes(text.get("schools")),
         opted_out=text.get("opted_out") == "1",
         is_new=False,
     )
 
 
+def _codes(value: str | None) -> tuple[str, ...]:
+    return tuple(code for code in (value or "").split(",") if code)
+
+
+STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out")
+
+
 def state_fields(state: ContactState) -> dict[str, str]:
-    """The hash fields that store a contact's conversation state."""
-    return {
+    """The hash fields that store a contact's conversation state (empty ones are left out)."""
+    fields = {
         "lang": state.language or "",
         "at": state.at or "",
         "pending": state.pending or "",
         "pending_until": state.pending_until.isoformat() if state.pending_until else "",
-        "opted_out": "1" if state.opted_out else "0",
+        "choices": ",".join(state.choices),
+        "schools": ",".join(state.schools),
+        "opted_out": "1" if state.opted_out else "",
     }
+    return {name: value for name, value in fields.items() if value}
 
 
 def save(
@@ -74,14 +86,36 @@ def save(
     if address.channel == "whatsapp":
         fields["wa_seen"] = str(int(now.timestamp()))  # opens WhatsApp's 24-hour session window
     pipe.hset(name, mapping=fields)
-    pipe.expire(name, ttl_seconds)
+    emptied = [field for field in STATE_FIELDS if field not in fields]
+    if emptied:
+        pipe.hdel(name, *emptied)
+    if state.schools:
+        pipe.persist(name)  # a subscriber stays until it leaves, stops or forgets
+    else:
+        pipe.expire(name, ttl_seconds)
+
+
+def follow(pipe: redis.client.Pipeline, contact_key: str, school: str) -> None:
+    """Queue adding a contact to a school's subscribers."""
+    pipe.sadd(keys.SCHOOL_SUBSCRIBERS.format(code=school), contact_key)
+
+
+def unfollow(pipe: redis.client.Pipeline, contact_key: str, school: str) -> None:
+    """Queue removing a contact from a school's subscribers."""
+    pipe.srem(keys.SCHOOL_SUBSCRIBERS.format(code=school), contact_key)
 
 
 def forget(connection: redis.Redis, contact_key: str) -> None:
     """Erase everything Aviso holds about a contact."""
     for hook in _FORGET_HOOKS:
         hook(connection, contact_key)
-    connection.delete(contact_redis_key(contact_key))
+    name = contact_redis_key(contact_key)
+    schools = _codes((connection.hget(name, "schools") or b"").decode())
+    pipe = connection.pipeline(transaction=True)
+    for school in schools:
+        unfollow(pipe, contact_key, school)
+    pipe.delete(name)
+    pipe.execute()
 
 
 def number_of(connection: redis.Redis, keyring: Keyring, contact_key: str) -> str | None:

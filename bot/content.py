@@ -11,15 +11,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .matching import KeywordIndex
+from .schools import School, SchoolIndex, parse_csv
 
 MANIFEST = "manifest.toml"
 MENU = "menu.toml"
 LANGUAGES_DIR = "languages"
 RESOURCES = "resources.toml"
 WORKSHOPS = "workshops.toml"
+SCHOOLS = "schools.csv"
+INTERPRETERS = "interpreters.toml"
 LOCK = "content.lock"
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
-COMMANDS = ("rights", "resources", "workshops", "alerts", "menu", "help", "language", "forget")
+COMMANDS = (
+    "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
+    "menu", "help", "language", "forget",
+)
 LANGUAGE_CHOICE = "language_choice"
 
 
@@ -46,7 +52,14 @@ def read_tree(content_dir: Path) -> dict:
         languages[code] = _read_toml(content_dir / LANGUAGES_DIR / f"{code}.toml")
     workshops_path = content_dir / WORKSHOPS
     resources_path = content_dir / RESOURCES
+    schools_path = content_dir / SCHOOLS
+    schools, rejected = parse_csv(schools_path.read_text()) if schools_path.exists() else ([], [])
+    if rejected:
+        raise ContentError(f"{SCHOOLS}: line {rejected[0].line}: {rejected[0].reason}")
+    interpreters_path = content_dir / INTERPRETERS
     return {
+        "schools": [school.as_row() for school in schools],
+        "interpreters": _read_toml(interpreters_path) if interpreters_path.exists() else {},
         "manifest": manifest,
         "menu": _read_toml(content_dir / MENU),
         "languages": languages,
@@ -111,9 +124,9 @@ class Content:
         chain.append(self.default_language)
         return [c for i, c in enumerate(chain) if c in self.tree["languages"] and c not in chain[:i]]
 
-    def text(self, code: str, key: str, **values: str) -> str:
+    def text(self, language: str, key: str, /, **values: str) -> str:
         """The text for key in a language (falling back when missing), with placeholders filled."""
-        for candidate in self.fallback_chain(code):
+        for candidate in self.fallback_chain(language):
             template = self.language(candidate).get("texts", {}).get(key)
             if template is not None:
                 return template.format(**values) if values else template
@@ -139,6 +152,24 @@ class Content:
             for command, phrases in data.get("keywords", {}).items():
                 entries.extend((phrase, command, code) for phrase in phrases)
         return KeywordIndex(entries)
+
+    @cached_property
+    def schools(self) -> SchoolIndex:
+        """The schools families can follow."""
+        rows = self.tree.get("schools", [])
+        return SchoolIndex([
+            School(r["code"], r["name"], tuple(s for s in r["short_names"].split(";") if s), r["region"])
+            for r in rows
+        ])
+
+    def school_names(self, codes: tuple[str, ...] | list[str]) -> str:
+        """Schools' names joined for a message (an unknown code shows as itself)."""
+        return ", ".join(self.schools.by_code[c].name if c in self.schools.by_code else c for c in codes)
+
+    @property
+    def interpreters(self) -> dict:
+        """The indigenous-languages entry: a label and a text per welcome language."""
+        return self.tree.get("interpreters", {})
 
     @cached_property
     def workshops(self) -> list[Workshop]:

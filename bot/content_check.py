@@ -22,7 +22,15 @@ from .content import (
     ContentError,
     read_tree,
 )
-from .engine import CARRIER_WORDS, language_lines, main_menu_text, submenu_text, welcome_text, workshops_text
+from .engine import (
+    CARRIER_WORDS,
+    interpreters_text,
+    language_lines,
+    main_menu_text,
+    submenu_text,
+    welcome_text,
+    workshops_text,
+)
 from .matching import fold_case, strip_accents
 
 DEFAULT_BUDGET = 3
@@ -149,6 +157,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_menu(report, content)
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
+    _check_interpreters(report, content)
     if not report.errors:
         _check_budgets(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)
@@ -309,14 +318,19 @@ def _check_resources_and_numbers(report: Report, content: Content) -> None:
             report.error(where, "verified must be true or false")
         if resource.get("phone"):
             (verified if resource.get("verified") is True else unverified).add(_digits(resource["phone"]))
-    for code in content.languages:
-        for key, text in content.language(code).get("texts", {}).items():
-            for number in PHONE_PATTERN.findall(text if isinstance(text, str) else ""):
-                where = f"{_language_file(code)} [texts] {key}"
-                if _digits(number) in unverified - verified:
-                    report.error(where, f"{number} is marked unverified in resources.toml")
-                elif _digits(number) not in verified:
-                    report.error(where, f"{number} is not a verified number in resources.toml")
+    places = [
+        (f"{_language_file(code)} [texts] {key}", text)
+        for code in content.languages
+        for key, text in content.language(code).get("texts", {}).items()
+    ]
+    places += [(f"interpreters.toml [texts] {code}", text)
+               for code, text in content.interpreters.get("texts", {}).items()]
+    for where, text in places:
+        for number in PHONE_PATTERN.findall(text if isinstance(text, str) else ""):
+            if _digits(number) in unverified - verified:
+                report.error(where, f"{number} is marked unverified in resources.toml")
+            elif _digits(number) not in verified:
+                report.error(where, f"{number} is not a verified number in resources.toml")
 
 
 def _check_workshops(report: Report, content: Content) -> None:
@@ -339,12 +353,44 @@ def _check_workshops(report: Report, content: Content) -> None:
                     report.error(where, f"{part} has no {code} text")
 
 
-def _budget(content: Content, key: str) -> int:
+def _check_interpreters(report: Report, content: Content) -> None:
+    entry = content.interpreters
+    if not entry:
+        report.warn("interpreters.toml", "missing: families who speak indigenous languages get no entry")
+        return
+    if not entry.get("label"):
+        report.error("interpreters.toml", "label is missing")
+    for code in ("es", "en"):
+        if not entry.get("texts", {}).get(code):
+            report.error("interpreters.toml", f"[texts] {code} is missing (written in Spanish and English)")
+
+
+def _budget(content: Content, key: str, encoding: str) -> int:
+    """A text's segment budget: [budgets] for GSM-7, [budgets.ucs2] (when given) for UCS-2."""
     budgets = content.tree["manifest"].get("budgets", {})
+    if encoding == segments.UCS2 and "ucs2" in budgets:
+        budgets = budgets["ucs2"]
     for pattern, value in budgets.get("keys", {}).items():
         if fnmatch.fnmatchcase(key, pattern):
             return int(value)
     return int(budgets.get("default", DEFAULT_BUDGET))
+
+
+ALERT_KINDS = ("update", "verified", "all_clear", "correction")
+
+
+def _alert_samples(content: Content, code: str) -> dict[str, str]:
+    """Every alert template framed as a family receives it, with the manifest's sample values."""
+    samples = {k: str(v) for k, v in content.tree["manifest"].get("samples", {}).items()}
+    texts = content.language(code).get("texts", {})
+    framed = {}
+    for key in sorted(k for k in texts if k.startswith("template.")):
+        body = content.text(code, key, **samples)
+        for kind in ALERT_KINDS:
+            status = content.text(code, f"status.{kind}", **samples)
+            framed[f"(alert) {key} {kind}"] = content.text(code, "alert.frame", **{**samples, "status": status,
+                                                                                   "body": body})
+    return framed
 
 
 def _rendered(content: Content, code: str) -> dict[str, str]:
@@ -360,6 +406,10 @@ def _rendered(content: Content, code: str) -> dict[str, str]:
         composed[f"(menu) {menu_id}"] = submenu_text(content, code, menu_id)
     if every_workshop is not None:
         composed["(list) workshops"] = workshops_text(content, code, every_workshop)
+    if content.interpreters:
+        composed["(language menu) interpreters"] = interpreters_text(content)
+    if "alert.frame" in content.language(code).get("texts", {}):
+        composed.update(_alert_samples(content, code))
     return composed
 
 
@@ -369,7 +419,7 @@ def _check_budgets(report: Report, content: Content) -> None:
         texts.update(_rendered(content, code))
         for key in sorted(texts):
             count = segments.count(texts[key])
-            budget = _budget(content, key)
+            budget = _budget(content, key, count.encoding)
             report.rows.append(SegmentRow(key, code, count, budget))
             if count.segments > budget:
                 extra = segments.non_gsm7_characters(texts[key])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import contacts, keys
-from .engine import Forget, Inbound, Outcome, Policy, respond
+from . import alert_flow, contacts, keys
+from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
 from .publishing import ContentStore
 
@@ -47,8 +48,9 @@ class Conversations:
 
     def __init__(
         self, connection: redis.Redis, keyring: Keyring, content: ContentStore, policy: Policy,
-        contact_ttl_seconds: int,
+        contact_ttl_seconds: int, alert_lookup: Callable[[str], AlertFacts | None] = lambda code: None,
     ):
+        self.alert_lookup = alert_lookup
         self.connection = connection
         self.keyring = keyring
         self.content = content
@@ -72,9 +74,11 @@ class Conversations:
             raise ContentUnavailable("no content version is published")
         content = self.content.get(version.decode())
         state = contacts.state_from_hash(fields)
+        code = alert_flow.verify_code(message.body, content)
         inbound = Inbound(
             text=message.body, channel=message.address.channel, now=now,
             opt_out_type=message.opt_out_type, has_media=message.num_media > 0,
+            verification=self.alert_lookup(code) if code else None,
         )
         outcome = respond(state, inbound, content, self.policy)
         twiml = render_twiml(outcome.replies)
@@ -111,6 +115,11 @@ class Conversations:
             pipe, contact_key, outcome.state, address=message.address, keyring=self.keyring,
             is_new=is_new, now=now, ttl_seconds=self.contact_ttl_seconds,
         )
+        for effect in outcome.effects:
+            if isinstance(effect, Subscribe):
+                contacts.follow(pipe, contact_key, effect.school)
+            elif isinstance(effect, Unsubscribe):
+                contacts.unfollow(pipe, contact_key, effect.school)
         pipe.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
         stats = keys.KEYWORD_STATS.format(day=now.date().isoformat())
         pipe.hincrby(stats, f"{outcome.command}:{outcome.language or '-'}", 1)

@@ -6,12 +6,27 @@ No Flask, no Redis, no clock: everything it needs is passed in, so it is tested 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from . import alert_flow
 from .content import Content
 from .identity import SMS
 from .matching import fold_case
+from .turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
+    AlertFacts,
+    ContactState,
+    Effect,
+    Forget,
+    Inbound,
+    OptIn,
+    OptOut,
+    Outcome,
+    Policy,
+    Subscribe,
+    Turn,
+    Unsubscribe,
+    outcome,
+)
 
 # Carrier keywords keep their industry meaning (CTIA; Twilio Advanced Opt-Out) and nothing else.
 CARRIER_OPT_OUT = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
@@ -27,106 +42,40 @@ FORGET_CONFIRM_WINDOW = timedelta(minutes=10)
 WORKSHOPS_LISTED = 4
 
 
-@dataclass(frozen=True)
-class ContactState:
-    """What Aviso remembers of a conversation: language, place in the menus, pending confirmation."""
-
-    language: str | None = None
-    at: str | None = None
-    pending: str | None = None
-    pending_until: datetime | None = None
-    opted_out: bool = False
-    is_new: bool = True
+DEFAULT_POLICY = Policy()
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """One message from a family, as the engine needs it."""
-
-    text: str
-    channel: str
-    now: datetime
-    opt_out_type: str | None = None
-    has_media: bool = False
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Deployment choices that change answers."""
-
-    carrier_answers_sms_keywords: bool = True  # Twilio Advanced Opt-Out answers STOP/START on SMS
-
-
-@dataclass(frozen=True)
-class OptOut:
-    """Stop sending anything to this contact."""
-
-
-@dataclass(frozen=True)
-class OptIn:
-    """The contact may be sent messages again."""
-
-
-@dataclass(frozen=True)
-class Forget:
-    """Delete everything about this contact."""
-
-
-Effect = OptOut | OptIn | Forget
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What to answer, what to remember, and what to do."""
-
-    replies: tuple[str, ...]
-    state: ContactState
-    command: str
-    effects: tuple[Effect, ...] = field(default=())
-
-    @property
-    def language(self) -> str | None:
-        """The language the contact is answered in."""
-        return self.state.language
-
-
-@dataclass(frozen=True)
-class _Turn:
-    state: ContactState
-    inbound: Inbound
-    content: Content
-    policy: Policy
-
-    @property
-    def lang(self) -> str:
-        return self.state.language or self.content.default_language
-
-
-def respond(state: ContactState, inbound: Inbound, content: Content, policy: Policy = Policy()) -> Outcome:
+def respond(state: ContactState, inbound: Inbound, content: Content, policy: Policy = DEFAULT_POLICY) -> Outcome:
     """Answer one inbound message."""
-    turn = _Turn(replace(state, is_new=state.is_new), inbound, content, policy)
+    turn = Turn(state, inbound, content, policy)
     word = fold_case(inbound.text)
     carrier = OPT_OUT_TYPES.get((inbound.opt_out_type or "").upper()) or _carrier_command(word)
     if carrier:
         return _CARRIER_HANDLERS[carrier](turn)
     if state.opted_out:
-        return _outcome(turn, (), "ignored_opted_out")
-    if state.pending == "forget":
-        confirmed = _matched_command(turn, inbound.text) == "forget"
-        if confirmed and state.pending_until and inbound.now <= state.pending_until:
-            return Outcome((content.text(turn.lang, "forget.done"),), ContactState(), "forget", (Forget(),))
-        turn = replace(turn, state=replace(turn.state, pending=None, pending_until=None))
+        return outcome(turn, (), "ignored_opted_out")
+    verifying = alert_flow.parse_verify(inbound.text, content)
+    if verifying is not None:
+        return alert_flow.verify(turn.with_state(language=_language_after(turn, verifying[1])))
+    match = content.keywords.lookup(inbound.text)
+    if state.pending == "forget" and match is not None and match.command == "forget":
+        if state.pending_until and inbound.now <= state.pending_until:
+            return Outcome((turn.text("forget.done"),), ContactState(), "forget", (Forget(),))
+    if state.pending in alert_flow.PENDING and match is None:
+        answered = alert_flow.PENDING[state.pending](turn)
+        if answered is not None:
+            return answered
+    turn = turn.with_state(pending=None, pending_until=None, choices=())
     if word.isdigit():
         return _number(turn, int(word))
-    match = content.keywords.lookup(inbound.text)
     if match is not None and match.command in _COMMAND_HANDLERS:
-        turn = replace(turn, state=replace(turn.state, language=_language_after(turn, match.languages)))
+        turn = turn.with_state(language=_language_after(turn, match.languages))
         return _COMMAND_HANDLERS[match.command](turn)
     if match is not None and match.command == "language_choice":
         return _choose_language(turn, _first_language(content, match.languages))
     if turn.state.language is None:
         return _welcome(turn)
-    return _outcome(turn, (content.text(turn.lang, "unknown"),), "unknown")
+    return outcome(turn, (turn.text("unknown"),), "unknown")
 
 
 def _carrier_command(word: str) -> str | None:
@@ -139,16 +88,11 @@ def _carrier_command(word: str) -> str | None:
     return None
 
 
-def _matched_command(turn: _Turn, text: str) -> str | None:
-    match = turn.content.keywords.lookup(text)
-    return match.command if match else None
-
-
 def _first_language(content: Content, languages: frozenset[str]) -> str:
     return next(code for code in content.languages if code in languages)
 
 
-def _language_after(turn: _Turn, languages: frozenset[str]) -> str:
+def _language_after(turn: Turn, languages: frozenset[str]) -> str:
     """The keyword's language sticks, but a Latin keyword everyone knows keeps an established choice."""
     current = turn.state.language
     if current in languages:
@@ -158,31 +102,25 @@ def _language_after(turn: _Turn, languages: frozenset[str]) -> str:
     return _first_language(turn.content, languages)
 
 
-def _outcome(turn: _Turn, replies: tuple[str, ...], command: str, **state_changes) -> Outcome:
-    state = replace(turn.state, is_new=False, **state_changes)
-    return Outcome(replies, state, command)
-
-
-def _silent_on_carrier_sms(turn: _Turn) -> bool:
+def _silent_on_carrier_sms(turn: Turn) -> bool:
     return turn.inbound.channel == SMS and turn.policy.carrier_answers_sms_keywords
 
 
-def _opt_out(turn: _Turn) -> Outcome:
-    replies = () if _silent_on_carrier_sms(turn) else (turn.content.text(turn.lang, "stop.done"),)
-    state = replace(turn.state, opted_out=True, is_new=False, pending=None, pending_until=None)
-    return Outcome(replies, state, "stop", (OptOut(),))
+def _opt_out(turn: Turn) -> Outcome:
+    replies = () if _silent_on_carrier_sms(turn) else (turn.text("stop.done"),)
+    return outcome(turn, replies, "stop", OptOut(), opted_out=True, pending=None, pending_until=None, choices=())
 
 
-def _opt_in(turn: _Turn) -> Outcome:
-    replies = () if _silent_on_carrier_sms(turn) else (turn.content.text(turn.lang, "start.done"),)
-    return Outcome(replies, replace(turn.state, opted_out=False, is_new=False), "start", (OptIn(),))
+def _opt_in(turn: Turn) -> Outcome:
+    replies = () if _silent_on_carrier_sms(turn) else (turn.text("start.done"),)
+    return outcome(turn, replies, "start", OptIn(), opted_out=False)
 
 
-def _help(turn: _Turn) -> Outcome:
-    return _outcome(turn, (turn.content.text(turn.lang, "help"),), "help")
+def _help(turn: Turn) -> Outcome:
+    return outcome(turn, (turn.content.text(turn.lang, "help"),), "help")
 
 
-_CARRIER_HANDLERS: dict[str, Callable[[_Turn], Outcome]] = {
+_CARRIER_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "opt_out": _opt_out,
     "opt_in": _opt_in,
     "carrier_help": _help,
@@ -203,8 +141,17 @@ def submenu_text(content: Content, lang: str, menu_id: str) -> str:
 
 
 def language_lines(content: Content) -> str:
-    """The numbered list of languages, each in its own name."""
-    return "\n".join(f"{n} {content.language_name(code)}" for n, code in enumerate(content.languages, 1))
+    """The numbered list of languages, each in its own name, then the indigenous-languages entry."""
+    lines = [f"{n} {content.language_name(code)}" for n, code in enumerate(content.languages, 1)]
+    if content.interpreters:
+        lines.append(f"{len(lines) + 1} {content.interpreters['label']}")
+    return "\n".join(lines)
+
+
+def interpreters_text(content: Content) -> str:
+    """How to get a spoken interpreter, in each welcome language (Spanish first: most readers)."""
+    texts = content.interpreters["texts"]
+    return "\n\n".join(texts[code] for code in sorted(texts, key=lambda c: c != "es"))
 
 
 def welcome_text(content: Content) -> str:
@@ -213,40 +160,36 @@ def welcome_text(content: Content) -> str:
     return "\n".join([*intros, language_lines(content)])
 
 
-def _welcome(turn: _Turn) -> Outcome:
-    return _outcome(turn, (welcome_text(turn.content),), "welcome", at=LANGUAGE_MENU)
+def _welcome(turn: Turn) -> Outcome:
+    return outcome(turn, (welcome_text(turn.content),), "welcome", at=LANGUAGE_MENU)
 
 
-def _main_menu(turn: _Turn) -> Outcome:
-    return _outcome(turn, (main_menu_text(turn.content, turn.lang),), "menu", at=MAIN)
+def _main_menu(turn: Turn) -> Outcome:
+    return outcome(turn, (main_menu_text(turn.content, turn.lang),), "menu", at=MAIN)
 
 
-def _submenu(menu_id: str) -> Callable[[_Turn], Outcome]:
-    def show(turn: _Turn) -> Outcome:
-        return _outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id)
+def _submenu(menu_id: str) -> Callable[[Turn], Outcome]:
+    def show(turn: Turn) -> Outcome:
+        return outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id)
 
     return show
 
 
-def _language_menu(turn: _Turn) -> Outcome:
+def _language_menu(turn: Turn) -> Outcome:
     text = "\n".join([turn.content.text(turn.lang, "language.prompt"), language_lines(turn.content)])
-    return _outcome(turn, (text,), "language", at=LANGUAGE_MENU)
+    return outcome(turn, (text,), "language", at=LANGUAGE_MENU)
 
 
-def _choose_language(turn: _Turn, code: str) -> Outcome:
-    turn = replace(turn, state=replace(turn.state, language=code))
+def _choose_language(turn: Turn, code: str) -> Outcome:
+    turn = turn.with_state(language=code)
     text = "\n".join([turn.content.text(code, "language.set"), main_menu_text(turn.content, code)])
-    return _outcome(turn, (text,), "language_set", at=MAIN)
+    return outcome(turn, (text,), "language_set", at=MAIN)
 
 
-def _alerts(turn: _Turn) -> Outcome:
-    return _outcome(turn, (turn.content.text(turn.lang, "alerts.info"),), "alerts")
-
-
-def _forget(turn: _Turn) -> Outcome:
+def _forget(turn: Turn) -> Outcome:
     until = turn.inbound.now + FORGET_CONFIRM_WINDOW
     text = turn.content.text(turn.lang, "forget.confirm")
-    return _outcome(turn, (text,), "forget_confirm", pending="forget", pending_until=until)
+    return outcome(turn, (text,), "forget_confirm", pending="forget", pending_until=until)
 
 
 def workshops_text(content: Content, lang: str, now: datetime) -> str:
@@ -286,15 +229,17 @@ def format_when(content: Content, lang: str, moment: datetime) -> str:
     )
 
 
-def _workshops(turn: _Turn) -> Outcome:
-    return _outcome(turn, (workshops_text(turn.content, turn.lang, turn.inbound.now),), "workshops")
+def _workshops(turn: Turn) -> Outcome:
+    return outcome(turn, (workshops_text(turn.content, turn.lang, turn.inbound.now),), "workshops")
 
 
-def _number(turn: _Turn, number: int) -> Outcome:
+def _number(turn: Turn, number: int) -> Outcome:
     content, at = turn.content, turn.state.at
     if at == LANGUAGE_MENU:
         if 1 <= number <= len(content.languages):
             return _choose_language(turn, content.languages[number - 1])
+        if number == len(content.languages) + 1 and content.interpreters:
+            return outcome(turn, (interpreters_text(content),), "interpreters")
         return _language_menu(turn) if turn.state.language else _welcome(turn)
     if turn.state.language is None:
         return _welcome(turn)
@@ -303,18 +248,21 @@ def _number(turn: _Turn, number: int) -> Outcome:
     if at in content.menus:
         items = content.menus[at]["items"]
         if 1 <= number <= len(items):
-            return _outcome(turn, (content.text(turn.lang, items[number - 1]),), items[number - 1])
+            return outcome(turn, (content.text(turn.lang, items[number - 1]),), items[number - 1])
         return _submenu(at)(turn)
     if 1 <= number <= len(content.main_menu):
         return _COMMAND_HANDLERS[content.main_menu[number - 1]](turn)
     return _main_menu(turn)
 
 
-_COMMAND_HANDLERS: dict[str, Callable[[_Turn], Outcome]] = {
+_COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "rights": _submenu("rights"),
     "resources": _submenu("resources"),
     "workshops": _workshops,
-    "alerts": _alerts,
+    "alerts": alert_flow.start,
+    "my_alerts": alert_flow.list_schools,
+    "leave": alert_flow.leave,
+    "verify": alert_flow.verify,
     "menu": _main_menu,
     "help": _help,
     "language": _language_menu,

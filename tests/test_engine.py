@@ -11,12 +11,15 @@ import pytest
 from bot.engine import (
     LANGUAGE_MENU,
     MAIN,
+    AlertFacts,
     ContactState,
     Forget,
     Inbound,
     OptIn,
     OptOut,
     Policy,
+    Subscribe,
+    Unsubscribe,
     main_menu_text,
     respond,
     submenu_text,
@@ -267,3 +270,110 @@ def test_workshops_none_when_all_are_past(shipped_content):
     later = NOW.replace(year=2030)
     outcome = respond(SPANISH, Inbound("TALLERES", SMS, later), shipped_content)
     assert outcome.replies == (shipped_content.text("es", "workshops.none"),)
+
+
+# --- safety alerts: follow a school (double opt-in), list, leave, VERIFY ---
+
+def run(content, texts, state=NEW, channel=SMS, **inbound):
+    """Send several messages in a row; return the last outcome and every effect on the way."""
+    effects = []
+    outcome = None
+    for text in texts:
+        outcome = say(content, text, state, channel=channel, **inbound)
+        effects.extend(outcome.effects)
+        state = outcome.state
+    return outcome, effects
+
+
+@pytest.mark.parametrize(
+    ("named", "code"),
+    [("Belmont High", "BELMONT"), ("belmont", "BELMONT"), ("BELMNT", "BELMONT"), ("mclc", "MCLC"),
+     ("Miguel Contreras", "MCLC"), ("escuela garfield", "GARFIELD"), ("Roosvelt High School", "ROOSEVELT")],
+)
+def test_family_names_a_school_then_confirms_and_follows_it(shipped_content, named, code):
+    last, effects = run(shipped_content, ["ALERTAS", named, "1"])
+    assert effects == [Subscribe(code)]
+    assert last.state.schools == (code,)
+    name = shipped_content.school_names([code])
+    assert last.replies == (shipped_content.text("es", "alerts.subscribed", school=name),)
+
+
+def test_alerts_starts_with_what_alerts_are_and_asks_for_the_school(shipped_content):
+    outcome = say(shipped_content, "ALERTS")
+    assert outcome.replies == (shipped_content.text("en", "alerts.info"),)
+    assert outcome.state.pending == "school"
+
+
+def test_several_matches_give_a_numbered_choice(shipped_content):
+    asked, _ = run(shipped_content, ["ALERTS", "elementary"])
+    assert asked.state.pending == "school_choice" and len(asked.state.choices) >= 3
+    assert "1 " in asked.replies[0] and shipped_content.text("en", "alerts.choose_school") in asked.replies[0]
+    last, effects = run(shipped_content, ["2", "1"], asked.state)
+    assert effects == [Subscribe(asked.state.choices[1])]
+
+
+def test_unknown_school_keeps_asking_and_a_keyword_leaves_the_question(shipped_content):
+    asked, _ = run(shipped_content, ["ALERTAS", "Hogwarts"])
+    assert asked.replies == (shipped_content.text("es", "alerts.no_school"),)
+    assert asked.state.pending == "school"
+    moved = say(shipped_content, "DERECHOS", asked.state)
+    assert moved.command == "rights" and moved.state.pending is None
+
+
+def test_zero_cancels_and_nothing_is_followed(shipped_content):
+    last, effects = run(shipped_content, ["ALERTS", "Venice", "0"])
+    assert effects == [] and last.state.schools == ()
+    assert last.replies == (shipped_content.text("en", "alerts.cancelled"),)
+
+
+def test_family_follows_several_schools_lists_them_and_leaves_one(shipped_content):
+    state, effects = run(shipped_content, ["ALERTS", "Venice", "1", "ALERTS", "Garfield", "1"])
+    assert state.state.schools == ("VENICE", "GARFIELD")
+    listed = say(shipped_content, "MY ALERTS", state.state)
+    assert "Venice High School" in listed.replies[0] and "Garfield High School" in listed.replies[0]
+    last, effects = run(shipped_content, ["LEAVE", "2"], state.state)
+    assert effects == [Unsubscribe("GARFIELD")] and last.state.schools == ("VENICE",)
+    assert last.replies == (shipped_content.text("en", "alerts.left", school="Garfield High School"),)
+
+
+def test_leave_with_one_school_leaves_it_and_with_none_says_so(shipped_content):
+    state, _ = run(shipped_content, ["ALERTAS", "Venice", "1"])
+    left = say(shipped_content, "SALIR", state.state)
+    assert left.effects == (Unsubscribe("VENICE"),)
+    again = say(shipped_content, "SALIR", left.state)
+    assert again.replies == (shipped_content.text("es", "alerts.none"),)
+
+
+def test_stop_keeps_schools_but_silences_everything_until_start(shipped_content):
+    state, _ = run(shipped_content, ["ALERTS", "Venice", "1", "STOP"], channel=WHATSAPP)
+    assert state.state.opted_out and state.state.schools == ("VENICE",)
+
+
+GENUINE = AlertFacts("K7P2Q", "verified", ("BELMONT",), NOW - timedelta(hours=1), "LAUSD School Police")
+
+
+@pytest.mark.parametrize("text", ["VERIFY K7P2Q", "verificar k7p2q", "Verify: K7P2Q", "VERIFICAR  K7P2Q"])
+def test_verify_confirms_a_genuine_alert_with_school_time_and_status(shipped_content, text):
+    outcome = say(shipped_content, text, SPANISH, verification=GENUINE)
+    assert outcome.command == "verify_genuine"
+    assert "K7P2Q" in outcome.replies[0] and "Belmont High School" in outcome.replies[0]
+    assert "LAUSD School Police" in outcome.replies[0]
+
+
+def test_verify_of_an_unknown_code_says_it_may_be_false(shipped_content):
+    outcome = say(shipped_content, "VERIFY ZZZZ9", ENGLISH, verification=None)
+    assert outcome.replies == (shipped_content.text("en", "verify.unknown", code="ZZZZ9"),)
+
+
+def test_verify_without_a_code_explains_how(shipped_content):
+    outcome = say(shipped_content, "VERIFICAR", NEW)
+    assert outcome.replies == (shipped_content.text("es", "verify.usage"),)
+
+
+def test_language_menu_ends_with_the_indigenous_languages_entry_in_spanish_and_english(shipped_content):
+    welcomed = say(shipped_content, "hola").state
+    last_entry = len(shipped_content.languages) + 1
+    assert f"{last_entry} {shipped_content.interpreters['label']}" in welcome_text(shipped_content)
+    outcome = say(shipped_content, str(last_entry), welcomed)
+    assert shipped_content.interpreters["texts"]["es"] in outcome.replies[0]
+    assert shipped_content.interpreters["texts"]["en"] in outcome.replies[0]

@@ -190,3 +190,30 @@ def test_every_reply_is_logged_with_the_content_version(phone, shipped_content, 
     caplog.set_level("INFO", logger="bot.conversations")
     phone.text("DERECHOS")
     assert f"content={shipped_content.version}" in caplog.text
+
+
+def subscribers(aviso, school):
+    return aviso.connection.smembers(f"aviso:school:{school}:subscribers")
+
+
+def test_following_a_school_adds_the_contact_to_its_subscribers_and_keeps_it(phone, aviso):
+    for body in ("ALERTAS", "Belmont", "1"):
+        phone.text(body)
+    (key,) = contact_keys(aviso)
+    assert subscribers(aviso, "BELMONT") == {key.decode().rsplit(":", 1)[1].encode()}
+    assert aviso.connection.ttl(key) == -1  # a subscriber does not expire
+
+
+def test_leaving_removes_the_contact_and_lets_it_expire_again(phone, aviso):
+    for body in ("ALERTAS", "Belmont", "1", "SALIR"):
+        phone.text(body)
+    (key,) = contact_keys(aviso)
+    assert subscribers(aviso, "BELMONT") == set()
+    assert aviso.connection.ttl(key) > 0
+
+
+def test_forget_removes_the_contact_from_every_school(phone, aviso):
+    for body in ("ALERTS", "Belmont", "1", "ALERTS", "Venice", "1", "FORGET", "FORGET"):
+        phone.text(body)
+    assert subscribers(aviso, "BELMONT") == set() and subscribers(aviso, "VENICE") == set()
+    assert contact_keys(aviso) == []

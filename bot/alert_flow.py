@@ -1,0 +1,158 @@
+"""Alert conversations: following a school's safety alerts (double opt-in), listing, leaving, VERIFY."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .content import Content
+from .matching import fold_case, strip_accents
+from .turn import Outcome, Subscribe, Turn, Unsubscribe, outcome
+
+ASK_SCHOOL = "school"
+CHOOSE_SCHOOL = "school_choice"
+CONFIRM_SCHOOL = "school_confirm"
+CHOOSE_LEAVE = "leave_choice"
+MAX_CODE_LENGTH = 12  # codes are shorter; a longer "code" is echoed back cut, never stored
+
+
+def numbered(names: list[str]) -> str:
+    """Lines "1 name" for a numbered question."""
+    return "\n".join(f"{n} {name}" for n, name in enumerate(names, 1))
+
+
+def start(turn: Turn) -> Outcome:
+    """ALERTS: explain the alerts and ask which school."""
+    return outcome(turn, (turn.text("alerts.info"),), "alerts", pending=ASK_SCHOOL, choices=())
+
+
+def _confirm(turn: Turn, code: str) -> Outcome:
+    if code in turn.state.schools:
+        return outcome(turn, (turn.text("alerts.subscribed", school=turn.content.school_names([code])),),
+                       "alerts_already", pending=None, choices=())
+    text = turn.text("alerts.confirm", school=turn.content.school_names([code]))
+    return outcome(turn, (text,), "alerts_confirm", pending=CONFIRM_SCHOOL, choices=(code,))
+
+
+def _school_named(turn: Turn) -> Outcome | None:
+    """The family named a school (or tried to)."""
+    if fold_case(turn.inbound.text).isdigit():
+        return None  # a menu number: the family moved on
+    found = turn.content.schools.find(turn.inbound.text)
+    if not found:
+        return outcome(turn, (turn.text("alerts.no_school"),), "alerts_no_school")
+    if len(found) == 1:
+        return _confirm(turn, found[0].code)
+    text = "\n".join([turn.text("alerts.choose_school"), numbered([s.name for s in found])])
+    return outcome(turn, (text,), "alerts_choose", pending=CHOOSE_SCHOOL, choices=tuple(s.code for s in found))
+
+
+def _number(turn: Turn) -> int | None:
+    word = fold_case(turn.inbound.text)
+    return int(word) if word.isdigit() else None
+
+
+def _school_chosen(turn: Turn) -> Outcome | None:
+    number = _number(turn)
+    if number is None:
+        return _school_named(turn)
+    if 1 <= number <= len(turn.state.choices):
+        return _confirm(turn, turn.state.choices[number - 1])
+    return None
+
+
+def _confirmed(turn: Turn) -> Outcome | None:
+    number = _number(turn)
+    if number == 1 and turn.state.choices:
+        code = turn.state.choices[0]
+        schools = tuple(dict.fromkeys((*turn.state.schools, code)))
+        text = turn.text("alerts.subscribed", school=turn.content.school_names([code]))
+        return outcome(turn, (text,), "alerts_subscribed", Subscribe(code), schools=schools, pending=None,
+                       choices=())
+    if number == 0:
+        return outcome(turn, (turn.text("alerts.cancelled"),), "alerts_cancelled", pending=None, choices=())
+    return None
+
+
+def list_schools(turn: Turn) -> Outcome:
+    """MY ALERTS: the schools the family follows."""
+    if not turn.state.schools:
+        return outcome(turn, (turn.text("alerts.none"),), "my_alerts")
+    names = [turn.content.school_names([code]) for code in turn.state.schools]
+    return outcome(turn, (turn.text("alerts.list", schools="\n".join(names)),), "my_alerts")
+
+
+def _leave_school(turn: Turn, code: str) -> Outcome:
+    schools = tuple(c for c in turn.state.schools if c != code)
+    text = turn.text("alerts.left", school=turn.content.school_names([code]))
+    return outcome(turn, (text,), "alerts_left", Unsubscribe(code), schools=schools, pending=None, choices=())
+
+
+def leave(turn: Turn) -> Outcome:
+    """LEAVE: stop one school's alerts (asking which when there are several)."""
+    if not turn.state.schools:
+        return outcome(turn, (turn.text("alerts.none"),), "leave")
+    if len(turn.state.schools) == 1:
+        return _leave_school(turn, turn.state.schools[0])
+    names = [turn.content.school_names([code]) for code in turn.state.schools]
+    text = "\n".join([turn.text("alerts.leave_which"), numbered(names)])
+    return outcome(turn, (text,), "leave", pending=CHOOSE_LEAVE, choices=turn.state.schools)
+
+
+def _leave_chosen(turn: Turn) -> Outcome | None:
+    number = _number(turn)
+    if number is not None and 1 <= number <= len(turn.state.choices):
+        return _leave_school(turn, turn.state.choices[number - 1])
+    return None
+
+
+# What an answer means while the family is in the middle of a question (None: not an answer).
+PENDING: dict[str, Callable[[Turn], Outcome | None]] = {
+    ASK_SCHOOL: _school_named,
+    CHOOSE_SCHOOL: _school_chosen,
+    CONFIRM_SCHOOL: _confirmed,
+    CHOOSE_LEAVE: _leave_chosen,
+}
+
+
+def _verify_phrases(content: Content) -> list[tuple[str, frozenset[str]]]:
+    phrases: dict[str, set[str]] = {}
+    for code in content.languages:
+        for phrase in content.language(code).get("keywords", {}).get("verify", []):
+            phrases.setdefault(strip_accents(fold_case(phrase)), set()).add(code)
+    return sorted(((p, frozenset(c)) for p, c in phrases.items()), key=lambda item: len(item[0]), reverse=True)
+
+
+def parse_verify(text: str, content: Content) -> tuple[str, frozenset[str]] | None:
+    """("code", languages of the keyword) for "VERIFY <code>" ("" for the bare keyword); None otherwise."""
+    folded = strip_accents(fold_case(text[:80]))
+    for phrase, languages in _verify_phrases(content):
+        if folded == phrase:
+            return "", languages
+        if folded.startswith(phrase + " "):
+            return re.sub(r"[^A-Z0-9]", "", folded[len(phrase) + 1 :].upper())[:MAX_CODE_LENGTH], languages
+    return None
+
+
+def verify_code(text: str, content: Content) -> str | None:
+    """The code a VERIFY message names ("" for none), or None when the text is no VERIFY."""
+    parsed = parse_verify(text, content)
+    return parsed[0] if parsed else None
+
+
+def verify(turn: Turn) -> Outcome:
+    """VERIFY <code>: is this alert genuine? (The service looked the code up.)"""
+    code = verify_code(turn.inbound.text, turn.content) or ""
+    if not code:
+        return outcome(turn, (turn.text("verify.usage"),), "verify_usage")
+    facts = turn.inbound.verification
+    if facts is None or facts.code != code:
+        return outcome(turn, (turn.text("verify.unknown", code=code),), "verify_unknown")
+    from .engine import format_when  # the engine writes dates; imported here to avoid a cycle
+
+    text = turn.text(
+        "verify.genuine", code=code, school=turn.content.school_names(facts.schools),
+        when=format_when(turn.content, turn.lang, facts.sent_at.astimezone(turn.inbound.now.tzinfo)),
+        status=turn.text(f"status.{facts.kind}", verified_by=facts.verified_by),
+    )
+    return outcome(turn, (text,), "verify_genuine")

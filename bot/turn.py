@@ -1,0 +1,128 @@
+"""The conversation engine's data: a contact's state, one inbound message, and what comes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from .content import Content
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """What Aviso remembers of a conversation: language, place in the menus, pending question."""
+
+    language: str | None = None
+    at: str | None = None
+    pending: str | None = None
+    pending_until: datetime | None = None
+    choices: tuple[str, ...] = ()  # what the numbers of the last numbered question stand for
+    schools: tuple[str, ...] = ()  # codes of the schools whose alerts the contact follows
+    opted_out: bool = False
+    is_new: bool = True
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What VERIFY may tell about a genuine alert (looked up by the service, passed in)."""
+
+    code: str
+    kind: str
+    schools: tuple[str, ...]
+    sent_at: datetime
+    verified_by: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a family, as the engine needs it."""
+
+    text: str
+    channel: str
+    now: datetime
+    opt_out_type: str | None = None
+    has_media: bool = False
+    verification: AlertFacts | None = None  # the alert whose code the text names, when there is one
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Deployment choices that change answers."""
+
+    carrier_answers_sms_keywords: bool = True  # Twilio Advanced Opt-Out answers STOP/START on SMS
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """Stop sending anything to this contact."""
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """The contact may be sent messages again."""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Delete everything about this contact."""
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Follow a school's safety alerts."""
+
+    school: str
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Stop following a school's safety alerts."""
+
+    school: str
+
+
+Effect = OptOut | OptIn | Forget | Subscribe | Unsubscribe
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer, what to remember, and what to do."""
+
+    replies: tuple[str, ...]
+    state: ContactState
+    command: str
+    effects: tuple[Effect, ...] = field(default=())
+
+    @property
+    def language(self) -> str | None:
+        """The language the contact is answered in."""
+        return self.state.language
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One step of a conversation, handed to each handler."""
+
+    state: ContactState
+    inbound: Inbound
+    content: Content
+    policy: Policy
+
+    @property
+    def lang(self) -> str:
+        """The language to answer in."""
+        return self.state.language or self.content.default_language
+
+    def text(self, key: str, /, **values: str) -> str:
+        """A text in the contact's language."""
+        return self.content.text(self.lang, key, **values)
+
+    def with_state(self, **changes) -> Turn:
+        """The same turn with some state changed."""
+        return replace(self, state=replace(self.state, **changes))
+
+
+def outcome(turn: Turn, replies: tuple[str, ...], command: str, *effects: Effect, **state_changes) -> Outcome:
+    """An answer that keeps the contact's state but for the changes named."""
+    state = replace(turn.state, is_new=False, **state_changes)
+    return Outcome(replies, state, command, effects)
