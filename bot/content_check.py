@@ -7,6 +7,7 @@ import hashlib
 import re
 import string
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -158,6 +159,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
     _check_interpreters(report, content)
+    _check_direction(report, content)
     if not report.errors:
         _check_budgets(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)
@@ -351,6 +353,33 @@ def _check_workshops(report: Report, content: Content) -> None:
             for code in content.languages:
                 if not workshop.get(part, {}).get(code):
                     report.error(where, f"{part} has no {code} text")
+
+
+RLM = "\u200f"
+
+
+def _first_strong_direction(line: str) -> str | None:
+    for ch in line:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("L", "R", "AL"):
+            return "rtl" if kind in ("R", "AL") else "ltr"
+    return None
+
+
+def _check_direction(report: Report, content: Content) -> None:
+    """Right-to-left texts: every line must read right-to-left on a phone, whatever it starts with."""
+    for code in content.languages:
+        if content.language(code).get("language", {}).get("direction") != "rtl":
+            continue
+        for section in ("labels", "texts"):
+            for key, text in content.language(code).get(section, {}).items():
+                for number, line in enumerate(str(text).strip("\n").split("\n"), 1):
+                    if not line.startswith(RLM) and _first_strong_direction(line) == "ltr":
+                        report.error(
+                            f"{_language_file(code)} [{section}] {key}",
+                            f"line {number} starts with left-to-right text: begin it with U+200F (RLM) "
+                            "so phones show it right-to-left",
+                        )
 
 
 def _check_interpreters(report: Report, content: Content) -> None:
