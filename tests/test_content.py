@@ -91,9 +91,9 @@ def replace_text(path, key, new):
 
 
 def test_text_over_its_budget_is_reported_with_encoding_and_count(content_copy):
-    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 20 + "rápida")
+    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 40 + "rápida")
     errors = messages(content_check.check(content_copy))
-    assert any("alerts.info: 4 segments UCS-2 is over its budget of 3" in e and "'óá'" in e for e in errors)
+    assert any("alerts.info: 8 segments UCS-2 is over its budget of 6" in e and "'óá'" in e for e in errors)
 
 
 def test_carrier_word_as_keyword_is_refused(content_copy):
