@@ -120,6 +120,31 @@ def content_status() -> None:
     click.echo(f"history:   {', '.join(status['history'])}")
 
 
+@cli.group()
+def schools() -> None:
+    """The schools families can follow."""
+
+
+@schools.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Content directory.")
+def schools_import(csv_file, directory: str | None) -> None:
+    """Load a district's list (code,name,short_names,region) into content/schools.csv."""
+    from .content import SCHOOLS
+    from .schools import parse_csv, write_csv
+
+    accepted, rejected = parse_csv(csv_file.read())
+    for row in rejected:
+        click.echo(f"rejected line {row.line}: {row.reason}")
+    if not accepted:
+        raise click.ClickException("no school imported: nothing valid in the file")
+    write_csv(_content_dir(directory) / SCHOOLS, accepted)
+    click.echo(
+        f"imported {len(accepted)} school(s), rejected {len(rejected)}. "
+        "Next: aviso content bump, a CHANGELOG.md line, aviso content publish."
+    )
+
+
 @cli.command()
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="Where Aviso runs.")
 @click.option("--from", "from_", default="+12135550123", show_default=True, help="Your phone number.")

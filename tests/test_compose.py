@@ -1,0 +1,93 @@
+"""Composing a broadcast: templates in every language, custom texts, labels, codes, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import segments
+from bot.compose import (
+    CODE_ALPHABET,
+    BroadcastRequest,
+    ComposeError,
+    MissingTranslation,
+    check_languages,
+    new_code,
+    render,
+    templates,
+    validate,
+)
+
+ROUTE = BroadcastRequest(
+    schools=("BELMONT",), kind="update", template="route_change",
+    variables={"date": "Thu Dec 3", "route": "exit by the 3rd St gate"},
+)
+
+
+def test_template_renders_in_every_content_language_with_status_school_and_code(shipped_content):
+    texts = render(ROUTE, shipped_content, "K7P2Q")
+    assert set(texts) == set(shipped_content.languages)
+    for language, text in texts.items():
+        assert "Belmont High School" in text and "K7P2Q" in text and "3rd St" in text
+        assert shipped_content.text(language, "status.update") in text
+
+
+def test_verified_alert_names_who_verified_it(shipped_content):
+    request = BroadcastRequest(("BELMONT", "VENICE"), "verified", "activity_verified",
+                               {"location": "3rd & Loma", "time": "7:45 am"}, verified_by="LAUSD School Police")
+    validate(request, shipped_content)
+    text = render(request, shipped_content, "K7P2Q")["es"]
+    assert "LAUSD School Police" in text and "Belmont High School, Venice High School" in text
+
+
+def test_rendered_alerts_fit_three_sms_segments_in_spanish_and_english(shipped_content):
+    for language, text in render(ROUTE, shipped_content, "K7P2Q").items():
+        if language in ("en", "es"):
+            assert segments.count(text).segments <= 3
+
+
+def test_codes_use_only_unambiguous_characters():
+    codes = {new_code() for _ in range(200)}
+    assert len(codes) > 190
+    assert all(len(c) == 5 and set(c) <= set(CODE_ALPHABET) for c in codes)
+
+
+def test_templates_list_their_variables(shipped_content):
+    found = templates(shipped_content)
+    assert found["route_change"] == ["date", "route"]
+    assert found["emergency_card"] == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (BroadcastRequest(("BELMONT",), "rumour", "all_clear", {"time": "8"}), "kind must be one of"),
+        (BroadcastRequest((), "update", "all_clear", {"time": "8"}), "at least one school"),
+        (BroadcastRequest(("NOWHERE",), "update", "all_clear", {"time": "8"}), "unknown school code(s): NOWHERE"),
+        (BroadcastRequest(("BELMONT",), "verified", "all_clear", {"time": "8"}), "who verified it"),
+        (BroadcastRequest(("BELMONT",), "correction", "correction", {"correction": "x"}), "name the broadcast"),
+        (BroadcastRequest(("BELMONT",), "update", "route_change", {"date": "Dec 3"}), "needs: route"),
+        (BroadcastRequest(("BELMONT",), "update", "nope", {}), "unknown template"),
+        (BroadcastRequest(("BELMONT",), "update"), "either a template"),
+        (BroadcastRequest(("BELMONT",), "update", "all_clear", {"time": "8"}, {"en": "x"}), "either a template"),
+        (BroadcastRequest(("BELMONT",), "update", custom_texts={"xx": "hola"}), "unknown language 'xx'"),
+    ],
+)
+def test_bad_requests_are_refused_with_what_to_fix(shipped_content, request_, message):
+    with pytest.raises(ComposeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate(request_, shipped_content)
+
+
+def test_custom_text_missing_a_recipient_language_is_refused_unless_a_fallback_is_named(shipped_content):
+    custom = BroadcastRequest(("BELMONT",), "update", custom_texts={"en": "Gate B closed today."})
+    with pytest.raises(MissingTranslation) as error:
+        check_languages(custom, shipped_content, {"en", "es"})
+    assert error.value.languages == ["es"]
+    check_languages(BroadcastRequest(("BELMONT",), "update", custom_texts={"en": "x"}, fallback_language="en"),
+                    shipped_content, {"en", "es"})
+
+
+def test_custom_text_is_framed_in_its_own_language(shipped_content):
+    custom = BroadcastRequest(("VENICE",), "all_clear", custom_texts={"en": "All clear.", "es": "Todo bien."})
+    texts = render(custom, shipped_content, "AC3D4")
+    assert set(texts) == {"en", "es"}
+    assert "Todo bien." in texts["es"] and shipped_content.text("es", "status.all_clear") in texts["es"]
