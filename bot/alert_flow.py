@@ -129,8 +129,10 @@ def parse_verify(text: str, content: Content) -> tuple[str, frozenset[str]] | No
     for phrase, languages in _verify_phrases(content):
         if folded == phrase:
             return "", languages
-        if folded.startswith(phrase + " "):
-            return re.sub(r"[^A-Z0-9]", "", folded[len(phrase) + 1 :].upper())[:MAX_CODE_LENGTH], languages
+        rest = folded[len(phrase):] if folded.startswith(phrase) else None
+        # "VERIFY K7P2Q"; in scripts without spaces between words, "확인K7P2Q" too.
+        if rest and (rest[0] == " " or (not phrase[-1].isascii() and rest[0].isascii() and rest[0].isalnum())):
+            return re.sub(r"[^A-Z0-9]", "", rest.upper())[:MAX_CODE_LENGTH], languages
     return None
 
 

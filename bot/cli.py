@@ -190,8 +190,13 @@ def worker() -> None:
 
     from . import queues
 
+    from .reminders import recover
+    from .workshop_changes import sync
+
     app, aviso = _services(_settings())
     with app.app_context():
+        sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
+        recover(aviso)  # reminders due now, in case a worker died sending them
         Worker(list(queues.ALL), connection=aviso.connection).work(with_scheduler=True)
 
 
@@ -202,6 +207,17 @@ def dev(port: int) -> None:
     from .devserver import run
 
     run(_settings(), port)
+
+
+def _register_groups() -> None:
+    from .cli_staff import broadcast, staff, twilio
+    from .cli_workshops import workshops
+
+    for group in (staff, broadcast, twilio, workshops):
+        cli.add_command(group)
+
+
+_register_groups()
 
 
 def main() -> None:

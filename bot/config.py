@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +17,9 @@ from dotenv import dotenv_values
 ENVIRONMENTS = ("development", "production")
 SECRET_FILE_NAME = "secret.key"
 MIN_SECRET_LENGTH = 32
+DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
+# "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
+REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
 
 
 class ConfigError(Exception):
@@ -40,6 +45,10 @@ class Settings:
     twilio_api_base_url: str | None = None
     advanced_opt_out: bool = True
     contact_ttl_days: int = 180
+    reminder_offsets: tuple[str, ...] = DEFAULT_REMINDER_OFFSETS
+    require_approval: bool = True
+    quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
+    rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
 
     @property
     def is_development(self) -> bool:
@@ -87,6 +96,28 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _quiet_hours(environ: Mapping[str, str]) -> tuple[time, time] | None:
+    value = _text(environ, "AVISO_QUIET_HOURS")
+    if value is None:
+        return (time(21, 0), time(7, 0))
+    if value.lower() in ("off", "none"):
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError:
+        raise ConfigError(f"AVISO_QUIET_HOURS must look like 21:00-07:00 (or off), not {value!r}") from None
+    return start, end
+
+
+def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _text(environ, name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 for none), not {value!r}")
+    return int(value)
+
+
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     value = _text(environ, name)
     if value is None:
@@ -131,6 +162,19 @@ def _timezone(environ: Mapping[str, str]) -> ZoneInfo:
         raise ConfigError(f"AVISO_TIMEZONE is not a known time zone: {name!r}") from None
 
 
+def _reminder_offsets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    value = _text(environ, "AVISO_REMINDER_OFFSETS")
+    if value is None:
+        return DEFAULT_REMINDER_OFFSETS
+    offsets = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    if not offsets or not all(REMINDER_OFFSET.match(o) for o in offsets) or len(set(offsets)) != len(offsets):
+        raise ConfigError(
+            f"AVISO_REMINDER_OFFSETS must list times before a workshop like 1d,2h (d days, h hours, "
+            f"m minutes), not {value!r}"
+        )
+    return offsets
+
+
 def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> str | None:
     value = _text(environ, name)
     if value is not None and not value.removeprefix(prefix).startswith("+"):
@@ -172,6 +216,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         twilio_api_base_url=_url(environ, "TWILIO_API_BASE_URL", ("http", "https")),
         advanced_opt_out=_bool(environ, "AVISO_ADVANCED_OPT_OUT", True),
         contact_ttl_days=_positive_int(environ, "AVISO_CONTACT_TTL_DAYS", 180),
+        reminder_offsets=_reminder_offsets(environ),
+        require_approval=_bool(environ, "AVISO_REQUIRE_APPROVAL", True),
+        quiet_hours=_quiet_hours(environ),
+        rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
     )
     _check_twilio(settings)
     return settings

@@ -40,6 +40,8 @@ def state_from_hash(fields: dict[bytes, bytes]) -> ContactState:
         pending_until=datetime.fromisoformat(until) if until else None,
         choices=_codes(text.get("choices")),
         schools=_codes(text.get("schools")),
+        workshops=_codes(text.get("workshops")),
+        waitlisted=_codes(text.get("waitlisted")),
         opted_out=text.get("opted_out") == "1",
         is_new=False,
     )
@@ -50,6 +52,9 @@ def _codes(value: str | None) -> tuple[str, ...]:
 
 
 STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out")
+# Written only by registrations.py's scripts (with the workshop's seats, atomically), never by save():
+# a conversation must not write back a sign-up list that a promotion changed meanwhile.
+WORKSHOP_FIELDS = ("workshops", "waitlisted")
 
 
 def state_fields(state: ContactState) -> dict[str, str]:
@@ -89,8 +94,9 @@ def save(
     emptied = [field for field in STATE_FIELDS if field not in fields]
     if emptied:
         pipe.hdel(name, *emptied)
-    if state.schools:
-        pipe.persist(name)  # a subscriber stays until it leaves, stops or forgets
+    if state.schools or state.workshops or state.waitlisted:
+        pipe.persist(name)  # a subscriber stays until it leaves, stops or forgets; a registrant, until
+        #                     its workshops are over
     else:
         pipe.expire(name, ttl_seconds)
 
@@ -106,7 +112,10 @@ def unfollow(pipe: redis.client.Pipeline, contact_key: str, school: str) -> None
 
 
 def forget(connection: redis.Redis, contact_key: str) -> None:
-    """Erase everything Aviso holds about a contact."""
+    """Erase everything Aviso holds about a contact (its workshop seats go to the waitlist's first)."""
+    from . import registrations  # imported here: registrations builds on this module
+
+    registrations.forget_contact(connection, contact_key)
     for hook in _FORGET_HOOKS:
         hook(connection, contact_key)
     name = contact_redis_key(contact_key)

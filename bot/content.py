@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ LOCK = "content.lock"
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
     "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
-    "menu", "help", "language", "forget",
+    "menu", "help", "language", "forget", "my_workshops",
 )
 LANGUAGE_CHOICE = "language_choice"
 
@@ -82,6 +82,12 @@ class Workshop:
     school: str
     title: dict[str, str]
     description: dict[str, str]
+    link: str = ""  # an online workshop's link, sent with the confirmation and the reminders
+
+    @property
+    def ends(self) -> datetime:
+        """When the workshop is over (real minutes: aware arithmetic in one zone would use wall time)."""
+        return (self.starts.astimezone(UTC) + timedelta(minutes=self.duration_minutes)).astimezone(self.starts.tzinfo)
 
 
 class Content:
@@ -187,10 +193,20 @@ class Content:
                 school=w.get("school", ""),
                 title=dict(w.get("title", {})),
                 description=dict(w.get("description", {})),
+                link=w.get("link", ""),
             )
             for w in self.tree["workshops"]
         ]
         return sorted(items, key=lambda w: w.starts)
+
+    @cached_property
+    def workshops_by_id(self) -> dict[str, Workshop]:
+        """Workshops by id."""
+        return {w.id: w for w in self.workshops}
+
+    def workshop(self, workshop_id: str) -> Workshop | None:
+        """The workshop with this id in this version, or None."""
+        return self.workshops_by_id.get(workshop_id)
 
     def upcoming_workshops(self, now: datetime, limit: int) -> list[Workshop]:
         """The next workshops that have not started yet."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import redis
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import alert_flow, contacts, keys
+from . import alert_flow, contacts, keys, registrations, reminders
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
 from .publishing import ContentStore
@@ -81,8 +81,15 @@ class Conversations:
             verification=self.alert_lookup(code) if code else None,
         )
         outcome = respond(state, inbound, content, self.policy)
+        signed = registrations.apply(self.connection, contact_key, outcome.effects, content, now)
+        seats_left = registrations.seats_left_after(outcome.state, signed)
+        if seats_left:  # the last seat went (or one freed up) meanwhile: answer what really happened
+            answered = respond(state, replace(inbound, seats_left=seats_left), content, self.policy)
+            outcome = replace(answered, effects=outcome.effects)
         twiml = render_twiml(outcome.replies)
-        self._apply(contact_key, message, outcome, now, content.version, twiml, inbound_key, state.is_new)
+        promoted = [result.workshop for result in signed if result.promoted]
+        self._apply(contact_key, message, outcome, now, content.version, twiml, inbound_key, state.is_new,
+                    promoted)
         log.info(
             "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
@@ -104,13 +111,14 @@ class Conversations:
 
     def _apply(
         self, contact_key: str, message: InboundMessage, outcome: Outcome, now: datetime,
-        version: str, twiml: str, inbound_key: str, is_new: bool,
+        version: str, twiml: str, inbound_key: str, is_new: bool, promoted: list[str],
     ) -> None:
         if any(isinstance(effect, Forget) for effect in outcome.effects):
             contacts.forget(self.connection, contact_key)
             self.connection.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
             return
         pipe = self.connection.pipeline(transaction=True)
+        pipe.multi()  # explicit, so that RQ can queue a job on it
         contacts.save(
             pipe, contact_key, outcome.state, address=message.address, keyring=self.keyring,
             is_new=is_new, now=now, ttl_seconds=self.contact_ttl_seconds,
@@ -120,6 +128,8 @@ class Conversations:
                 contacts.follow(pipe, contact_key, effect.school)
             elif isinstance(effect, Unsubscribe):
                 contacts.unfollow(pipe, contact_key, effect.school)
+        # Register / CancelRegistration were applied before the answer was written (registrations.apply).
+        reminders.enqueue_promotions(self.connection, promoted, pipeline=pipe)
         pipe.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
         stats = keys.KEYWORD_STATS.format(day=now.date().isoformat())
         pipe.hincrby(stats, f"{outcome.command}:{outcome.language or '-'}", 1)

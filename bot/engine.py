@@ -6,14 +6,15 @@ No Flask, no Redis, no clock: everything it needs is passed in, so it is tested 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from . import alert_flow
+from . import alert_flow, workshop_flow
 from .content import Content
 from .identity import SMS
 from .matching import fold_case
 from .turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
     AlertFacts,
+    CancelRegistration,
     ContactState,
     Effect,
     Forget,
@@ -22,11 +23,13 @@ from .turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
     OptOut,
     Outcome,
     Policy,
+    Register,
     Subscribe,
     Turn,
     Unsubscribe,
     outcome,
 )
+from .workshop_flow import WORKSHOPS_LISTED, format_when, workshops_text  # noqa: F401  (re-exported)
 
 # Carrier keywords keep their industry meaning (CTIA; Twilio Advanced Opt-Out) and nothing else.
 CARRIER_OPT_OUT = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
@@ -39,7 +42,8 @@ OPT_OUT_TYPES = {"STOP": "opt_out", "START": "opt_in", "HELP": "carrier_help"}
 MAIN = "main"
 LANGUAGE_MENU = "language"
 FORGET_CONFIRM_WINDOW = timedelta(minutes=10)
-WORKSHOPS_LISTED = 4
+# What an answer means while the family is in the middle of a question, per flow.
+PENDING = {**alert_flow.PENDING, **workshop_flow.PENDING}
 
 
 DEFAULT_POLICY = Policy()
@@ -61,8 +65,8 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
     if state.pending == "forget" and match is not None and match.command == "forget":
         if state.pending_until and inbound.now <= state.pending_until:
             return Outcome((turn.text("forget.done"),), ContactState(), "forget", (Forget(),))
-    if state.pending in alert_flow.PENDING and match is None:
-        answered = alert_flow.PENDING[state.pending](turn)
+    if state.pending in PENDING and match is None:
+        answered = PENDING[state.pending](turn)
         if answered is not None:
             return answered
     turn = turn.with_state(pending=None, pending_until=None, choices=())
@@ -192,50 +196,11 @@ def _forget(turn: Turn) -> Outcome:
     return outcome(turn, (text,), "forget_confirm", pending="forget", pending_until=until)
 
 
-def workshops_text(content: Content, lang: str, now: datetime) -> str:
-    """Upcoming workshops, those offered in the family's language first."""
-    upcoming = content.upcoming_workshops(now, limit=50)
-    mine = [w for w in upcoming if lang in w.languages] or upcoming
-    if not mine:
-        return content.text(lang, "workshops.none")
-    lines = [content.text(lang, "workshops.intro")]
-    for number, workshop in enumerate(mine[:WORKSHOPS_LISTED], 1):
-        title = workshop.title.get(lang) or workshop.title.get(content.default_language, workshop.id)
-        place = content.text(lang, "workshops.online") if workshop.online else workshop.place
-        lines.append(
-            content.text(
-                lang, "workshops.item", number=str(number), title=title,
-                when=format_when(content, lang, workshop.starts), place=place,
-            )
-        )
-    lines.append(content.text(lang, "workshops.footer"))
-    return "\n".join(lines)
-
-
-def format_when(content: Content, lang: str, moment: datetime) -> str:
-    """A date and time written the way the language writes them."""
-    calendar = content.language(lang).get("calendar") or content.language(content.default_language)["calendar"]
-    if calendar.get("clock", "12h") == "12h":
-        hour = moment.hour % 12 or 12
-        time = f"{hour}:{moment.minute:02d} {'pm' if moment.hour >= 12 else 'am'}"
-    else:
-        time = f"{moment.hour}:{moment.minute:02d}"
-    return content.text(
-        lang, "workshops.when",
-        weekday=calendar["weekdays"][moment.weekday()],
-        day=str(moment.day),
-        month=calendar["months"][moment.month - 1],
-        time=time,
-    )
-
-
-def _workshops(turn: Turn) -> Outcome:
-    return outcome(turn, (workshops_text(turn.content, turn.lang, turn.inbound.now),), "workshops")
-
-
 def _number(turn: Turn, number: int) -> Outcome:
     content, at = turn.content, turn.state.at
     if at == LANGUAGE_MENU:
+        if number == 0 and turn.state.language:
+            return _main_menu(turn)
         if 1 <= number <= len(content.languages):
             return _choose_language(turn, content.languages[number - 1])
         if number == len(content.languages) + 1 and content.interpreters:
@@ -258,7 +223,8 @@ def _number(turn: Turn, number: int) -> Outcome:
 _COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "rights": _submenu("rights"),
     "resources": _submenu("resources"),
-    "workshops": _workshops,
+    "workshops": workshop_flow.list_workshops,
+    "my_workshops": workshop_flow.my_workshops,
     "alerts": alert_flow.start,
     "my_alerts": alert_flow.list_schools,
     "leave": alert_flow.leave,

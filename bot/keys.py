@@ -25,3 +25,57 @@ OUTBOX_MAX = 1000
 # Alert subscriptions. A school's subscribers: a set of contact keys. A contact's own schools live in
 # its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
 SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
+
+# ---- Broadcasts (owned by bot/broadcasts.py, bot/fanout.py and bot/ratelimit.py) ----------------
+# A broadcast: a hash with fields doc (the Broadcast as JSON), status, started_at, finished_at,
+# audience (recipients snapshotted when sending began) and failure (why it failed). It holds staff
+# text only, no family data, so it is kept a year for the audit trail, like its code and counts.
+BROADCAST = PREFIX + ":bcast:{id}"
+BROADCAST_CODE = PREFIX + ":bcast:code:{code}"  # verification code (upper case) -> broadcast id
+BROADCASTS_RECENT = PREFIX + ":bcasts"  # sorted set: broadcast id scored by creation time
+BROADCAST_COUNTS = PREFIX + ":bcast:{id}:counts"  # aggregate outcome and status-callback counters
+BROADCAST_TTL_SECONDS = 365 * 24 * 3600
+# Per-recipient records, named by contact key (never a number), kept 30 days after the last write:
+# long enough to send a correction to exactly the same people and for late status callbacks.
+BROADCAST_OUTCOMES = PREFIX + ":bcast:{id}:out"  # contact key -> sending:<ts>:<run> | sent:<sid> |
+#                                                  failed:<code> | skipped:<reason>
+BROADCAST_SIDS = PREFIX + ":bcast:{id}:sids"  # message sid -> contact key[|last final status]
+BROADCAST_RUN = PREFIX + ":bcast:{id}:run"  # fan-out state: batches, policy, job id per batch
+BROADCAST_BATCH = PREFIX + ":bcast:{id}:batch:{n}"  # contact keys of batch n, comma-separated
+BROADCAST_DONE_BATCHES = PREFIX + ":bcast:{id}:done"  # set of finished batch numbers
+BROADCAST_LEASE = PREFIX + ":bcast:{id}:lease:{n}"  # token of the worker running batch n (expires)
+BROADCAST_RECIPIENT_TTL_SECONDS = 30 * 24 * 3600
+# Shared send-rate limiter, per sender (messaging service sid or from-number: Aviso's own, never a
+# family's): a sorted set of recent grants and a hash with the running segment sum and next slot.
+RATE_LIMIT_LOG = PREFIX + ":ratelimit:{sender}:log"
+RATE_LIMIT_STATE = PREFIX + ":ratelimit:{sender}:state"
+
+# ---- Staff (owned by bot/staff.py) ----------------------------------------------------------------
+# The roster: one hash, staff id -> JSON record (name, role, schools, Fernet-encrypted phone).
+STAFF = PREFIX + ":staff"
+STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
+STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
+
+# ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
+AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
+AUDIT_MAX = 100_000
+
+# ---- Workshops (owned by bot/registrations.py, bot/reminders.py and bot/workshop_changes.py) ------
+# A contact's own sign-ups live in its contact hash, fields "workshops" (ids it holds a seat for) and
+# "waitlisted" (ids it waits for), comma-separated. Only registrations' Lua scripts write them, in
+# the same step as the sets below, so a promotion never races a conversation's save.
+WORKSHOP_SEATS = PREFIX + ":ws:{id}:seats"  # sorted set: contact key -> sign-up time (epoch ms)
+WORKSHOP_WAITLIST = PREFIX + ":ws:{id}:waitlist"  # sorted set: contact key -> sign-up time, first first
+WORKSHOP_META = PREFIX + ":ws:{id}:meta"  # hash: capacity (as last published), for FORGET's promotion
+WORKSHOP_PROMOTED = PREFIX + ":ws:{id}:promoted"  # set: contact keys given a seat, notice not yet sent
+# One registration's exactly-once record of what was sent for it: marker -> sending:<ms>:<token> |
+# sent:<sid> | failed:<code>. Markers: rem:<offset>:<due epoch>, promoted:<ms>, changed:<n>,
+# cancelled:<n>. Deleted with the registration (cancel, FORGET, workshop closed).
+WORKSHOP_REGISTRATION = PREFIX + ":ws:{id}:reg:{contact}"
+WORKSHOPS_INDEX = PREFIX + ":ws:index"  # set: workshop ids that have (or had) registrations
+# Content switches already handled (change and cancellation notices, rescheduled reminders):
+# hash with version (the content version registrants were last told about) and serial (switches).
+WORKSHOPS_SYNCED = PREFIX + ":ws:synced"
+WORKSHOPS_SYNC_LOCK = PREFIX + ":ws:sync:lock"
+# Registration data is deleted this long after a workshop ends (attendance sheets are printed before).
+WORKSHOP_RETENTION_SECONDS = 2 * 24 * 3600

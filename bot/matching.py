@@ -13,9 +13,16 @@ _PUNCTUATION = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
 
+def ascii_digits(text: str) -> str:
+    """Persian, Arabic and other decimal digits as ASCII ones (menu numbers and codes are typed back)."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and ch.isdecimal() else ch for ch in text)
+
+
 def fold_case(text: str) -> str:
-    """Lowercase, punctuation dropped, whitespace collapsed; accents kept."""
-    text = unicodedata.normalize("NFC", text).casefold()
+    """Lowercase, ASCII digits, punctuation dropped, whitespace collapsed; accents kept."""
+    text = ascii_digits(unicodedata.normalize("NFC", text).casefold())
     text = _PUNCTUATION.sub(" ", text).replace("_", " ")
     return _SPACES.sub(" ", text).strip()
 

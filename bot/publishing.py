@@ -45,8 +45,11 @@ class ContentStore:
         )
         pipe.lrem(keys.CONTENT_HISTORY, 0, content.version)
         pipe.lpush(keys.CONTENT_HISTORY, content.version)
+        pipe.get(keys.CONTENT_ACTIVE)
         pipe.set(keys.CONTENT_ACTIVE, content.version)
-        pipe.execute()
+        previous = pipe.execute()[-2]
+        if previous is None or previous.decode() != content.version:
+            _after_switch(self.connection, content.version)
         return content.version
 
     def rollback(self) -> str:
@@ -58,6 +61,7 @@ class ContentStore:
         pipe.lpop(keys.CONTENT_HISTORY)
         pipe.set(keys.CONTENT_ACTIVE, history[1])
         pipe.execute()
+        _after_switch(self.connection, history[1])
         return history[1]
 
     def active_version(self) -> str | None:
@@ -94,6 +98,13 @@ class ContentStore:
             "published_by": meta.get(b"published_by", b"").decode() or None,
             "history": history,
         }
+
+
+def _after_switch(connection: redis.Redis, version: str) -> None:
+    """Another version is live: queue the job that tells workshop registrants what changed."""
+    from . import workshop_changes  # imported here: it builds on this module's consumers
+
+    workshop_changes.after_switch(connection, version)
 
 
 def _who() -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
@@ -13,6 +16,33 @@ import redis
 from . import keys
 from .config import Settings
 from .identity import WHATSAPP, Address, Keyring
+
+REQUEST_TIMEOUT_SECONDS = 10.0  # a Twilio call slower than this is abandoned (and then reconciled)
+RECONCILE_CLOCK_SLACK = timedelta(seconds=5)  # our clock against Twilio's when listing sent messages
+RECONCILE_PAGE_SIZE = 50  # messages to one number since a send began: a handful at most
+RETRYABLE_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset({20429, 20500, 20503})
+
+
+class SendError(Exception):
+    """A message could not be sent; code is Twilio's error code when it gave one."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class RetryableSendError(SendError):
+    """Twilio refused for now (429, 5xx, no connection): nothing was sent, try again later."""
+
+
+class UncertainSendError(SendError):
+    """The request may have reached Twilio (timeout, dropped connection): check before trying again."""
+
+
+class RejectedSendError(SendError):
+    """Twilio refused this message for good (21610 unsubscribed, 21211 invalid number, 63016...)."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +55,26 @@ class SentMessage:
 class Sender(Protocol):
     """Anything that can send one message to one address."""
 
-    def send(self, address: Address, body: str, *, content_version: str = "") -> SentMessage:
-        """Send one message."""
+    def send(
+        self,
+        address: Address,
+        body: str,
+        *,
+        content_version: str = "",
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> SentMessage:
+        """Send one message (a WhatsApp template when content_sid is given); raise a SendError."""
+
+    def origin(self, address: Address) -> str:
+        """The sender a message to this address leaves from (rate limits are counted per sender)."""
+
+    def warm_up(self) -> None:
+        """Get ready to send (imports, clients) before a burst, so no call waits on it mid-burst."""
+
+    def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """The sid of a message already sent to address since a time (body None: a template), or None."""
 
 
 class OutboxSender:
@@ -36,7 +84,16 @@ class OutboxSender:
         self.connection = connection
         self.keyring = keyring
 
-    def send(self, address: Address, body: str, *, content_version: str = "") -> SentMessage:
+    def send(
+        self,
+        address: Address,
+        body: str,
+        *,
+        content_version: str = "",
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> SentMessage:
         """Append the message to the outbox (the contact named by its key, never its number)."""
         sid = "SM" + uuid.uuid4().hex
         entry = {
@@ -47,6 +104,8 @@ class OutboxSender:
             "content_version": content_version,
             "at": time.time(),
         }
+        if content_sid:
+            entry.update(content_sid=content_sid, content_variables=content_variables or {})
         pipe = self.connection.pipeline(transaction=True)
         pipe.lpush(keys.OUTBOX, json.dumps(entry, ensure_ascii=False))
         pipe.ltrim(keys.OUTBOX, 0, keys.OUTBOX_MAX - 1)
@@ -59,6 +118,21 @@ class OutboxSender:
         entries = (json.loads(raw) for raw in self.connection.lrange(keys.OUTBOX, 0, keys.OUTBOX_MAX))
         return list(reversed([e for e in entries if e["contact"] == contact][:limit]))
 
+    def origin(self, address: Address) -> str:
+        """Every outbox message leaves from the outbox."""
+        return "outbox"
+
+    def warm_up(self) -> None:
+        """Nothing to prepare."""
+
+    def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """The outbox message to address since a time with this body (None: any template)."""
+        after = since.timestamp() - RECONCILE_CLOCK_SLACK.total_seconds()
+        for entry in self.messages_for(address, limit=keys.OUTBOX_MAX):
+            if entry["at"] >= after and (entry["body"] == body if body is not None else "content_sid" in entry):
+                return entry["sid"]
+        return None
+
 
 class TwilioSender:
     """Sends through Twilio's REST API (or TWILIO_API_BASE_URL), client built on first use."""
@@ -66,31 +140,129 @@ class TwilioSender:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._client = None
+        self._client_lock = threading.Lock()
 
     @property
     def client(self):
-        """The twilio REST client."""
+        """The twilio REST client (built once, even when many threads ask at once)."""
+        if self._client is None:
+            with self._client_lock:
+                return self._client or self._make_client()
+        return self._client
+
+    def warm_up(self) -> None:
+        """Build the client and load the library's lazily imported Messages API."""
+        _ = self.client.messages
+
+    def _make_client(self):
         if self._client is None:
             from .twilio_client import make_client
+
+            # The library logs every call at INFO, query strings included: listing messages to a
+            # number would put that number in the log, and ten lines per message slow a broadcast.
+            logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
             self._client = make_client(
                 self.settings.twilio_account_sid,
                 self.settings.twilio_auth_token,
                 api_base_url=self.settings.twilio_api_base_url,
+                timeout=REQUEST_TIMEOUT_SECONDS,
             )
         return self._client
 
-    def send(self, address: Address, body: str, *, content_version: str = "") -> SentMessage:
-        """Create one message at Twilio."""
-        params: dict[str, str] = {"to": address.twilio, "body": body}
+    def _from(self, address: Address) -> dict[str, str]:
         if address.channel == WHATSAPP and self.settings.twilio_whatsapp_from:
-            params["from_"] = self.settings.twilio_whatsapp_from
-        elif self.settings.twilio_messaging_service_sid:
-            params["messaging_service_sid"] = self.settings.twilio_messaging_service_sid
+            return {"from_": self.settings.twilio_whatsapp_from}
+        if self.settings.twilio_messaging_service_sid:
+            return {"messaging_service_sid": self.settings.twilio_messaging_service_sid}
+        return {"from_": self.settings.twilio_sms_from or ""}
+
+    def origin(self, address: Address) -> str:
+        """The messaging service sid or from-number this address is sent from."""
+        return next(iter(self._from(address).values()))
+
+    def send(
+        self,
+        address: Address,
+        body: str,
+        *,
+        content_version: str = "",
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> SentMessage:
+        """Create one message at Twilio; raise RetryableSendError, UncertainSendError or RejectedSendError."""
+        from requests import RequestException
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import ConnectTimeout
+        from twilio.base.exceptions import TwilioRestException
+
+        params: dict[str, str] = {"to": address.twilio, **self._from(address)}
+        if content_sid:
+            params["content_sid"] = content_sid
+            if content_variables:
+                params["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
         else:
-            params["from_"] = self.settings.twilio_sms_from or ""
-        message = self.client.messages.create(**params)
+            params["body"] = body
+        if status_callback:
+            params["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            raise _classify(exc.status, exc.code) from None
+        except ConnectTimeout:
+            raise RetryableSendError("could not connect to Twilio") from None
+        except RequestsConnectionError as exc:
+            # No connection made means nothing was written: safe to retry. A dropped one may have arrived.
+            if _never_connected(exc):
+                raise RetryableSendError("could not connect to Twilio") from None
+            raise UncertainSendError("connection to Twilio lost during the request") from None
+        except RequestException:
+            raise UncertainSendError("no answer from Twilio in time") from None
         return SentMessage(message.sid)
+
+    def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """Ask Twilio for a message to address since a time with this body (None: any template send)."""
+        from requests import RequestException
+        from twilio.base.exceptions import TwilioRestException
+
+        after = since - RECONCILE_CLOCK_SLACK
+        try:
+            messages = self.client.messages.list(
+                to=address.twilio, date_sent_after=after, page_size=RECONCILE_PAGE_SIZE,
+                limit=RECONCILE_PAGE_SIZE,
+            )
+        except TwilioRestException as exc:
+            raise RetryableSendError("could not list messages", code=exc.code, status=exc.status) from None
+        except RequestException:
+            raise RetryableSendError("could not list messages: no answer from Twilio") from None
+        for message in messages:
+            created = message.date_created
+            if created is not None and created < after:
+                continue
+            if message.direction and not message.direction.startswith("outbound"):
+                continue
+            # A template's body is rendered by Twilio, so any message sent since the claim counts.
+            if body is None or message.body == body:
+                return message.sid
+        return None
+
+
+def _never_connected(exc: Exception) -> bool:
+    """Whether a requests ConnectionError failed while connecting (so no request was written)."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+def _classify(status: int | None, code: int | None) -> SendError:
+    """The SendError for an HTTP status and Twilio error code."""
+    if status in RETRYABLE_HTTP_STATUSES or code in RETRYABLE_CODES or (status or 0) >= 500:
+        return RetryableSendError(f"Twilio answered {status} ({code})", code=code, status=status)
+    return RejectedSendError(f"Twilio refused the message: {code}", code=code, status=status)
 
 
 def make_sender(settings: Settings, connection: redis.Redis, keyring: Keyring) -> Sender:

@@ -11,7 +11,12 @@ from flask import Flask, current_app
 
 from . import embedded_redis
 from .config import Settings
+from .audit import AuditLog
+from .broadcasts import DONE, SENDING, BroadcastStore
 from .content import Content
+from .desk import Desk
+from .staff import Roster
+from .turn import AlertFacts
 from .content_check import check
 from .conversations import Conversations
 from .engine import Policy
@@ -55,7 +60,39 @@ class Aviso:
         """The inbound-message service."""
         policy = Policy(carrier_answers_sms_keywords=self.settings.advanced_opt_out)
         ttl = self.settings.contact_ttl_days * 24 * 3600
-        return Conversations(self.connection, self.keyring, self.content, policy, ttl)
+        return Conversations(self.connection, self.keyring, self.content, policy, ttl, self.alert_facts)
+
+    @cached_property
+    def broadcasts(self) -> BroadcastStore:
+        """Broadcasts and their outcomes."""
+        return BroadcastStore(self.connection)
+
+    @cached_property
+    def roster(self) -> Roster:
+        """Staff who may send or approve."""
+        return Roster(self.connection, self.keyring)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """Who did what."""
+        return AuditLog(self.connection)
+
+    def active_content(self) -> Content:
+        """The content every process answers with now (published on first use if need be)."""
+        self.ensure_content()
+        return self.content.active()
+
+    def desk(self) -> Desk:
+        """Broadcast work for staff, with the active content."""
+        return Desk(self.broadcasts, self.active_content(), self.settings, self.audit)
+
+    def alert_facts(self, code: str) -> AlertFacts | None:
+        """What VERIFY may say about the alert with this code: only alerts that went out are genuine."""
+        broadcast = self.broadcasts.find_by_code(code)
+        if broadcast is None or broadcast.status not in (SENDING, DONE) or broadcast.started_at is None:
+            return None
+        return AlertFacts(broadcast.code, broadcast.kind, broadcast.schools, broadcast.started_at,
+                          broadcast.verified_by or "")
 
     @cached_property
     def sender(self) -> Sender:
@@ -68,6 +105,7 @@ class Aviso:
             active = self.content.active_version()
             if active:
                 return active
+            # Several processes may boot at once: the check-and-publish is idempotent per version.
             problems = check(self.settings.content_dir)
             if problems.errors:
                 raise RuntimeError(f"shipped content is invalid: {problems.errors[0]}")

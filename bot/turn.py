@@ -18,6 +18,8 @@ class ContactState:
     pending_until: datetime | None = None
     choices: tuple[str, ...] = ()  # what the numbers of the last numbered question stand for
     schools: tuple[str, ...] = ()  # codes of the schools whose alerts the contact follows
+    workshops: tuple[str, ...] = ()  # ids of the workshops the contact holds a seat for
+    waitlisted: tuple[str, ...] = ()  # ids of the workshops the contact is on the waitlist for
     opted_out: bool = False
     is_new: bool = True
 
@@ -43,6 +45,9 @@ class Inbound:
     opt_out_type: str | None = None
     has_media: bool = False
     verification: AlertFacts | None = None  # the alert whose code the text names, when there is one
+    # Seats left per workshop id, when the service knows them (it tried a sign-up and the answer
+    # differed from what the engine expected: the last seat went, or one freed up). Absent: assume open.
+    seats_left: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,22 @@ class Unsubscribe:
     school: str
 
 
-Effect = OptOut | OptIn | Forget | Subscribe | Unsubscribe
+@dataclass(frozen=True)
+class Register:
+    """Sign up for a workshop: a seat if one is free; else the waitlist when waitlist is True."""
+
+    workshop: str
+    waitlist: bool = False
+
+
+@dataclass(frozen=True)
+class CancelRegistration:
+    """Give up a workshop seat (or a waitlist place); the first on the waitlist gets the seat."""
+
+    workshop: str
+
+
+Effect = OptOut | OptIn | Forget | Subscribe | Unsubscribe | Register | CancelRegistration
 
 
 @dataclass(frozen=True)

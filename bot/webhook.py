@@ -99,8 +99,14 @@ def messages():
 @bp.post("/status")
 @twilio_signed
 def status():
-    """Accept Twilio's message status callback."""
+    """Accept Twilio's message status callback; a broadcast's (?b=<id> in its URL) rolls up into its counts."""
+    from .outcomes import OutcomeStore
+
     sid = request.form.get("MessageSid", "")
-    if not SID_PATTERN.match(sid) or not request.form.get("MessageStatus"):
+    message_status = request.form.get("MessageStatus", "")
+    if not SID_PATTERN.match(sid) or not message_status:
         return _bad_request("MessageSid and MessageStatus are required")
+    broadcast_id = request.args.get("b")
+    if broadcast_id:  # idempotent per MessageSid and final status, so Twilio's retries count once
+        OutcomeStore(services.current().connection).record_status(broadcast_id, sid, message_status)
     return Response("", 204)

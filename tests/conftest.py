@@ -81,6 +81,19 @@ def runner():
     return CliRunner()
 
 
+@pytest.fixture
+def cli_env(settings) -> dict[str, str]:
+    """The environment that makes the `aviso` command use the same Redis and keys as `settings`."""
+    return {
+        "AVISO_ENV": settings.env, "AVISO_DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url,
+        "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_keys[0],
+        "PUBLIC_BASE_URL": settings.public_base_url, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
+        "TWILIO_API_BASE_URL": settings.twilio_api_base_url or "",
+        "TWILIO_MESSAGING_SERVICE_SID": settings.twilio_messaging_service_sid or "",
+    }
+
+
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
     """X-Twilio-Signature exactly as Twilio computes it."""
     return RequestValidator(token).compute_signature(url, params)

@@ -48,6 +48,9 @@ def test_complete_production_settings_load():
         ({"AVISO_TIMEZONE": "Mars/Olympus"}, "AVISO_TIMEZONE"),
         ({"AVISO_ADVANCED_OPT_OUT": "maybe"}, "AVISO_ADVANCED_OPT_OUT"),
         ({"AVISO_CONTACT_TTL_DAYS": "-3"}, "AVISO_CONTACT_TTL_DAYS"),
+        ({"AVISO_QUIET_HOURS": "9pm to 7am"}, "AVISO_QUIET_HOURS"),
+        ({"AVISO_REQUIRE_APPROVAL": "sometimes"}, "AVISO_REQUIRE_APPROVAL"),
+        ({"AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND": "fast"}, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND"),
     ],
 )
 def test_bad_setting_fails_with_one_line_naming_it(change, named):
@@ -85,3 +88,15 @@ def test_gunicorn_refuses_to_start_with_a_bad_setting_in_one_line(tmp_path):
     assert result.returncode != 0
     assert "aviso: configuration error: PUBLIC_BASE_URL is required in production" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_quiet_hours_approval_and_rate_cap_have_safe_defaults_and_can_be_set():
+    from datetime import time
+
+    defaults = load_settings(PRODUCTION)
+    assert defaults.quiet_hours == (time(21), time(7)) and defaults.require_approval
+    assert defaults.rate_limit_segments_per_second == 0
+    custom = load_settings({**PRODUCTION, "AVISO_QUIET_HOURS": "off", "AVISO_REQUIRE_APPROVAL": "false",
+                            "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND": "100"})
+    assert custom.quiet_hours is None and not custom.require_approval
+    assert custom.rate_limit_segments_per_second == 100

@@ -150,6 +150,7 @@ NAVIGATION = [
     ("rights", "0", ("main", None)),
     ("rights", "9", ("menu", "rights")),  # out of range: the same menu again
     (MAIN, "42", ("main", None)),
+    (LANGUAGE_MENU, "0", ("main", None)),  # back from the language menu
 ]
 
 
@@ -377,3 +378,17 @@ def test_language_menu_ends_with_the_indigenous_languages_entry_in_spanish_and_e
     outcome = say(shipped_content, str(last_entry), welcomed)
     assert shipped_content.interpreters["texts"]["es"] in outcome.replies[0]
     assert shipped_content.interpreters["texts"]["en"] in outcome.replies[0]
+
+
+@pytest.mark.parametrize("text", ["VERIFY ۷K۷P", "VERIFY ٧K٧P"])
+def test_persian_and_arabic_keyboard_digits_count_as_digits(shipped_content, text):
+    facts = AlertFacts("7K7P", "update", ("BELMONT",), NOW - timedelta(hours=1))
+    assert say(shipped_content, text, ENGLISH, verification=facts).command == "verify_genuine"
+    assert say(shipped_content, "۲", ContactState(language="fa", at=MAIN, is_new=False)).command == "resources"
+
+
+def test_a_verify_keyword_in_a_script_without_spaces_may_touch_the_code(shipped_content):
+    facts = AlertFacts("K7P2Q", "update", ("BELMONT",), NOW - timedelta(hours=1))
+    korean = ContactState(language="ko", at=MAIN, is_new=False)
+    assert say(shipped_content, "확인K7P2Q", korean, verification=facts).command == "verify_genuine"
+    assert say(shipped_content, "VERIFYK7P2Q", ENGLISH, verification=facts).command != "verify_genuine"

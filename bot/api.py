@@ -1,0 +1,189 @@
+"""The staff JSON API (for the dashboard and district systems): bearer-token auth, thin views over the desk."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+
+from . import services
+from .broadcasts import Broadcast, BroadcastError, BroadcastNotFound, InvalidTransition
+from .broadcasts import MissingTranslation as PlanMissingTranslation
+from .compose import BroadcastRequest, ComposeError, MissingTranslation, templates
+from .staff import NotAllowed
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _error(status: int, message: str, **extra):
+    return jsonify(error=message, **extra), status
+
+
+def staff_required(view):
+    """Reject requests without a valid `Authorization: Bearer <token>` of a rostered staff member."""
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        member = services.current().roster.by_token(token) if token else None
+        if member is None:
+            return _error(401, "a valid staff API token is required (Authorization: Bearer <token>)")
+        g.staff = member
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def _desk_errors(view):
+    """Map the desk's refusals to clear 4xx answers."""
+
+    @wraps(view)
+    def mapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except (MissingTranslation, PlanMissingTranslation) as exc:
+            return _error(422, str(exc), missing=list(exc.languages))
+        except NotAllowed as exc:
+            return _error(403, str(exc))
+        except BroadcastNotFound as exc:
+            return _error(404, str(exc) or "no such broadcast")
+        except InvalidTransition as exc:
+            return _error(409, str(exc))
+        except (ComposeError, BroadcastError) as exc:
+            return _error(400, str(exc))
+
+    return mapped
+
+
+def parse_request(data: dict) -> BroadcastRequest:
+    """A BroadcastRequest from JSON, or ComposeError naming the bad field."""
+    if not isinstance(data, dict):
+        raise ComposeError("send a JSON object")
+
+    def strings(name: str) -> tuple[str, ...]:
+        value = data.get(name) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ComposeError(f"{name} must be a list of strings")
+        return tuple(v.strip().upper() if name == "schools" else v.strip() for v in value)
+
+    def mapping(name: str) -> dict[str, str]:
+        value = data.get(name) or {}
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ComposeError(f"{name} must be an object of strings")
+        return {str(k): v for k, v in value.items()}
+
+    send_at = data.get("send_at")
+    try:
+        when = datetime.fromisoformat(send_at) if send_at else None
+    except (TypeError, ValueError):
+        raise ComposeError("send_at must be an ISO date and time with its offset") from None
+    if when is not None and when.tzinfo is None:
+        raise ComposeError("send_at needs a UTC offset, like 2026-12-03T07:00:00-08:00")
+    return BroadcastRequest(
+        schools=strings("schools"), kind=str(data.get("kind", "")), template=data.get("template") or None,
+        variables=mapping("variables"), custom_texts=mapping("texts"), languages=strings("languages") or None,
+        fallback_language=data.get("fallback_language") or None, verified_by=str(data.get("verified_by") or ""),
+        corrects=data.get("corrects") or None, urgent=bool(data.get("urgent", False)), send_at=when,
+    )
+
+
+def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
+    """A broadcast as the API shows it."""
+    data = {
+        "id": broadcast.id, "status": broadcast.status, "kind": broadcast.kind, "schools": list(broadcast.schools),
+        "code": broadcast.code, "texts": broadcast.texts, "urgent": broadcast.urgent,
+        "created_by": broadcast.created_by, "approved_by": broadcast.approved_by,
+        "verified_by": broadcast.verified_by, "corrects": broadcast.corrects,
+        "content_version": broadcast.content_version,
+        "created_at": broadcast.created_at.isoformat() if broadcast.created_at else None,
+        "scheduled_for": broadcast.scheduled_for.isoformat() if broadcast.scheduled_for else None,
+        "started_at": broadcast.started_at.isoformat() if broadcast.started_at else None,
+        "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
+    }
+    if with_outcomes:
+        data["outcomes"] = asdict(services.current().broadcasts.outcomes(broadcast.id))
+    return data
+
+
+def plan_json(plan) -> dict:
+    """A preview as JSON."""
+    data = asdict(plan)
+    for language in data["languages"]:
+        count = language.pop("sms_segments")
+        language["sms_encoding"] = count["encoding"] if count else None
+        language["sms_segments_per_message"] = count["segments"] if count else None
+    return data
+
+
+@bp.get("/templates")
+@staff_required
+def list_templates():
+    """Template names and their variables."""
+    return jsonify(templates=templates(services.current().active_content()))
+
+
+@bp.post("/broadcasts/preview")
+@staff_required
+@_desk_errors
+def preview():
+    """Texts per language, segments, recipients per language and channel — nothing stored."""
+    draft, plan = services.current().desk().preview(g.staff, parse_request(request.get_json(silent=True)))
+    return jsonify(texts=draft.texts, code_example=draft.code, plan=plan_json(plan))
+
+
+@bp.post("/broadcasts")
+@staff_required
+@_desk_errors
+def create():
+    """Create a broadcast (sent, scheduled or waiting for approval)."""
+    broadcast = services.current().desk().create(g.staff, parse_request(request.get_json(silent=True)))
+    return jsonify(broadcast_json(broadcast)), 201
+
+
+@bp.get("/broadcasts")
+@staff_required
+def recent():
+    """Recent broadcasts for the caller's schools."""
+    mine = [b for b in services.current().broadcasts.list_recent(50)
+            if g.staff.role == "admin" or set(b.schools) <= set(g.staff.schools)]
+    return jsonify(broadcasts=[broadcast_json(b) for b in mine])
+
+
+@bp.get("/broadcasts/<broadcast_id>")
+@staff_required
+@_desk_errors
+def show(broadcast_id: str):
+    """One broadcast with its outcome counts."""
+    broadcast = services.current().broadcasts.get(broadcast_id)
+    g.staff.check_schools(broadcast.schools)
+    return jsonify(broadcast_json(broadcast, with_outcomes=True))
+
+
+@bp.post("/broadcasts/<broadcast_id>/approve")
+@staff_required
+@_desk_errors
+def approve(broadcast_id: str):
+    """Approve another staff member's broadcast."""
+    return jsonify(broadcast_json(services.current().desk().approve(g.staff, broadcast_id)))
+
+
+@bp.post("/broadcasts/<broadcast_id>/reject")
+@staff_required
+@_desk_errors
+def reject(broadcast_id: str):
+    """Send a broadcast back with a reason."""
+    reason = str((request.get_json(silent=True) or {}).get("reason", ""))
+    return jsonify(broadcast_json(services.current().desk().reject(g.staff, broadcast_id, reason)))
+
+
+@bp.post("/broadcasts/<broadcast_id>/cancel")
+@staff_required
+@_desk_errors
+def cancel(broadcast_id: str):
+    """Cancel a broadcast, also while it is sending."""
+    return jsonify(broadcast_json(services.current().desk().cancel(g.staff, broadcast_id)))

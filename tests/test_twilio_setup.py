@@ -1,0 +1,46 @@
+"""`aviso twilio setup` points Twilio at Aviso through the REST API (against the fake Twilio server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import cli
+from bot.fake_twilio import FakeTwilio
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
+
+SERVICE = "MG" + "d" * 32
+NUMBER = "+12135550100"
+
+
+@pytest.fixture
+def fake():
+    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, phone_numbers=[NUMBER],
+                    messaging_services=[SERVICE]) as server:
+        yield server
+
+
+def test_setup_points_the_messaging_service_at_the_webhook_and_status_callback(runner, cli_env, fake):
+    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url,
+           "TWILIO_MESSAGING_SERVICE_SID": SERVICE}
+    result = runner.invoke(cli, ["twilio", "setup"], env=env)
+    assert result.exit_code == 0, result.output
+    service = fake.services()[SERVICE]
+    assert service["inbound_request_url"] == PUBLIC_BASE_URL + "/twilio/messages"
+    assert service["status_callback"] == PUBLIC_BASE_URL + "/twilio/status"
+
+
+def test_setup_can_point_a_single_number_instead(runner, cli_env, fake):
+    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url}
+    result = runner.invoke(cli, ["twilio", "setup", "--number", NUMBER], env=env)
+    assert result.exit_code == 0, result.output
+    number = next(n for n in fake.phone_numbers().values() if n["phone_number"] == NUMBER)
+    assert number["sms_url"] == PUBLIC_BASE_URL + "/twilio/messages"
+
+
+def test_setup_explains_an_unknown_number_and_missing_credentials(runner, cli_env, fake):
+    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url}
+    unknown = runner.invoke(cli, ["twilio", "setup", "--number", "+12135550999"], env=env)
+    assert unknown.exit_code != 0 and "is not a number of this Twilio account" in unknown.output
+    bare = runner.invoke(cli, ["twilio", "setup"], env={**cli_env, "TWILIO_ACCOUNT_SID": ""})
+    assert bare.exit_code != 0 and "TWILIO_ACCOUNT_SID" in bare.output
