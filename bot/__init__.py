@@ -17,12 +17,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_keys[0]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import api, health, services, simulator, webhook
+    from . import api, dashboard, health, services, simulator, webhook
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
     if settings.is_development:
         app.register_blueprint(simulator.bp)  # a signing helper: never in production
     return app

@@ -93,7 +93,8 @@ class Desk:
                 draft = replace(draft, code=code, texts=render(request, self.content, code))
         else:
             raise ComposeError("could not find a free verification code; try again")
-        self.audit.record(_actor(staff), "created", broadcast.id, f"{broadcast.kind} for {', '.join(broadcast.schools)}")
+        detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
+        self.audit.record(_actor(staff), "created", broadcast.id, detail)
         if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
             return self.store.transition(broadcast.id, PENDING_APPROVAL)
         return self._release(broadcast, now)

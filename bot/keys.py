@@ -79,3 +79,18 @@ WORKSHOPS_SYNCED = PREFIX + ":ws:synced"
 WORKSHOPS_SYNC_LOCK = PREFIX + ":ws:sync:lock"
 # Registration data is deleted this long after a workshop ends (attendance sheets are printed before).
 WORKSHOP_RETENTION_SECONDS = 2 * 24 * 3600
+
+# ---- Dashboard (owned by bot/dashboard_auth.py and bot/dashboard.py) -------------------------------
+# Sign-in codes: named by a keyed hash of the staff number (keyring.keyed_hash), never the number.
+# A hash with code (a keyed hash of the code, never the code), staff (id) and at (epoch seconds).
+DASHBOARD_CODE = PREFIX + ":dash:code:{number}"
+# Attempt counters for sign-in, per keyed hash of a number or of a client address (never either
+# plainly); kind is codes-number, codes-address, checks-number or checks-address. They expire.
+DASHBOARD_LIMIT = PREFIX + ":dash:limit:{kind}:{who}"
+# A signed-in dashboard session: sha256 of the session id (the cookie holds the id) -> staff id.
+# It expires with the session; logout deletes it, and removal from the roster ends it.
+DASHBOARD_SESSION = PREFIX + ":dash:session:{sid}"
+# Progress snapshots of a broadcast as its page watched it fan out (for the chart): a list of JSON
+# [epoch seconds, sent, delivered, failed, skipped]. Counts only; kept as long as recipient records.
+DASHBOARD_PROGRESS = PREFIX + ":dash:progress:{id}"
+DASHBOARD_PROGRESS_MAX = 600

@@ -10,19 +10,19 @@ import redis
 from flask import Flask, current_app
 
 from . import embedded_redis
-from .config import Settings
 from .audit import AuditLog
 from .broadcasts import DONE, SENDING, BroadcastStore
+from .config import Settings
 from .content import Content
-from .desk import Desk
-from .staff import Roster
-from .turn import AlertFacts
 from .content_check import check
 from .conversations import Conversations
+from .desk import Desk
 from .engine import Policy
 from .identity import Keyring
 from .publishing import ContentStore
 from .senders import Sender, make_sender
+from .staff import Roster
+from .turn import AlertFacts
 
 log = logging.getLogger(__name__)
 EXTENSION = "aviso"

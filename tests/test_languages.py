@@ -25,10 +25,11 @@ def test_a_family_reaches_every_menu_entry_in_its_language(client, shipped_conte
     chosen = phone.text(str(LANGUAGES.index(language) + 1))[0]
     assert chosen.startswith(shipped_content.text(language, "language.set"))
     assert engine.main_menu_text(shipped_content, language) in chosen
+    now = datetime.now(shipped_content.workshops[0].starts.tzinfo)
     expected = {
         "rights": lambda: engine.submenu_text(shipped_content, language, "rights"),
         "resources": lambda: engine.submenu_text(shipped_content, language, "resources"),
-        "workshops": lambda: engine.workshops_text(shipped_content, language, datetime.now(shipped_content.workshops[0].starts.tzinfo)),
+        "workshops": lambda: engine.workshops_text(shipped_content, language, now),
         "alerts": lambda: shipped_content.text(language, "alerts.info"),
         "language": lambda: "\n".join([shipped_content.text(language, "language.prompt"),
                                        engine.language_lines(shipped_content)]),
