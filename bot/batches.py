@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import redis
+import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
 from . import contacts, keys
 from .broadcasts import SENDING, Broadcast, Undeliverable
@@ -20,6 +22,7 @@ from .identity import Address, InvalidToken, log_name
 from .outcomes import CONTACT_GONE, FAILED, RECONCILED, SKIPPED, OutcomeStore, claim_value, claimed_at
 from .ratelimit import RateLimiter
 from .senders import RejectedSendError, RetryableSendError, SendError, UncertainSendError
+from .twilio_client import POOL_MAXSIZE
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +88,15 @@ class BatchRun:
         raw = self.connection.get(keys.BROADCAST_BATCH.format(id=self.broadcast.id, n=self.batch_no))
         members = raw.decode().split(",") if raw else []
         self.sender.warm_up()  # else the first calls import the library while later slots come due
+        # What exists now outlives the batch: keep the collector from walking it again and again (each
+        # full pass stalls every sending thread, and touches the pages a forked work horse shares).
+        gc.freeze()
         monitor = threading.Thread(target=self._monitor, name="batch-monitor", daemon=True)
         monitor.start()
         try:
-            with ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="send") as pool:
+            # More threads than pooled connections would open and drop a connection per call.
+            threads = min(self.policy.concurrency, POOL_MAXSIZE)
+            with ThreadPoolExecutor(threads, thread_name_prefix="send") as pool:
                 futures = [pool.submit(self._deliver, contact) for contact in members]
                 try:
                     for future in futures:
@@ -99,6 +107,7 @@ class BatchRun:
         finally:
             self.over.set()
             monitor.join()
+            gc.unfreeze()  # a worker that runs jobs in its own process collects them again later
         return not self.stop.is_set()
 
     def _monitor(self) -> None:

@@ -183,13 +183,15 @@ def chat(url: str, from_: str, whatsapp: bool) -> None:
             click.echo(f"aviso> {reply}\n")
 
 
+WORKER_MAINTENANCE_SECONDS = 60
+
+
 @cli.command()
 def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
     from rq import Worker
 
     from . import queues
-
     from .reminders import recover
     from .workshop_changes import sync
 
@@ -197,7 +199,12 @@ def worker() -> None:
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them
-        Worker(list(queues.ALL), connection=aviso.connection).work(with_scheduler=True)
+        # A worker whose scheduler did not get RQ's lock tries again at each maintenance pass, which an
+        # idle worker reaches only when its blocking dequeue times out (worker_ttl - 15 s). RQ's
+        # defaults (10 min, 405 s) would leave scheduled reminders and retries waiting that long after
+        # the worker holding the lock dies; these make it about two minutes (the lock lasts 61 s).
+        Worker(list(queues.ALL), connection=aviso.connection, maintenance_interval=WORKER_MAINTENANCE_SECONDS,
+               worker_ttl=WORKER_MAINTENANCE_SECONDS + 15).work(with_scheduler=True)
 
 
 @cli.command()

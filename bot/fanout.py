@@ -18,6 +18,7 @@ from . import keys, queues, services
 from .batches import BatchRun, Lease
 from .broadcasts import (
     APPROVED,
+    CANCELLED,
     DONE,
     FAILED,
     SCHEDULED,
@@ -34,10 +35,10 @@ log = logging.getLogger(__name__)
 JOB_RETRY = Retry(max=2, interval=[5, 30])  # RQ re-runs a batch that raised or whose worker died
 JOB_RESULT_TTL = 600
 JOB_FAILURE_TTL = 7 * 24 * 3600
-BATCH_TIMEOUT_SECONDS = 900  # unlimited rate: 500 recipients at 48 at a time, with every retry, fit
+TAIL_POLL_SECONDS = 1.0  # how often a lingering watchdog looks at the last batches
+BATCH_TIMEOUT_SECONDS = 900  # unlimited rate: 500 recipients, 64 at a time, with every retry, fit
 WAITING = (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED,
            JobStatus.RATE_LIMITED, JobStatus.READY_TO_ENQUEUE)
-
 
 
 class FanoutError(Exception):
@@ -53,7 +54,8 @@ class Policy:
     """How one broadcast is fanned out; stored with its run so every batch and retry agree."""
 
     batch_size: int = 500  # recipients per RQ job: small enough to re-run cheaply, big enough to amortise
-    concurrency: int = 48  # Twilio calls in flight per batch (a call takes 100-300 ms)
+    concurrency: int = 64  # Twilio calls in flight per batch (a call takes 100-300 ms); at most the
+    #                        client's connection pool (twilio_client.POOL_MAXSIZE)
     segments_per_second: float | None = None  # per sender; None: unlimited
     lease_seconds: float = 30.0  # a silent batch is presumed dead after this; > the Twilio call timeout
     watch_seconds: float = 15.0  # how often the watchdog job looks for dead batches
@@ -113,7 +115,7 @@ def schedule(connection: redis.Redis, broadcast_id: str, when: datetime, *, poli
 
 def cancel(connection: redis.Redis, broadcast_id: str) -> Broadcast:
     """Cancel a broadcast, also while it is sending: batches stop within a tick, in-flight calls end."""
-    return BroadcastStore(connection).transition(broadcast_id, "cancelled")
+    return BroadcastStore(connection).transition(broadcast_id, CANCELLED)
 
 
 def start_broadcast(broadcast_id: str, policy: dict | None = None) -> str:
@@ -208,18 +210,26 @@ def _schedule_watch(connection: redis.Redis, broadcast_id: str, run: dict[str, s
         result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
 
-def watch(broadcast_id: str) -> str:
-    """RQ job (scheduled): re-queue batches whose worker died, finish the broadcast, look again later."""
+def watch(broadcast_id: str, linger: bool = False) -> str:
+    """RQ job: re-queue batches whose worker died and finish the broadcast. Scheduled, it looks again
+    later; lingering (queued by the last batches), it keeps looking until their leases tell."""
     aviso = _aviso()
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     run = _run_state(connection, broadcast_id)
     job = get_current_job()
-    if not run or (job is not None and run.get("watch") != job.id):
+    if not run or (not linger and job is not None and run.get("watch") != job.id):
         return "superseded"
-    requeued = sweep(connection, broadcast_id, force=True)
-    if _finish_if_complete(connection, store, broadcast_id) or store.get(broadcast_id).status != SENDING:
-        return "finished"
-    _schedule_watch(connection, broadcast_id, run)
+    policy = Policy.from_json(run.get("policy"))
+    deadline = time.monotonic() + (policy.lease_seconds + 2 * TAIL_POLL_SECONDS if linger else 0)
+    while True:
+        requeued = sweep(connection, broadcast_id, force=True)
+        if _finish_if_complete(connection, store, broadcast_id) or store.get(broadcast_id).status != SENDING:
+            return "finished"
+        if requeued or time.monotonic() >= deadline:
+            break
+        time.sleep(TAIL_POLL_SECONDS)
+    if not linger:
+        _schedule_watch(connection, broadcast_id, run)
     return f"requeued {requeued}"
 
 
@@ -233,31 +243,45 @@ def recover(connection: redis.Redis, limit: int = 100) -> int:
     return total
 
 
+def _batch_states(connection: redis.Redis, broadcast_id: str, run: dict[str, str]) -> dict[int, str]:
+    """Each unfinished batch: "leased" (a worker holds it, alive or not yet known dead), "waiting" (its
+    job is queued or just starting) or "stalled" (neither: its worker died, or it stopped early)."""
+    policy = Policy.from_json(run.get("policy"))
+    pipe = connection.pipeline(transaction=False)
+    numbers = range(int(run["batches"]))
+    for n in numbers:
+        pipe.exists(keys.BROADCAST_LEASE.format(id=broadcast_id, n=n))
+        pipe.hmget(Job.key_for(run.get(f"job:{n}", "none")), "status", "started_at")
+    # Read last: a batch records itself done before it lets its lease go, so a batch seen without a
+    # lease above is in this set if it finished.
+    pipe.smembers(keys.BROADCAST_DONE_BATCHES.format(id=broadcast_id))
+    *answers, done = pipe.execute()
+    finished, states, now = {int(n) for n in done}, {}, datetime.now(UTC)
+    for n, leased, (status, started) in zip(numbers, answers[::2], answers[1::2], strict=True):
+        if n in finished:
+            continue
+        status = status.decode() if status else None
+        started_ago = (now - utcparse(started.decode()).replace(tzinfo=UTC)).total_seconds() if started else 0
+        if leased:
+            states[n] = "leased"
+        elif status in WAITING or (status == JobStatus.STARTED and started_ago < policy.lease_seconds):
+            states[n] = "waiting"  # queued, or started a moment ago and about to take its lease
+        else:
+            states[n] = "stalled"
+    return states
+
+
 def sweep(connection: redis.Redis, broadcast_id: str, *, force: bool = False) -> list[int]:
     """Re-queue the unfinished batches that have no live worker and no waiting job; return them."""
     sweep_lock = keys.BROADCAST_LEASE.format(id=broadcast_id, n="sweep")
     if not connection.set(sweep_lock, "1", nx=True, px=1000) and not force:
         return []
     run = _run_state(connection, broadcast_id)
-    if "batches" not in run:
-        return []
+    status = connection.hget(keys.BROADCAST.format(id=broadcast_id), "status")
+    if "batches" not in run or status != SENDING.encode():
+        return []  # not started, or finished, cancelled or failed: nothing to re-run
     policy = Policy.from_json(run.get("policy"))
-    done = {int(n) for n in connection.smembers(keys.BROADCAST_DONE_BATCHES.format(id=broadcast_id))}
-    unfinished = [n for n in range(int(run["batches"])) if n not in done]
-    pipe = connection.pipeline(transaction=False)
-    for n in unfinished:
-        pipe.exists(keys.BROADCAST_LEASE.format(id=broadcast_id, n=n))
-        pipe.hmget(Job.key_for(run.get(f"job:{n}", "none")), "status", "started_at")
-    answers = pipe.execute()
-    stalled, now = [], datetime.now(UTC)
-    for n, leased, (status, started) in zip(unfinished, answers[::2], answers[1::2], strict=True):
-        status = status.decode() if status else None
-        if leased or status in WAITING:
-            continue
-        if status == JobStatus.STARTED and started and (
-                now - utcparse(started.decode()).replace(tzinfo=UTC)).total_seconds() < policy.lease_seconds:
-            continue  # just started; its lease is a moment away
-        stalled.append(n)
+    stalled = [n for n, state in _batch_states(connection, broadcast_id, run).items() if state == "stalled"]
     if any(int(run.get(f"runs:{n}", 0)) >= policy.max_batch_runs for n in stalled):
         _fail(BroadcastStore(connection), broadcast_id, "a batch kept failing (see the failed job registry)")
         return []
@@ -265,6 +289,21 @@ def sweep(connection: redis.Redis, broadcast_id: str, *, force: bool = False) ->
         log.warning("broadcast %s: re-queueing batches %s (no live worker)", broadcast_id, stalled)
         _enqueue_batches(connection, broadcast_id, stalled, run)
     return stalled
+
+
+def _watch_the_tail(connection: redis.Redis, broadcast_id: str) -> None:
+    """Once no batch waits in the queue, have a worker watch the ones still leased until they finish or
+    their lease runs out: the scheduled watchdog may be slow to come if the worker that died ran RQ's
+    scheduler (another worker takes the scheduler over only minutes later)."""
+    run = _run_state(connection, broadcast_id)
+    if "batches" not in run or "waiting" in _batch_states(connection, broadcast_id, run).values():
+        return
+    policy = Policy.from_json(run.get("policy"))
+    guard = keys.BROADCAST_LEASE.format(id=broadcast_id, n="tail")
+    if connection.set(guard, "1", nx=True, ex=int(policy.lease_seconds + 4 * TAIL_POLL_SECONDS)):
+        Queue(run["queue"], connection=connection).enqueue(
+            watch, broadcast_id, True, job_id=f"bcast-{broadcast_id}-tail-{uuid.uuid4().hex[:8]}",
+            result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
 
 def _fail(store: BroadcastStore, broadcast_id: str, reason: str) -> None:
@@ -312,13 +351,14 @@ def send_batch(broadcast_id: str, batch_no: int) -> str:
     try:
         batch = BatchRun(aviso, broadcast, batch_no, policy, lease,
                          look_after_siblings=lambda: sweep(connection, broadcast_id))
-        finished = batch.run()
+        finished = batch.run() and batch.fatal is None
+        if finished:  # before the lease goes: a sweep that finds no lease must find the batch done
+            connection.sadd(done_key, batch_no)
+            connection.expire(done_key, keys.BROADCAST_RECIPIENT_TTL_SECONDS)
     finally:
         lease.release()
     if batch.fatal is not None:
         raise BatchFailed(f"broadcast {broadcast_id} batch {batch_no}: {batch.fatal}")
-    if finished:
-        connection.sadd(done_key, batch_no)
-        connection.expire(done_key, keys.BROADCAST_RECIPIENT_TTL_SECONDS)
-        _finish_if_complete(connection, store, broadcast_id)
+    if not _finish_if_complete(connection, store, broadcast_id):
+        _watch_the_tail(connection, broadcast_id)
     return f"batch {batch_no}: {batch.handled} recipients handled" + ("" if finished else ", stopped")

@@ -314,13 +314,9 @@ def forget_contact(connection: redis.Redis, contact_key: str) -> list[str]:
         if _result(workshop_id, cancel(connection, contact_key, workshop_id)).promoted:
             promoted.append(workshop_id)
     if promoted:
-        from rq import Queue
+        from . import reminders  # imported here: reminders builds on this module
 
-        from . import queues
-
-        queue = Queue(queues.DEFAULT, connection=connection)
-        for workshop_id in promoted:  # by name: reminders builds on this module
-            queue.enqueue("bot.reminders.send_promotions", workshop_id, result_ttl=600)
+        reminders.enqueue_promotions(connection, promoted)
     return promoted
 
 

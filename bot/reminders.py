@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 import redis
 from rq import Queue, Retry
 
-from . import contacts, keys, queues, registrations
+from . import contacts, keys, queues, registrations, segments
 from .content import Content, Workshop
-from .identity import SMS, Address, log_name
+from .identity import SMS, WHATSAPP, Address, log_name
+from .ratelimit import RateLimiter
 from .senders import RejectedSendError, RetryableSendError, SendError, UncertainSendError
 from .workshop_flow import describe
 
@@ -52,7 +53,7 @@ JOB_FAILURE_TTL = 7 * 24 * 3600
 OPT_OUT = 21610
 OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
 # Outcomes of one delivery: sent now, or why not. RETRY ones make the job raise, so RQ runs it again.
-SENT, DONE, RETRY, BUSY = "sent", "done", "retry", "busy"
+SENT, DONE, RETRY, BUSY, TOO_LATE = "sent", "done", "retry", "busy", "too_late"
 INCOMPLETE = (RETRY, BUSY)
 
 
@@ -170,13 +171,21 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else datetime.now(UTC)
 
 
+def limiter_for(aviso: Aviso) -> RateLimiter:
+    """The send-rate cap shared with broadcasts (AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND; none when 0)."""
+    cap = aviso.settings.rate_limit_segments_per_second or None
+    return RateLimiter(aviso.connection, cap)
+
+
 def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str, marker: str,
-            text_key: str, *, need: str = "seat", signed_up_before_ms: int | None = None) -> str:
+            text_key: str, *, need: str = "seat", signed_up_before_ms: int | None = None,
+            limiter: RateLimiter | None = None, send: bool = True) -> str:
     """Send one registrant one message, exactly once per (registration, marker); the outcome.
 
     Outcomes: sent, done (sent before), retry (nothing sent, or unsure: try again later), busy
     (another worker holds the claim), failed:<code>, or why nothing is sent: not_registered,
-    signed_up_later, gone, opted_out.
+    signed_up_later, gone, opted_out, too_late. With send=False (too late to send) a claim left by a
+    dead worker is only settled: marked sent if Twilio has the message, else released.
     """
     connection = aviso.connection
     token, claimed_ms = uuid.uuid4().hex[:8], int(time.time() * 1000)
@@ -212,6 +221,15 @@ def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str
                 settle(f"sent:{sid}")
                 log.info("workshop %s %s contact=%s: found sent before", workshop.id, marker, log_name(contact_key))
                 return DONE
+        if not send:
+            settle("")
+            return TOO_LATE
+        if state == "reclaimed":
+            log.info("workshop %s %s contact=%s: a dead claim, not sent before: sending", workshop.id, marker,
+                     log_name(contact_key))
+        if limiter is not None and limiter.limited:
+            cost = 1 if address.channel == WHATSAPP else segments.count(body).segments
+            limiter.acquire(aviso.sender.origin(address), cost)
         sent = aviso.sender.send(address, body, content_version=content.version)
     except RetryableSendError:
         settle("")  # nothing left: release the claim for the retry
@@ -235,12 +253,13 @@ def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str
 
 
 def _deliver_all(aviso, content, workshop, contact_keys, marker_of, text_key, *, need="seat",
-                 signed_up_before_ms=None, after=None) -> Counter:
+                 signed_up_before_ms=None, after=None, send=True) -> Counter:
     """Deliver to many registrants, CONCURRENCY at a time; after(contact, outcome) runs for each."""
+    limiter = limiter_for(aviso)
 
     def one(contact_key: str) -> str:
         outcome = deliver(aviso, content, workshop, contact_key, marker_of(contact_key), text_key, need=need,
-                          signed_up_before_ms=signed_up_before_ms)
+                          signed_up_before_ms=signed_up_before_ms, limiter=limiter, send=send)
         if after is not None:
             after(contact_key, outcome)
         return outcome
@@ -271,14 +290,27 @@ def send_reminders(workshop_id: str, offset: str, due_epoch: int, now: datetime 
         return "workshop moved: this reminder was rescheduled"
     if now < due - EARLY_SLACK:
         return "not due yet"
-    if now >= workshop.starts or now > due + chosen.late_limit:
-        return "too late: nothing sent"
-    due_ms = due_epoch * 1000
+    due_ms, marker = due_epoch * 1000, f"rem:{offset}:{due_epoch}"
     holders = [k.decode() for k in aviso.connection.zrangebyscore(
         registrations.seats_key(workshop_id), "-inf", f"({due_ms}")]
-    outcomes = _deliver_all(aviso, content, workshop, holders, lambda _: f"rem:{offset}:{due_epoch}",
-                            chosen.text_key, signed_up_before_ms=due_ms)
+    if now >= workshop.starts or now > due + chosen.late_limit:
+        unsettled = _unsettled(aviso.connection, workshop_id, holders, marker)
+        if not unsettled:
+            return "too late: nothing sent"
+        outcomes = _deliver_all(aviso, content, workshop, unsettled, lambda _: marker, chosen.text_key,
+                                signed_up_before_ms=due_ms, send=False)
+        return _summary(f"too late: nothing sent; claims settled for {workshop_id}", outcomes)
+    outcomes = _deliver_all(aviso, content, workshop, holders, lambda _: marker, chosen.text_key,
+                            signed_up_before_ms=due_ms)
     return _summary(f"reminder {offset} for {workshop_id}", outcomes)
+
+
+def _unsettled(connection: redis.Redis, workshop_id: str, contact_keys: list[str], marker: str) -> list[str]:
+    """The contacts whose message for this marker is claimed but not settled (a worker died or gave up)."""
+    pipe = connection.pipeline(transaction=False)
+    for contact_key in contact_keys:
+        pipe.hget(registrations.registration_key(workshop_id, contact_key), marker)
+    return [k for k, v in zip(contact_keys, pipe.execute(), strict=True) if v and v.startswith(b"sending:")]
 
 
 def send_promotions(workshop_id: str, now: datetime | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -162,12 +163,14 @@ class TwilioSender:
             # number would put that number in the log, and ten lines per message slow a broadcast.
             logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
-            self._client = make_client(
+            client = make_client(
                 self.settings.twilio_account_sid,
                 self.settings.twilio_auth_token,
                 api_base_url=self.settings.twilio_api_base_url,
                 timeout=REQUEST_TIMEOUT_SECONDS,
             )
+            _read_environment_once(client.http_client.session, self.settings.twilio_api_base_url)
+            self._client = client
         return self._client
 
     def _from(self, address: Address) -> dict[str, str]:
@@ -246,6 +249,18 @@ class TwilioSender:
             if body is None or message.body == body:
                 return message.sid
         return None
+
+
+def _read_environment_once(session, base_url: str | None) -> None:
+    """Resolve the proxy and CA-bundle environment variables requests honours, once: requests reads
+    the whole environment again on every call, a fifth of a broadcast's CPU."""
+    import requests
+
+    session.proxies.update(requests.utils.get_environ_proxies(base_url or "https://api.twilio.com"))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def _never_connected(exc: Exception) -> bool:

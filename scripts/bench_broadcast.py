@@ -70,8 +70,8 @@ def log(message: str) -> None:
 class Bench:
     """The Redis, fake Twilio and worker processes of one benchmark run."""
 
-    def __init__(self, workers: int, workdir: Path):
-        self.workdir = workdir
+    def __init__(self, workers: int, workdir: Path, simple: bool = False):
+        self.workdir, self.simple = workdir, simple
         self.redis_url = embedded_redis.ensure_running(workdir / "redis")
         self.redis = redis.Redis.from_url(self.redis_url)
         self.redis.flushall()
@@ -90,9 +90,13 @@ class Bench:
 
     def start_worker(self) -> subprocess.Popen:
         """One `aviso worker` (an RQ worker with its scheduler), in its own process group."""
+        command = [sys.executable, "-m", "bot.cli", "worker"]
+        if self.simple:  # RQ's worker that runs jobs in its own process instead of forking a horse
+            command = [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "--url", self.redis_url,
+                       "--worker-class", "rq.worker.SimpleWorker", "urgent", "default", "low"]
         with (self.workdir / "workers.log").open("ab") as out:
-            return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def fake_get(self, what: str):
         with urllib.request.urlopen(f"{self.fake_url}/_fake/{what}", timeout=120) as response:
@@ -153,6 +157,22 @@ class Bench:
         if status != "done":
             raise SystemExit(f"broadcast {broadcast_id} ended {status}; see {self.workdir / 'workers.log'}")
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: workers (with their finished work horses), the fake, Redis, the machine."""
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def used(pid: int) -> float:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            return sum(int(x) for x in fields[11:15]) / tick  # utime, stime, cutime, cstime
+
+        redis_pid = int((self.workdir / "redis" / embedded_redis.PID_NAME).read_text())
+        busy = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+        return {"workers": sum(used(w.pid) for w in self.workers), "fake": used(self.fake.pid),
+                "redis": used(redis_pid), "machine": (sum(map(int, busy)) - int(busy[3]) - int(busy[4])) / tick}
+
     def accepted(self) -> list[tuple[float, int]]:
         """(time, segments) of every message the fake accepted, oldest first."""
         return sorted((r["timestamp"], r["num_segments"]) for r in self.fake_get("requests") if r["status"] == 201)
@@ -164,18 +184,24 @@ def part_a(bench: Bench, subscribers: int, policy: fanout.Policy) -> dict:
     bench.fake_reset()
     log(f"(a) approving; {len(bench.workers)} workers, batches of {policy.batch_size}, {policy.concurrency} "
         f"calls in flight per batch, fake latency {LATENCY_MS} ms, no rate limit")
+    cpu_before = bench.cpu()
     broadcast_id, approved = bench.broadcast(policy)
     bench.wait_until_sent(broadcast_id)
+    cpu = {name: value - cpu_before[name] for name, value in bench.cpu().items()}
     accepted = bench.accepted()
     stats = bench.fake_get("stats")
     outcomes = BroadcastStore(bench.redis).outcomes(broadcast_id)
     elapsed = accepted[-1][0] - approved
+    cpu["others"] = cpu["machine"] - cpu["workers"] - cpu["fake"] - cpu["redis"]
+    cpu_ms = {name: round(seconds * 1000 / len(accepted), 3) for name, seconds in cpu.items()}
     result = {"subscribers": subscribers, "messages_accepted": len(accepted), "seconds": round(elapsed, 2),
               "messages_per_second": round(len(accepted) / elapsed), "first_accepted_after_s":
               round(accepted[0][0] - approved, 3), "sent": outcomes.sent, "pending": outcomes.pending,
-              "duplicates": len(bench.fake_get("duplicates")), "errors": stats["by_error_code"]}
+              "duplicates": len(bench.fake_get("duplicates")), "errors": stats["by_error_code"],
+              "cpu_ms_per_message": cpu_ms, "cores_busy": round(cpu["machine"] / elapsed, 2)}
     log(f"(a) {len(accepted):,} messages accepted {elapsed:.1f} s after approval: "
         f"{result['messages_per_second']:,} messages/s (target >= 1,000)")
+    log(f"(a) CPU ms per message: {cpu_ms}; cores busy {result['cores_busy']} of {os.cpu_count()}")
     bench.redis.flushall()
     return result
 
@@ -299,12 +325,14 @@ def main() -> None:
     parser.add_argument("--capped-recipients", type=int, default=2000)
     parser.add_argument("--crash-recipients", type=int, default=10_000)
     parser.add_argument("--memory-contacts", type=int, default=100_000)
+    parser.add_argument("--simple-worker", action="store_true",
+                        help="rq worker --worker-class SimpleWorker instead of aviso worker (no fork per job)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     policy = fanout.Policy(batch_size=args.batch_size, concurrency=args.concurrency)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="aviso-bench-") as workdir:
-        bench = Bench(args.workers, Path(workdir))
+        bench = Bench(args.workers, Path(workdir), simple=args.simple_worker)
         results = {"workers": args.workers, "cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load]}
         try:
             if "d" in parts:

@@ -2,7 +2,7 @@
 """Reminder benchmark: 10,000 registrations' reminders scheduled and fired, a worker killed in between.
 
     .venv/bin/python scripts/bench_reminders.py [--registrations 10000] [--workshops 50] [--workers 2]
-                                                [--latency-ms 100] [--kill-at 0.3] [--offsets 4m,2m]
+                                                [--latency-ms 100] [--kill-at 0.3] [--offsets 6m,3m]
 
 What it does, all on this machine (a private embedded Redis, the fake Twilio REST server in this
 process, real `aviso worker` processes each with RQ's scheduler, sending with the real twilio library):
@@ -12,15 +12,18 @@ process, real `aviso worker` processes each with RQ's scheduler, sending with th
    (registrations.register, the webhook's Lua script) - one seat each, N seats in all,
 3. schedules the reminders as publishing does (workshop_changes.sync: one RQ job per workshop and
    offset, at its exact due time),
-4. starts --workers `aviso worker` processes; the first reminders fall due --lead seconds later,
-5. when --kill-at of the first wave has been accepted by Twilio, SIGKILLs the first worker's whole
-   process group (worker, work horse, scheduler: mid-job, claims in flight, maybe the scheduler
-   lock) and starts a new worker,
+4. starts --workers `aviso worker` processes; the first reminders fall due --lead seconds later
+   (the fake Twilio answers after --latency-ms, and a --hang-rate of creates are accepted but not
+   answered in time, so the client gives up unsure and the retry must ask Twilio before resending),
+5. when --kill-at of the first wave has been accepted by Twilio, SIGKILLs a worker's whole process
+   group (worker, work horse, scheduler process: mid-job, claims in flight; by default the worker
+   whose scheduler holds RQ's scheduler lock, so scheduled jobs also wait for another to take over)
+   and starts a new worker,
 6. waits for the second wave, then checks every registration: each got exactly one message per
    offset (its marker says sent, with the sid Twilio returned), no message Twilio accepted is
    unaccounted for (that would be a double), and each number received exactly len(offsets).
 
-Offsets are minutes here so that both waves fall within a few minutes ("4m": four real minutes
+Offsets are minutes here so that both waves fall within a few minutes ("6m": six real minutes
 before; production uses 1d,2h). Prints the figures; exits 1 if anything was lost or doubled.
 See docs/bench-reminders.md.
 """
@@ -31,6 +34,7 @@ import argparse
 import copy
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rq.registry import FailedJobRegistry  # noqa: E402
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE  # noqa: E402
 
 from bot import contacts, create_app, embedded_redis, queues, registrations, services  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -60,6 +65,7 @@ AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 SERVICE_SID = "MG" + "b" * 32
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 CHUNK = 500
+AGAIN = re.compile(r"ws-rem-[A-Za-z0-9_-]+?-again-[0-9a-f]{8}")
 
 
 def log(text: str) -> None:
@@ -99,22 +105,39 @@ def start_worker(env: dict[str, str], logs: Path, n: int) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def scheduler_holder(aviso, workers: list[subprocess.Popen]) -> int | None:
+    """The index of the worker whose scheduler holds RQ's scheduler lock, if any."""
+    name = aviso.connection.get(SCHEDULER_LOCKING_KEY_TEMPLATE % queues.DEFAULT)
+    pid = aviso.connection.hget(SCHEDULER_KEY_TEMPLATE % name.decode(), "pid") if name else None
+    try:
+        group = os.getpgid(int(pid)) if pid else None
+    except (ProcessLookupError, ValueError):
+        return None
+    return next((i for i, w in enumerate(workers) if w.pid == group and w.poll() is None), None)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--registrations", type=int, default=10_000)
     parser.add_argument("--workshops", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=100.0, help="fake Twilio answer time")
+    parser.add_argument("--hang-rate", type=float, default=0.001,
+                        help="fraction of creates Twilio accepts but answers only after 30 s (client gives up)")
     parser.add_argument("--kill-at", type=float, default=0.3, help="fraction of wave 1 sent when a worker dies")
-    parser.add_argument("--offsets", default="4m,2m")
+    parser.add_argument("--kill", choices=("scheduler", "other"), default="scheduler",
+                        help="kill the worker holding RQ's scheduler lock (the harder case), or another one")
+    parser.add_argument("--offsets", default="6m,3m")
     parser.add_argument("--lead", type=float, default=40.0, help="seconds from start to the first due time")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory and worker logs")
     args = parser.parse_args(argv)
     offsets = tuple(o.strip() for o in args.offsets.split(","))
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="aviso-bench-reminders-"))
     fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, messaging_services=[SERVICE_SID],
-                      latency_ms=args.latency_ms).start()
+                      latency_ms=args.latency_ms, hang_rate=args.hang_rate, hang_seconds=30.0,
+                      hang_accepts=True).start()
     workers: list[subprocess.Popen] = []
     try:
         redis_url = embedded_redis.ensure_running(work / "redis")
@@ -173,12 +196,16 @@ def main(argv=None) -> int:
             time.sleep(0.5)
             accepted = len(fake.state.messages)
             if killed_at is None and accepted >= args.kill_at * n:
-                os.killpg(workers[0].pid, signal.SIGKILL)
-                workers[0].wait()
-                killed_at = (time.monotonic(), accepted)
+                holder = scheduler_holder(aviso, workers)
+                victim = holder if args.kill == "scheduler" and holder is not None else (
+                    next(i for i in range(len(workers)) if i != holder))
+                os.killpg(workers[victim].pid, signal.SIGKILL)
+                workers[victim].wait()
+                killed_at = (time.monotonic(), accepted, victim, victim == holder)
                 workers.append(start_worker(env, work, len(workers)))
-                log(f"SIGKILLed worker 0 (worker, horse, scheduler) with {accepted} messages accepted; "
-                    f"started worker {len(workers) - 1}")
+                log(f"SIGKILLed worker {victim} (worker, work horse, scheduler process"
+                    f"{', holding the scheduler lock' if victim == holder else ''}) with {accepted} messages "
+                    f"accepted; started worker {len(workers) - 1}")
             if accepted >= expected and _settled(aviso, people, w, content, offsets) == expected:
                 break
         done_at = time.monotonic()
@@ -206,7 +233,8 @@ def main(argv=None) -> int:
         print(f"failed RQ jobs                     {failed_jobs}")
         print(f"Twilio requests                    {stats['requests']} by HTTP status {stats['by_status']}")
         if killed_at:
-            print(f"worker 0 SIGKILLed after           {killed_at[1]} messages accepted")
+            print(f"worker {killed_at[2]} SIGKILLed after           {killed_at[1]} messages accepted"
+                  f"{' (it held the scheduler lock)' if killed_at[3] else ''}")
         for due, label in dues:
             times = sorted(accepted[sid]["ts"] for (_, marker), sid in sent.items()
                            if marker.startswith(f"rem:{label}:") and sid in accepted)
@@ -215,8 +243,17 @@ def main(argv=None) -> int:
                 print(f"wave {label:4} {len(times):>6} sent        first {times[0] - due.timestamp():+.1f} s, last "
                       f"{times[-1] - due.timestamp():+.1f} s after due ({len(times) / max(span, 0.001):,.0f}/s)")
         print(f"peak Twilio calls in any 1 s       {stats['max_requests_in_any_1s_window']}")
+        logs = "\n".join(p.read_text(errors="replace") for p in work.glob("worker-*.log"))
+        print(f"unanswered sends found at Twilio   {logs.count('found sent before')} (listed, marked, not resent)")
+        print(f"dead claims never sent, sent now   {logs.count('not sent before: sending')}")
+        print(f"job runs retried (claims unsettled) {logs.count('Incomplete: ')}")
+        again = len(set(re.findall(AGAIN, logs)))
+        print(f"reminder jobs re-queued on restart {again}")
         print(f"wall time, workers started to end  {done_at - started:.0f} s")
         ok = lost == 0 and doubled == 0 and wrong_counts == 0
+        for sid in sorted(set(accepted) - set(sent.values()))[:20]:
+            m = accepted[sid]
+            print(f"  unmarked {sid} to ...{m['json']['to'][-4:]} at {m['ts'] - dues[0][0].timestamp():+.1f} s")
         if not ok:
             for path in sorted(work.glob("worker-*.log")):
                 print(f"--- {path.name} (last lines)")
@@ -233,7 +270,10 @@ def main(argv=None) -> int:
                 os.killpg(process.pid, signal.SIGKILL)
         fake.stop()
         embedded_redis.stop(work / "redis")
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _marker_names(content: Content, workshop_id: str, offsets) -> list[str]:

@@ -14,7 +14,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from rq import Worker
+from rq import Queue, Worker
+from rq.job import Job
 from werkzeug.serving import make_server
 
 from bot import fanout, keys, queues, senders
@@ -237,6 +238,42 @@ def test_claims_left_by_a_dead_worker_are_checked_with_twilio_first(app, aviso, 
     assert outcomes.outcome_of(broadcast.id, accepted_key) == f"sent:{fake.messages()[0]['sid']}"
 
 
+def test_the_watchdog_requeues_a_batch_whose_worker_vanished(app, aviso, fake):
+    family(aviso, 15)
+    broadcast = make_broadcast()
+    store = BroadcastStore(aviso.connection)
+    store.create(broadcast)
+    fanout.enqueue_start(aviso.connection, broadcast.id, policy=QUICK)
+    with app.app_context():  # only the start job: two batches queued
+        BurstWorker([queues.DEFAULT], connection=aviso.connection).work(burst=True, max_jobs=1)
+    # A worker took batch 0 and vanished with it: the job says started, long ago, and holds no lease.
+    job_id = aviso.connection.hget(keys.BROADCAST_RUN.format(id=broadcast.id), "job:0").decode()
+    Queue(queues.DEFAULT, connection=aviso.connection).remove(job_id)
+    aviso.connection.hset(Job.key_for(job_id), mapping={"status": "started",
+                                                        "started_at": "2020-01-01T00:00:00.000000Z"})
+    with app.app_context():
+        assert fanout.watch(broadcast.id) == "requeued [0]"
+        assert fanout.watch(broadcast.id) == "requeued []"  # its new job is waiting: nothing more
+    work(app, aviso)
+    assert store.get(broadcast.id).status == DONE and len(fake.messages()) == 15
+    with app.app_context():
+        assert fanout.watch(broadcast.id) == "finished"
+
+
+def test_nothing_is_requeued_for_a_cancelled_broadcast(app, aviso, fake):
+    family(aviso, 15)
+    broadcast = make_broadcast()
+    BroadcastStore(aviso.connection).create(broadcast)
+    fanout.enqueue_start(aviso.connection, broadcast.id, policy=QUICK)
+    with app.app_context():
+        BurstWorker([queues.DEFAULT], connection=aviso.connection).work(burst=True, max_jobs=1)
+    fanout.cancel(aviso.connection, broadcast.id)
+    assert fanout.sweep(aviso.connection, broadcast.id, force=True) == []
+    work(app, aviso)
+    assert fake.messages() == []
+    assert BroadcastStore(aviso.connection).outcomes(broadcast.id).pending == 15
+
+
 def test_whatsapp_window_and_templates(app, aviso, fake):
     now = int(time.time())
     inside = family(aviso, 1, channel="whatsapp", wa_seen=now - 3600)
@@ -370,7 +407,8 @@ def test_a_worker_killed_mid_broadcast_loses_and_duplicates_nobody(app, aviso, f
     survivor = _start_worker(env, log)
     _wait_until(lambda: aviso.connection.exists("rq:scheduler-lock:urgent"))  # the survivor schedules
     victim = _start_worker(env, log)
-    policy = Policy(batch_size=20, concurrency=4, lease_seconds=1.5, watch_seconds=1)
+    # The scheduled watchdog comes too late to matter: the surviving workers must notice by themselves.
+    policy = Policy(batch_size=20, concurrency=4, lease_seconds=1.5, watch_seconds=600)
     broadcast = make_broadcast(urgent=True)
     store = BroadcastStore(aviso.connection)
     store.create(broadcast)

@@ -9,7 +9,7 @@ import pytest
 from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
-from bot import contacts, create_app, keys, queues, registrations, reminders, services, workshop_changes
+from bot import contacts, create_app, queues, registrations, reminders, services, workshop_changes
 from bot.config import ConfigError, load_settings
 from bot.fake_twilio import FakeTwilio
 from bot.identity import SMS, WHATSAPP, Address
@@ -182,6 +182,21 @@ def test_a_claim_left_by_a_dead_worker_is_checked_before_sending_again(app, avis
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 done, 1 sent"
     assert outbox(aviso, family["phones"]["es"]) == [body]
     assert len(outbox(aviso, family["phones"]["en"], WHATSAPP)) == 1
+
+
+def test_too_late_to_send_but_dead_claims_are_still_settled(app, aviso, content, family):
+    kyr, people = content.workshop("kyr"), family["keys"]
+    body = content.text("es", "reminder.day", **describe(content, "es", kyr))
+    aviso.sender.send(Address(SMS, family["phones"]["es"]), body)
+    marker, dead = f"rem:1d:{EPOCH_1D}", int((datetime.now(UTC).timestamp() - 60) * 1000)
+    for person in (people["es"], people["en"]):
+        aviso.connection.hset(registrations.registration_key("kyr", person), marker, f"sending:{dead}:deadbeef")
+    assert fire(app, "kyr", "1d", EPOCH_1D, now=KYR_STARTS) == (
+        "too late: nothing sent; claims settled for kyr: 1 done, 1 too_late")
+    assert aviso.connection.hget(registrations.registration_key("kyr", people["es"]), marker).startswith(b"sent:")
+    assert aviso.connection.hget(registrations.registration_key("kyr", people["en"]), marker) is None
+    assert outbox(aviso, family["phones"]["en"], WHATSAPP) == []
+    assert fire(app, "kyr", "1d", EPOCH_1D, now=KYR_STARTS) == "too late: nothing sent"
 
 
 def test_a_claim_held_right_now_by_another_worker_makes_the_job_retry_later(app, aviso, content, family):
