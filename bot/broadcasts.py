@@ -229,6 +229,8 @@ for s in string.gmatch(ARGV[2], '%S+') do
 end
 return {0, status}
 """
+
+
 class BroadcastStore:
     """Broadcasts and their per-recipient records in Redis."""
 

@@ -191,7 +191,7 @@ def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
     from rq import Worker
 
-    from . import queues
+    from . import fanout, queues
     from .reminders import recover
     from .workshop_changes import sync
 
@@ -199,6 +199,7 @@ def worker() -> None:
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them
+        fanout.recover(aviso.connection)  # broadcast batches whose worker died, without waiting for the scheduler
         # A worker whose scheduler did not get RQ's lock tries again at each maintenance pass, which an
         # idle worker reaches only when its blocking dequeue times out (worker_ttl - 15 s). RQ's
         # defaults (10 min, 405 s) would leave scheduled reminders and retries waiting that long after

@@ -193,15 +193,19 @@ def part_a(bench: Bench, subscribers: int, policy: fanout.Policy) -> dict:
     outcomes = BroadcastStore(bench.redis).outcomes(broadcast_id)
     elapsed = accepted[-1][0] - approved
     cpu["others"] = cpu["machine"] - cpu["workers"] - cpu["fake"] - cpu["redis"]
+    records = sum(bench.redis.memory_usage(name.format(id=broadcast_id), samples=0) or 0
+                  for name in (keys.BROADCAST_OUTCOMES, keys.BROADCAST_SIDS))
     cpu_ms = {name: round(seconds * 1000 / len(accepted), 3) for name, seconds in cpu.items()}
     result = {"subscribers": subscribers, "messages_accepted": len(accepted), "seconds": round(elapsed, 2),
               "messages_per_second": round(len(accepted) / elapsed), "first_accepted_after_s":
               round(accepted[0][0] - approved, 3), "sent": outcomes.sent, "pending": outcomes.pending,
               "duplicates": len(bench.fake_get("duplicates")), "errors": stats["by_error_code"],
-              "cpu_ms_per_message": cpu_ms, "cores_busy": round(cpu["machine"] / elapsed, 2)}
+              "cpu_ms_per_message": cpu_ms, "cores_busy": round(cpu["machine"] / elapsed, 2),
+              "record_bytes_per_recipient": round(records / subscribers)}
     log(f"(a) {len(accepted):,} messages accepted {elapsed:.1f} s after approval: "
         f"{result['messages_per_second']:,} messages/s (target >= 1,000)")
-    log(f"(a) CPU ms per message: {cpu_ms}; cores busy {result['cores_busy']} of {os.cpu_count()}")
+    log(f"(a) CPU ms per message: {cpu_ms}; cores busy {result['cores_busy']} of {os.cpu_count()}; "
+        f"outcome records {result['record_bytes_per_recipient']} bytes per recipient")
     bench.redis.flushall()
     return result
 

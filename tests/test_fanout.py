@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ def send(app, aviso, broadcast, policy: Policy = QUICK):
     return store.get(broadcast.id)
 
 
+def start_only(app, aviso, broadcast, policy: Policy = QUICK) -> BroadcastStore:
+    """Store and start a broadcast, running only the start job: its batches stay queued."""
+    store = BroadcastStore(aviso.connection)
+    store.create(broadcast)
+    fanout.enqueue_start(aviso.connection, broadcast.id, policy=policy)
+    with app.app_context():
+        BurstWorker(list(queues.ALL), connection=aviso.connection).work(burst=True, max_jobs=1)
+    return store
+
+
 def family(aviso, count: int, start: int = 0, **kw) -> dict[str, str]:
     """Subscribe `count` families; return number -> contact key."""
     numbers = [f"+1213555{start + i:04d}" for i in range(count)]
@@ -103,8 +114,7 @@ def test_each_recipient_gets_exactly_one_outcome(app, aviso, fake):
     aviso.connection.sadd(keys.SCHOOL_SUBSCRIBERS.format(code="lincoln"), "e" * 32)  # forgot itself
     broadcast = send(app, aviso, make_broadcast())
     assert broadcast.status == DONE and broadcast.started_at and broadcast.finished_at
-    outcomes = aviso.broadcasts.outcomes(broadcast.id) if hasattr(aviso, "broadcasts") else \
-        BroadcastStore(aviso.connection).outcomes(broadcast.id)
+    outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
     assert (outcomes.audience, outcomes.sent, outcomes.pending) == (25, 25, 0)
     assert sorted(to_numbers(fake)) == sorted([*spanish, *english])
     bodies = {m["to"]: m["body"] for m in fake.messages()}
@@ -119,11 +129,7 @@ def test_each_recipient_gets_exactly_one_outcome(app, aviso, fake):
 def test_forgotten_and_opted_out_since_the_snapshot_are_skipped(app, aviso, fake):
     contacts = family(aviso, 3)
     broadcast = make_broadcast()
-    store = BroadcastStore(aviso.connection)
-    store.create(broadcast)
-    fanout.enqueue_start(aviso.connection, broadcast.id, policy=QUICK)
-    with app.app_context():  # the audience is frozen, then the world changes before the batch runs
-        BurstWorker([queues.DEFAULT], connection=aviso.connection).work(burst=True, max_jobs=1)
+    store = start_only(app, aviso, broadcast)  # the audience is frozen, then the world changes
     first, second, _ = contacts.values()
     aviso.connection.delete(contact_redis_key(first))
     aviso.connection.hset(contact_redis_key(second), "opted_out", "1")
@@ -157,16 +163,10 @@ def test_retryable_errors_back_off_and_retry(app, aviso, fake):
 def test_retries_are_bounded(app, aviso, fake):
     family(aviso, 2)
     fake.configure(error_429_rate=1.0)
-    broadcast = send(app, aviso, make_broadcast(), replace_policy(max_attempts=3))
+    broadcast = send(app, aviso, make_broadcast(), replace(QUICK, max_attempts=3))
     outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
     assert outcomes.failed == {"20429": 2} and broadcast.status == DONE
     assert fake.stats()["requests"] == 6
-
-
-def replace_policy(**changes) -> Policy:
-    from dataclasses import replace
-
-    return replace(QUICK, **changes)
 
 
 def test_a_timed_out_call_that_twilio_accepted_is_not_sent_twice(app, aviso, fake, monkeypatch):
@@ -190,7 +190,7 @@ def test_cancel_mid_send_stops(app, aviso, fake):
 
     canceller = threading.Thread(target=cancel_soon)
     canceller.start()
-    stored = send(app, aviso, broadcast, replace_policy(batch_size=40, concurrency=4))
+    stored = send(app, aviso, broadcast, replace(QUICK, batch_size=40, concurrency=4))
     canceller.join()
     assert stored.status == CANCELLED and stored.finished_at
     sent_at_cancel = len(fake.messages())
@@ -241,11 +241,7 @@ def test_claims_left_by_a_dead_worker_are_checked_with_twilio_first(app, aviso, 
 def test_the_watchdog_requeues_a_batch_whose_worker_vanished(app, aviso, fake):
     family(aviso, 15)
     broadcast = make_broadcast()
-    store = BroadcastStore(aviso.connection)
-    store.create(broadcast)
-    fanout.enqueue_start(aviso.connection, broadcast.id, policy=QUICK)
-    with app.app_context():  # only the start job: two batches queued
-        BurstWorker([queues.DEFAULT], connection=aviso.connection).work(burst=True, max_jobs=1)
+    store = start_only(app, aviso, broadcast)  # two batches queued
     # A worker took batch 0 and vanished with it: the job says started, long ago, and holds no lease.
     job_id = aviso.connection.hget(keys.BROADCAST_RUN.format(id=broadcast.id), "job:0").decode()
     Queue(queues.DEFAULT, connection=aviso.connection).remove(job_id)
@@ -263,10 +259,7 @@ def test_the_watchdog_requeues_a_batch_whose_worker_vanished(app, aviso, fake):
 def test_nothing_is_requeued_for_a_cancelled_broadcast(app, aviso, fake):
     family(aviso, 15)
     broadcast = make_broadcast()
-    BroadcastStore(aviso.connection).create(broadcast)
-    fanout.enqueue_start(aviso.connection, broadcast.id, policy=QUICK)
-    with app.app_context():
-        BurstWorker([queues.DEFAULT], connection=aviso.connection).work(burst=True, max_jobs=1)
+    start_only(app, aviso, broadcast)
     fanout.cancel(aviso.connection, broadcast.id)
     assert fanout.sweep(aviso.connection, broadcast.id, force=True) == []
     work(app, aviso)
@@ -363,29 +356,20 @@ def test_no_phone_number_in_any_redis_key_or_value(app, aviso, fake):
 
 
 def _dump(connection):
-    """Every key with its value(s) as bytes (RQ's compressed job data decompressed)."""
+    """Every key with its values as bytes (RQ's zlib-compressed job data inflated too)."""
+    read = {"string": lambda k: [connection.get(k)], "set": lambda k: list(connection.smembers(k)),
+            "hash": lambda k: [b"%s=%s" % pair for pair in connection.hgetall(k).items()],
+            "zset": lambda k: connection.zrange(k, 0, -1), "list": lambda k: connection.lrange(k, 0, -1)}
     for key in connection.scan_iter(count=1000):
-        kind = connection.type(key).decode()
-        if kind == "string":
-            values = [connection.get(key)]
-        elif kind == "hash":
-            values = [b"%s=%s" % pair for pair in connection.hgetall(key).items()]
-        elif kind in ("set",):
-            values = list(connection.smembers(key))
-        elif kind == "zset":
-            values = [m for m, _ in connection.zrange(key, 0, -1, withscores=True)]
-        elif kind == "list":
-            values = connection.lrange(key, 0, -1)
-        else:
-            values = []
-        expanded = []
-        for value in values:
-            expanded.append(value)
-            try:
-                expanded.append(zlib.decompress(value.split(b"=", 1)[-1]))
-            except zlib.error:
-                pass
-        yield key, b"\n".join(expanded)
+        values = read.get(connection.type(key).decode(), lambda k: [])(key)
+        yield key, b"\n".join(values + [_inflate(value.split(b"=", 1)[-1]) for value in values])
+
+
+def _inflate(value: bytes) -> bytes:
+    try:
+        return zlib.decompress(value)
+    except zlib.error:
+        return b""
 
 
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
