@@ -89,6 +89,7 @@ def parse_request(data: dict) -> BroadcastRequest:
         variables=mapping("variables"), custom_texts=mapping("texts"), languages=strings("languages") or None,
         fallback_language=data.get("fallback_language") or None, verified_by=str(data.get("verified_by") or ""),
         corrects=data.get("corrects") or None, urgent=bool(data.get("urgent", False)), send_at=when,
+        workshop=data.get("workshop") or None,
     )
 
 

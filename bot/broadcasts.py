@@ -99,6 +99,7 @@ class Broadcast:
     whatsapp_templates: dict[str, dict] = field(default_factory=dict)  # lang -> content_sid, variables
     urgent: bool = False
     corrects: str | None = None  # the broadcast a correction corrects
+    workshop: str | None = None  # a message to one workshop's registrants instead of schools' subscribers
     approved_by: str | None = None
     verified_by: str | None = None
     content_version: str = ""
@@ -316,6 +317,11 @@ class BroadcastStore:
         """Its schools' subscribers in its languages (a correction: the original's recipients), reachable now."""
         if broadcast.kind == "correction":
             candidates, wanted = self._original_recipients(broadcast.corrects or ""), None
+        elif broadcast.workshop:
+            from .registrations import registrants  # the workshop's seats and waitlist, in sign-up order
+
+            candidates = registrants(self.connection, broadcast.workshop, waitlist=True)
+            wanted = set(broadcast.languages) if broadcast.languages is not None else None
         else:
             school_keys = [keys.SCHOOL_SUBSCRIBERS.format(code=code) for code in broadcast.schools]
             candidates = sorted(m.decode() for m in self.connection.sunion(school_keys)) if school_keys else []
@@ -392,7 +398,7 @@ def _validate(broadcast: Broadcast) -> None:
         raise InvalidBroadcast("a correction (and only a correction) names the broadcast it corrects")
     if not broadcast.code.strip():
         raise InvalidBroadcast("a broadcast needs a verification code")
-    if not broadcast.schools and broadcast.kind != "correction":
+    if not broadcast.schools and broadcast.kind != "correction" and not broadcast.workshop:
         raise InvalidBroadcast("a broadcast needs at least one school")
     if any("content_sid" not in template for template in broadcast.whatsapp_templates.values()):
         raise InvalidBroadcast("each WhatsApp template needs a content_sid")

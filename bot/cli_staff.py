@@ -108,8 +108,9 @@ def broadcast_templates() -> None:
 @click.option("--urgent", is_flag=True, help="Send even during quiet hours.")
 @click.option("--at", "send_at", help="Send later: ISO date and time with offset.")
 @click.option("--preview", is_flag=True, help="Show texts, recipients and segments; store nothing.")
+@click.option("--workshop", help="Send to this workshop's registrants instead of schools' subscribers.")
 def broadcast_create(staff_id, schools, kind, template, variables, texts, languages, fallback, verified_by,
-                     corrects, urgent, send_at, preview) -> None:
+                     corrects, urgent, send_at, preview, workshop=None) -> None:
     """Create a broadcast (it goes out, waits for its time, or waits for approval)."""
     from .api import broadcast_json, parse_request, plan_json
     from .broadcasts import BroadcastError
@@ -123,7 +124,8 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
 
     aviso = _aviso()
     member = _member(aviso, staff_id)
-    data = {"schools": schools.split(","), "kind": kind, "template": template, "variables": pairs(variables),
+    data = {"schools": [c for c in schools.split(",") if c], "kind": kind, "workshop": workshop,
+            "template": template, "variables": pairs(variables),
             "texts": pairs(texts), "languages": languages.split(",") if languages else [],
             "fallback_language": fallback, "verified_by": verified_by, "corrects": corrects, "urgent": urgent,
             "send_at": send_at}

@@ -47,6 +47,7 @@ class BroadcastRequest:
     corrects: str | None = None
     urgent: bool = False
     send_at: datetime | None = None
+    workshop: str | None = None  # send to this workshop's registrants (schools may then be empty)
 
 
 def new_code() -> str:
@@ -70,7 +71,12 @@ def validate(request: BroadcastRequest, content: Content) -> None:
     """Raise ComposeError for anything wrong with the request itself."""
     if request.kind not in KINDS:
         raise ComposeError(f"kind must be one of {', '.join(KINDS)}")
-    if not request.schools:
+    if request.workshop:
+        if content.workshop(request.workshop) is None:
+            raise ComposeError(f"no workshop {request.workshop!r} in content version {content.version}")
+        if request.kind != "update":
+            raise ComposeError("a message to a workshop's registrants is an update")
+    elif not request.schools:
         raise ComposeError("name at least one school")
     unknown = [code for code in request.schools if code not in content.schools.by_code]
     if unknown:
@@ -116,9 +122,12 @@ def check_languages(request: BroadcastRequest, content: Content, audience_langua
 
 def render(request: BroadcastRequest, content: Content, code: str) -> dict[str, str]:
     """The final message per language: status label, school, body, VERIFY code."""
-    school = content.school_names(request.schools)
+    workshop = content.workshop(request.workshop) if request.workshop else None
     texts = {}
     for language in available_languages(request, content):
+        school = content.school_names(request.schools)
+        if workshop is not None:  # the frame names what the message is about: here, the workshop
+            school = workshop.title.get(language) or workshop.title[content.default_language]
         if request.template:
             body = content.text(language, f"template.{request.template}", **request.variables)
         else:

@@ -63,12 +63,15 @@ class Desk:
                 raise ComposeError("only a broadcast that was sent can be corrected")
             schools = original.schools  # a correction reaches exactly the original's recipients
             request = replace(request, schools=schools)
-        staff.check_schools(schools)
+        if request.workshop:
+            check_workshop(staff, self.content, request.workshop)
+        else:
+            staff.check_schools(schools)
         draft = Broadcast(
             id=new_id(), schools=schools, kind=request.kind, texts={}, code="", created_by=staff.id,
             languages=request.languages, fallback_language=request.fallback_language, urgent=request.urgent,
             corrects=request.corrects, verified_by=request.verified_by or None,
-            content_version=self.content.version, scheduled_for=request.send_at,
+            content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
         )
         code = new_code()
         draft = replace(draft, code=code, texts=render(request, self.content, code))
@@ -150,6 +153,16 @@ class Desk:
             fanout.enqueue_start(self.store.connection, broadcast.id)
             self.audit.record("aviso", "sending", broadcast.id)
         return self.store.get(broadcast.id)
+
+
+def check_workshop(staff: StaffMember, content: Content, workshop_id: str) -> None:
+    """Staff may message a workshop's registrants when it is at one of their schools (admins: any)."""
+    if staff.role == "admin":
+        return
+    workshop = content.workshop(workshop_id)
+    their_names = {content.school_names([code]) for code in staff.schools}
+    if workshop is None or workshop.school not in their_names:
+        raise NotAllowed(f"{staff.name} may not message the registrants of {workshop_id}")
 
 
 def _actor(staff: StaffMember) -> str:
