@@ -101,7 +101,9 @@ def _compose(form=None, preview=None, error=None, status=200):
     names = templates(content)
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
                  for var in sorted({var for needed in names.values() for var in needed})}
-    return _page("compose.html", status, form=form, original=original, templates=names, variables=variables,
+    workshop = content.workshop(form.get("workshop", "")) if form.get("workshop") else None
+    return _page("compose.html", status, form=form, original=original, workshop=workshop, templates=names,
+                 variables=variables,
                  kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
                  schools=[(c, content.schools.by_code[c].name) for c in data.my_schools(g.staff, content)],
                  preview=preview, error=error, settings=g.aviso.settings)

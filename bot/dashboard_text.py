@@ -243,7 +243,8 @@ EN = {
     "workshops.waitlist": "Waitlist",
     "workshops.by_language": "By language",
     "workshops.split": "{seats} seats, {waitlist} waiting",
-    "workshops.message_unavailable": "Messaging a workshop's registrants from here is not available yet.",
+    "workshops.message": "Message the registrants",
+    "compose.workshop_message": "To everyone signed up for {title} (seats and waitlist), in their language.",
 
     "content.title": "Content",
     "content.active": "Live version {version}",
@@ -563,7 +564,8 @@ ES = {
     "workshops.waitlist": "Lista de espera",
     "workshops.by_language": "Por idioma",
     "workshops.split": "{seats} con lugar, {waitlist} en espera",
-    "workshops.message_unavailable": "Todavía no se puede enviar un mensaje a los inscritos de un taller desde aquí.",
+    "workshops.message": "Enviar mensaje a los inscritos",
+    "compose.workshop_message": "Para todas las personas inscritas en {title} (con lugar o en espera), en su idioma.",
 
     "content.title": "Contenido",
     "content.active": "Versión activa {version}",

@@ -65,3 +65,18 @@ def test_workshops_message_command(runner, cli_env, app, aviso, staff, registere
     assert result.exit_code == 0, result.output
     work(app, aviso)
     assert outbox_for(aviso, registered[0])[-1].count("Traiga una identificacion.") == 1
+
+
+def test_dashboard_workshops_page_leads_to_a_message_for_the_registrants(app, aviso, client, staff, registered):
+    from .test_dashboard import create, sign_in
+
+    sign_in(client, aviso, "+13105550121")
+    page = client.get("/dashboard/workshops").get_data(as_text=True)
+    assert "/dashboard/broadcasts/new?workshop=kyr-test" in page
+    compose = client.get("/dashboard/broadcasts/new?workshop=kyr-test").get_data(as_text=True)
+    assert 'name="workshop" value="kyr-test"' in compose and 'name="schools"' not in compose
+    broadcast_id = create(client, {"workshop": "kyr-test", "kind": "update", "source": "custom",
+                                   "text.en": "Room changed.", "text.es": "Cambio de salon.", "when": "now"})
+    work(app, aviso)
+    assert aviso.broadcasts.get(broadcast_id).workshop == "kyr-test"
+    assert outbox_for(aviso, registered[0])[-1].count("Cambio de salon.") == 1
