@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from .content import Content
 from .matching import fold_case, strip_accents
@@ -115,6 +116,7 @@ PENDING: dict[str, Callable[[Turn], Outcome | None]] = {
 }
 
 
+@lru_cache(maxsize=16)  # per content version object: the webhook asks on every message
 def _verify_phrases(content: Content) -> list[tuple[str, frozenset[str]]]:
     phrases: dict[str, set[str]] = {}
     for code in content.languages:

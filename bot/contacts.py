@@ -90,7 +90,8 @@ def save(
         fields["ch"] = address.channel
     if address.channel == "whatsapp":
         fields["wa_seen"] = str(int(now.timestamp()))  # opens WhatsApp's 24-hour session window
-    pipe.hset(name, mapping=fields)
+    if fields:  # an old contact whose state just emptied (STOP then START, no language) has none
+        pipe.hset(name, mapping=fields)
     emptied = [field for field in STATE_FIELDS if field not in fields]
     if emptied:
         pipe.hdel(name, *emptied)

@@ -217,3 +217,10 @@ def test_forget_removes_the_contact_from_every_school(phone, aviso):
         phone.text(body)
     assert subscribers(aviso, "BELMONT") == set() and subscribers(aviso, "VENICE") == set()
     assert contact_keys(aviso) == []
+
+
+def test_stop_then_start_before_choosing_a_language_is_answered_normally(phone, aviso):
+    assert phone.text("STOP") == [] and phone.text("START") == []
+    (key,) = contact_keys(aviso)
+    assert aviso.connection.hget(key, "opted_out") is None and aviso.connection.hget(key, "num")
+    assert phone.text("DERECHOS")  # and the conversation goes on
