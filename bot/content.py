@@ -20,6 +20,7 @@ RESOURCES = "resources.toml"
 WORKSHOPS = "workshops.toml"
 SCHOOLS = "schools.csv"
 INTERPRETERS = "interpreters.toml"
+SOURCES = "sources.toml"
 LOCK = "content.lock"
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
@@ -57,7 +58,9 @@ def read_tree(content_dir: Path) -> dict:
     if rejected:
         raise ContentError(f"{SCHOOLS}: line {rejected[0].line}: {rejected[0].reason}")
     interpreters_path = content_dir / INTERPRETERS
+    sources_path = content_dir / SOURCES
     return {
+        "sources": _read_toml(sources_path).get("texts", {}) if sources_path.exists() else {},
         "schools": [school.as_row() for school in schools],
         "interpreters": _read_toml(interpreters_path) if interpreters_path.exists() else {},
         "manifest": manifest,

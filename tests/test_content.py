@@ -162,3 +162,16 @@ def test_publishing_different_content_under_a_used_version_is_refused(aviso, con
     edit(content_copy / "languages" / "es.toml", '"rights.intro" = """\n', '"rights.intro" = """\nX ')
     with pytest.raises(VersionConflict):
         aviso.content.publish(Content.from_dir(content_copy))
+
+
+def test_rights_and_resources_texts_need_their_sources_and_a_check_date(content_copy):
+    path = content_copy / "sources.toml"
+    text = path.read_text()
+    path.write_text(text.replace('[texts."rights.work"]', '[texts."rights.work.old"]'))
+    content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
+    assert "sources.toml: rights.work: no sources recorded" in messages(content_check.check(content_copy))
+
+
+def test_facts_checked_long_ago_are_reported_stale():
+    report = content_check.check(CONTENT_DIR, today=date(2028, 1, 1))
+    assert any(w.where == "sources.toml" and "rights.home: stale" in w.message for w in report.warnings)
