@@ -75,20 +75,9 @@ def default_policy(settings) -> Policy:
     return Policy(segments_per_second=getattr(settings, "rate_limit_segments_per_second", 0) or None)
 
 
-_fallback_services = None
-
-
 def _aviso() -> services.Aviso:
-    """The app's services: the worker's app context, else an app built from the environment once."""
-    global _fallback_services
-    try:
-        return services.current()
-    except RuntimeError:  # a plain `rq worker` has no app context
-        if _fallback_services is None:
-            from . import create_app
-
-            _fallback_services = services.current_from(create_app())
-        return _fallback_services
+    """The services this job runs with (see services.for_job)."""
+    return services.for_job()
 
 
 def _run_state(connection: redis.Redis, broadcast_id: str) -> dict[str, str]:

@@ -149,22 +149,11 @@ def schedule_workshop(connection: redis.Redis, workshop: Workshop, offsets: Iter
     return planned
 
 
-_fallback_services = None
-
-
 def _aviso() -> Aviso:
-    """The app's services: the worker's app context, else an app built from the environment once."""
-    global _fallback_services
+    """The services this job runs with (see services.for_job)."""
     from . import services  # imported here: services builds the conversations, which build on this module
 
-    try:
-        return services.current()
-    except RuntimeError:  # a plain `rq worker` has no app context
-        if _fallback_services is None:
-            from . import create_app
-
-            _fallback_services = services.current_from(create_app())
-        return _fallback_services
+    return services.for_job()
 
 
 def _now(now: datetime | None) -> datetime:

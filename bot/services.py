@@ -127,3 +127,19 @@ def current() -> Aviso:
 def current_from(app: Flask) -> Aviso:
     """The services of a given app (outside a request)."""
     return app.extensions[EXTENSION]
+
+
+_job_services: Aviso | None = None
+
+
+def for_job() -> Aviso:
+    """The services for an RQ job: the worker's app context, else an app built from the environment once."""
+    global _job_services
+    try:
+        return current()
+    except RuntimeError:  # a plain `rq worker` has no app context
+        if _job_services is None:
+            from . import create_app
+
+            _job_services = current_from(create_app())
+        return _job_services
