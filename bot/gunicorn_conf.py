@@ -4,11 +4,12 @@ import os
 import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-# The webhook is short, CPU-bound work plus two Redis round trips: a few processes per core,
-# threads so that a slow Redis moment does not stall a whole process.
-workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
+# The webhook is short, CPU-bound work plus two Redis round trips: one process per core and one
+# thread each measured best (docs/bench-webhook.md: more threads only queue for the GIL and add
+# p99 stalls of 67-233 ms). With a remote Redis, re-measure WEB_THREADS=2.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1)))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = 5
 control_socket_disable = True  # several Aviso servers may share a machine (benchmarks, tests)
 accesslog = None  # request lines would carry nothing useful; Aviso logs each answer itself

@@ -33,6 +33,7 @@ import random
 import resource
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -697,6 +698,8 @@ def main() -> int:
     from bot.config import load_settings
     from bot.services import Aviso
 
+    # A SIGTERM (timeout, kill) unwinds through the finally blocks: servers and Redis are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     workdir = Path(tempfile.mkdtemp(prefix="aviso-bench-"))
     redis_dir = workdir / "redis"
     auth_token = secrets.token_hex(16)
