@@ -8,9 +8,9 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .broadcasts import KINDS  # one list of kinds: the store validates the same ones
 from .content import Content
 
-KINDS = ("update", "verified", "all_clear", "correction")
 # Kinds that may frighten or reassure thousands of families: a second staff member approves them.
 SENSITIVE_KINDS = ("verified", "correction")
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY3479"  # no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B: read aloud and typed back

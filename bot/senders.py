@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -158,10 +157,6 @@ class TwilioSender:
     def _make_client(self):
         if self._client is None:
             from .twilio_client import make_client
-
-            # The library logs every call at INFO, query strings included: listing messages to a
-            # number would put that number in the log, and ten lines per message slow a broadcast.
-            logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
             client = make_client(
                 self.settings.twilio_account_sid,

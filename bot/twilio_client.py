@@ -1,4 +1,5 @@
 """Twilio REST client factory, optionally pointed at another base URL (e.g. bot.fake_twilio)."""
+import logging
 import re
 
 from requests.adapters import HTTPAdapter
@@ -43,5 +44,8 @@ def make_client(
     account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10.0
 ) -> Client:
     """Return a twilio Client with pooled connections, a request timeout, and an optional base URL."""
+    # The library logs every call at INFO, query strings included: listing messages to a number
+    # would put that number in the log, and ten lines per message slow a broadcast. Every client.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     http_client = PooledHttpClient(base_url=api_base_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
