@@ -125,6 +125,7 @@ def _verify_phrases(content: Content) -> list[tuple[str, frozenset[str]]]:
     return sorted(((p, frozenset(c)) for p, c in phrases.items()), key=lambda item: len(item[0]), reverse=True)
 
 
+@lru_cache(maxsize=64)  # the webhook and the engine both ask about the same message
 def parse_verify(text: str, content: Content) -> tuple[str, frozenset[str]] | None:
     """("code", languages of the keyword) for "VERIFY <code>" ("" for the bare keyword); None otherwise."""
     folded = strip_accents(fold_case(text[:80]))

@@ -21,6 +21,7 @@ from functools import wraps
 
 import phonenumbers
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from . import keys, services
 from .dashboard_text import LANGUAGES, known, text
@@ -38,6 +39,7 @@ LIMIT_WINDOW_SECONDS = 15 * 60
 LIMITS = {"codes-number": 5, "codes-address": 30, "checks-number": 5, "checks-address": 30}
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+MACHINE_PATHS = ("/twilio/", "/api/", "/healthz")
 PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_post", "dashboard.login_code",
                               "dashboard.login_code_post", "dashboard.language"})
 JSON_ENDPOINTS = frozenset({"dashboard.preview_json", "dashboard.progress"})
@@ -63,6 +65,18 @@ def _configure(state) -> None:
         SESSION_COOKIE_PATH="/",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.dashboard_session_hours),
     )
+    app.session_interface = PageSessions()
+
+
+class PageSessions(SecureCookieSessionInterface):
+    """Cookie sessions for the pages people use; Twilio's webhooks, the JSON API and /healthz get none,
+    so the webhook does not build a signing serializer for every message."""
+
+    def open_session(self, app, request):
+        """The session of a page request; a null one for machine endpoints."""
+        if request.path.startswith(MACHINE_PATHS):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 # ---- helpers the views share ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from functools import cached_property
 
 import redis
 from flask import Flask, current_app
+from twilio.request_validator import RequestValidator
 
 from . import embedded_redis
 from .audit import AuditLog
@@ -49,6 +50,11 @@ class Aviso:
     def keyring(self) -> Keyring:
         """Keys for contact hashing and encryption."""
         return Keyring(self.settings.secret_keys)
+
+    @cached_property
+    def request_validator(self) -> RequestValidator:
+        """Checks X-Twilio-Signature with TWILIO_AUTH_TOKEN."""
+        return RequestValidator(self.settings.twilio_auth_token or "")
 
     @cached_property
     def content(self) -> ContentStore:

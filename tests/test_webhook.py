@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pytest
+from flask import session
+from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import create_app, services
+from bot.conversations import render_twiml
 from bot.engine import submenu_text
 
 from .conftest import PUBLIC_BASE_URL, Phone, inbound, sign
@@ -53,6 +58,30 @@ def test_signature_is_checked_against_public_base_url_behind_a_proxy(client):
         "/twilio/messages", data=params, headers={"X-Twilio-Signature": public, "Host": "10.0.0.5:8000"}
     )
     assert response.status_code == 200
+
+
+def test_signature_over_the_url_with_its_default_port_is_accepted_too(client):
+    # Twilio has signed with and without ":443"; its own validator accepts both, and so must Aviso.
+    params = inbound("RIGHTS")
+    signature = sign(PUBLIC_BASE_URL + ":443/twilio/messages", params)
+    response = client.post("/twilio/messages", data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("signature", ["ñandú" + "A" * 23, "\u00ff" * 28])
+def test_signature_with_non_ascii_characters_is_refused_not_an_error(client, signature):
+    params = inbound("RIGHTS")
+    response = client.post("/twilio/messages", data=params,
+                           headers={"X-Twilio-Signature": signature.encode().decode("latin-1")})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("path", "has_session"), [
+    ("/twilio/messages", False), ("/twilio/status", False), ("/api/broadcasts", False), ("/healthz", False),
+    ("/dashboard/", True), ("/dashboard/login", True)])
+def test_only_pages_open_a_cookie_session(app, path, has_session):
+    with app.test_request_context(path, method="POST"):
+        assert app.session_interface.is_null_session(session) is not has_session
 
 
 def test_query_string_is_part_of_the_signed_url(client):
@@ -224,3 +253,16 @@ def test_stop_then_start_before_choosing_a_language_is_answered_normally(phone, 
     (key,) = contact_keys(aviso)
     assert aviso.connection.hget(key, "opted_out") is None and aviso.connection.hget(key, "num")
     assert phone.text("DERECHOS")  # and the conversation goes on
+
+
+@pytest.mark.parametrize("answers", [(), ("one",), ("a <b> & \"c\" 'd'", "ñ 😀\nline two"), ("&amp; already",)])
+def test_twiml_is_written_exactly_as_twilios_messaging_response_writes_it(answers):
+    reference = MessagingResponse()
+    for answer in answers:
+        reference.message(answer)
+    assert render_twiml(answers) == str(reference)
+
+
+def test_twiml_drops_control_characters_xml_cannot_carry():
+    twiml = render_twiml(("bell\x07 and\x0b tab\tend",))
+    assert ElementTree.fromstring(twiml).find("Message").text == "bell and tab\tend"
