@@ -90,7 +90,14 @@ class KeywordIndex:
                 continue
             self._exact.setdefault(folded, {}).setdefault(command, set()).add(language)
             self._plain.setdefault(strip_accents(folded), {}).setdefault(command, set()).add(language)
-        self._typo_candidates = [key for key in self._plain if len(key) >= TYPO_MIN_LENGTH - 1]
+        # Symmetric-delete index: every key under itself and under each one-letter deletion of it. Two
+        # words within one edit share an entry, so a typo is looked up in as many probes as it has
+        # letters instead of by comparing it with every keyword of every language.
+        self._near: dict[str, set[str]] = {}
+        for key in self._plain:
+            if len(key) >= TYPO_MIN_LENGTH - 1:
+                for variant in _deletions(key):
+                    self._near.setdefault(variant, set()).add(key)
 
     def lookup(self, text: str) -> Match | None:
         """The single command text means, or None when it means none or is ambiguous."""
@@ -107,11 +114,17 @@ class KeywordIndex:
         if len(plain) < TYPO_MIN_LENGTH or len(plain) > MATCHABLE_LENGTH:
             return None
         commands: dict[str, set[str]] = {}
-        for key in self._typo_candidates:
+        candidates = set().union(*(self._near.get(variant, ()) for variant in _deletions(plain)))
+        for key in candidates:
             if within_one_edit(plain, key):
                 for command, languages in self._plain[key].items():
                     commands.setdefault(command, set()).update(languages)
         return _single(commands, exact=False) if len(commands) == 1 else None
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every word one deletion away from it."""
+    return {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}
 
 
 def _single(found: dict[str, set[str]], exact: bool) -> Match | None:
