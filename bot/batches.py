@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import random
-import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import redis
 import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
-from . import contacts, keys
-from .broadcasts import SENDING, Broadcast, Undeliverable
-from .identity import Address, InvalidToken, log_name
-from .outcomes import CONTACT_GONE, FAILED, RECONCILED, SKIPPED, OutcomeStore, claim_value, claimed_at
+from . import contacts, keys, twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+from .broadcasts import SENDING, Broadcast, Delivery, Undeliverable
+from .identity import WHATSAPP, Address, InvalidToken, log_name
+from .outcomes import CONTACT_GONE, FAILED, RECONCILED, SKIPPED, Claim, OutcomeStore, claim_value, claimed_at
 from .ratelimit import RateLimiter
 from .senders import RejectedSendError, RetryableSendError, SendError, UncertainSendError
-from .twilio_client import POOL_MAXSIZE
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,9 @@ TICK_SECONDS = 0.2  # how often a running batch looks for a cancel and renews it
 OPT_OUT = 21610  # Twilio: the recipient texted STOP
 FATAL_CODES = frozenset({20003})  # bad credentials: stop the batch rather than fail every recipient
 UNREADABLE = "number_unreadable"  # failure reason: the stored number does not decrypt
+CLAIM_CHUNK = 32  # recipients claimed per Redis call (all claimed ones are sent, or unclaimed when stopping)
+RECORD_CHUNK = 64  # outcomes written per Redis call at most
+RECORD_SECONDS = 0.02  # an outcome waits at most this long to be written (a crash leaves it a claim: reconciled)
 
 _MARK_OPTED_OUT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'opted_out', '1') return 1 end
@@ -65,55 +67,115 @@ class Lease:
         self.connection.eval(_RELEASE, 1, self.key, self.token)
 
 
+class Outcomes:
+    """A batch run's outcomes, written to Redis in bulk (compare-and-set against each claim, as record())."""
+
+    def __init__(self, store: OutcomeStore, broadcast_id: str):
+        self.store, self.broadcast_id = store, broadcast_id
+        self.pending: list[tuple[str, str, str, str]] = []
+
+    def add(self, contact: str, claim: str, outcome: str, sid: str = "") -> None:
+        """Record an outcome (written within RECORD_SECONDS, or now when RECORD_CHUNK are waiting)."""
+        self.pending.append((contact, claim, outcome, sid))
+        if len(self.pending) >= RECORD_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is waiting."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            self.store.record_many(self.broadcast_id, pending)
+
+
 class BatchRun:
-    """One run of one batch: a thread pool sending under the rate limit, watched by a monitor thread."""
+    """One run of one batch: an asyncio loop with up to `concurrency` Twilio calls in flight under the rate
+    limit; recipients claimed in bulk before their calls, outcomes written in bulk after; a monitor task
+    watches for a cancel, renews the lease and looks after sibling batches."""
 
     def __init__(self, aviso, broadcast: Broadcast, batch_no: int, policy, lease: Lease,
                  look_after_siblings: Callable[[], object] = lambda: None):
         self.aviso, self.broadcast, self.batch_no = aviso, broadcast, batch_no
         self.policy, self.lease, self.connection = policy, lease, aviso.connection
         self.store = OutcomeStore(aviso.connection)
+        self.outcomes = Outcomes(self.store, broadcast.id)
         self.look_after_siblings = look_after_siblings
         self.sender = aviso.sender
+        self.session = None  # the sender's asyncio session, while running
+        self.keyring = aviso.keyring
         self.limiter = RateLimiter(aviso.connection, policy.segments_per_second)
         self.callback = f"{aviso.settings.public_base_url}/twilio/status?b={broadcast.id}"
-        self.stop = threading.Event()  # cancelled, lease lost, or a fatal error
-        self.over = threading.Event()
+        self.stop = asyncio.Event()  # cancelled, lease lost, or a fatal error (set and read in the loop only)
         self.fatal: SendError | None = None
         self.handled = 0
-        self._count_lock = threading.Lock()
+        self._deliveries: dict[tuple[str, str], Delivery | Undeliverable] = {}
 
     def run(self) -> bool:
         """Send to every recipient of the batch; True unless stopped early."""
         raw = self.connection.get(keys.BROADCAST_BATCH.format(id=self.broadcast.id, n=self.batch_no))
         members = raw.decode().split(",") if raw else []
-        self.sender.warm_up()  # else the first calls import the library while later slots come due
         # What exists now outlives the batch: keep the collector from walking it again and again (each
-        # full pass stalls every sending thread, and touches the pages a forked work horse shares).
+        # full pass stalls the loop, and touches the pages a forked work horse shares).
         gc.freeze()
-        monitor = threading.Thread(target=self._monitor, name="batch-monitor", daemon=True)
-        monitor.start()
         try:
-            # More threads than pooled connections would open and drop a connection per call.
-            threads = min(self.policy.concurrency, POOL_MAXSIZE)
-            with ThreadPoolExecutor(threads, thread_name_prefix="send") as pool:
-                futures = [pool.submit(self._deliver, contact) for contact in members]
-                try:
-                    for future in futures:
-                        future.result()
-                except Exception:
-                    self.stop.set()  # unexpected (Redis down): stop; RQ or the watchdog re-runs the batch
-                    raise
+            asyncio.run(self._run(members))
         finally:
-            self.over.set()
-            monitor.join()
             gc.unfreeze()  # a worker that runs jobs in its own process collects them again later
         return not self.stop.is_set()
 
-    def _monitor(self) -> None:
+    async def _run(self, members: list[str]) -> None:
+        waiting, ready = deque(members), deque()
+        async with self.sender.session(self.policy.concurrency) as session:
+            self.session = session
+            chores = [asyncio.create_task(self._monitor()), asyncio.create_task(self._write_outcomes())]
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.policy.concurrency, len(members))):
+                        group.create_task(self._sending(waiting, ready))
+            except BaseException:
+                self.stop.set()  # unexpected (Redis down): stop; RQ or the watchdog re-runs the batch
+                raise
+            finally:
+                for chore in chores:
+                    chore.cancel()
+                await asyncio.gather(*chores, return_exceptions=True)
+                self.session = None
+                try:
+                    for contact, claim in ready:  # claimed, never started (stopped): back to pending
+                        if claim.state == "claimed":
+                            self.outcomes.add(contact, claim.value, "")
+                    self.outcomes.flush()
+                except redis.RedisError:
+                    log.exception("broadcast %s batch %s: outcomes not written (their claims are reconciled "
+                                  "by the next run)", self.broadcast.id, self.batch_no)
+
+    async def _sending(self, waiting: deque, ready: deque) -> None:
+        """One of `concurrency` senders: take the next claimed recipient (claiming more when none is)."""
+        while not self.stop.is_set():
+            if not ready:
+                if not waiting:
+                    return
+                self._claim(waiting, ready)
+                continue
+            contact, claim = ready.popleft()
+            if claim.state == "held":
+                await self._take_over(contact, claim.value)
+            else:
+                await self._send(contact, claim)
+
+    def _claim(self, waiting: deque, ready: deque) -> None:
+        """Claim the next recipients in one call; queue those to send and claims left by a dead run."""
+        chunk = [waiting.popleft() for _ in range(min(CLAIM_CHUNK, self.policy.concurrency, len(waiting)))]
+        self.handled += len(chunk)
+        value = claim_value(self.lease.token, time.time())
+        for contact, claim in zip(chunk, self.store.claim_many(self.broadcast.id, chunk, value), strict=True):
+            if claim.state == "claimed" or (claim.state == "held" and claimed_at(claim.value) is not None):
+                ready.append((contact, claim))
+
+    async def _monitor(self) -> None:
         status_key = keys.BROADCAST.format(id=self.broadcast.id)
         renew_at = sweep_at = time.monotonic()
-        while not self.over.wait(TICK_SECONDS):
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
             try:
                 if self.connection.hget(status_key, "status") != SENDING.encode():
                     self.stop.set()
@@ -129,22 +191,42 @@ class BatchRun:
             except redis.RedisError:
                 log.exception("broadcast %s batch %s monitor", self.broadcast.id, self.batch_no)
 
-    def _deliver(self, contact: str) -> None:
-        if self.stop.is_set():
-            return
-        with self._count_lock:
-            self.handled += 1
-        claim = self.store.claim(self.broadcast.id, contact, claim_value(self.lease.token, time.time()))
-        if claim.state == "held" and claimed_at(claim.value) is not None:
-            self._take_over(contact, claim.value)
-        elif claim.state == "claimed":
-            self._send(contact, claim.value, claim.language, claim.channel, claim.wa_seen)
+    async def _write_outcomes(self) -> None:
+        while True:
+            await asyncio.sleep(RECORD_SECONDS)
+            try:
+                self.outcomes.flush()
+            except redis.RedisError:  # the claims stay; the next run reconciles them with Twilio
+                log.exception("broadcast %s batch %s: writing outcomes", self.broadcast.id, self.batch_no)
 
-    def _take_over(self, contact: str, stale: str) -> None:
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True if the run was stopped meanwhile."""
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _delivery(self, language: str, channel: str, wa_seen: int | None, now: float) -> Delivery:
+        """broadcast.delivery_for, kept per language for SMS (its segment count is worth computing once)."""
+        if channel == WHATSAPP:
+            return self.broadcast.delivery_for(language, channel, wa_seen, now)
+        found = self._deliveries.get((language, channel))
+        if found is None:
+            try:
+                found = self.broadcast.delivery_for(language, channel, wa_seen, now)
+            except Undeliverable as exc:
+                found = exc
+            self._deliveries[(language, channel)] = found
+        if isinstance(found, Undeliverable):
+            raise found
+        return found
+
+    async def _take_over(self, contact: str, stale: str) -> None:
         """A claim left by a run that died (this run holds the batch's lease): ask Twilio, then send."""
         lang, channel, wa_seen = self.connection.hmget(contacts.contact_redis_key(contact), "lang", "ch", "wa_seen")
         try:
-            number = contacts.number_of(self.connection, self.aviso.keyring, contact)
+            number = contacts.number_of(self.connection, self.keyring, contact)
         except InvalidToken:
             number = None
         if number is None:
@@ -155,8 +237,8 @@ class BatchRun:
         since = claimed_at(stale)
         try:
             delivery = self.broadcast.delivery_for(language, channel, wa, since)
-            sid = self.sender.find_sent(Address(channel, number), datetime.fromtimestamp(since, UTC),
-                                        delivery.body if delivery.content_sid is None else None)
+            sid = await self.session.find_sent(Address(channel, number), datetime.fromtimestamp(since, UTC),
+                                               delivery.body if delivery.content_sid is None else None)
         except Undeliverable:
             sid = None
         except SendError:
@@ -170,73 +252,76 @@ class BatchRun:
         if self.store.record(self.broadcast.id, contact, stale, ""):
             claim = self.store.claim(self.broadcast.id, contact, claim_value(self.lease.token, time.time()))
             if claim.state == "claimed":
-                self._send(contact, claim.value, claim.language, claim.channel, claim.wa_seen)
+                await self._send(contact, claim)
 
-    def _send(self, contact: str, claim: str, language: str, channel: str, wa_seen: int | None) -> None:
+    async def _send(self, contact: str, claim: Claim) -> None:
         """Send to one claimed recipient, retrying what Twilio asks to retry; record the outcome."""
-        bid = self.broadcast.id
+        record, value = self.outcomes.add, claim.value
         try:
-            delivery = self.broadcast.delivery_for(language, channel, wa_seen, time.time())
+            delivery = self._delivery(claim.language, claim.channel, claim.wa_seen, time.time())
         except Undeliverable as exc:
-            self.store.record(bid, contact, claim, f"{SKIPPED}:{exc.reason}")
+            record(contact, value, f"{SKIPPED}:{exc.reason}")
+            return
+        if not claim.number_token:
+            record(contact, value, f"{SKIPPED}:{CONTACT_GONE}")
             return
         try:
-            number = contacts.number_of(self.connection, self.aviso.keyring, contact)
+            number = self.keyring.decrypt(claim.number_token)
         except InvalidToken:  # stored under a key no longer configured: nobody can send to it
-            self.store.record(bid, contact, claim, f"{FAILED}:{UNREADABLE}")
+            record(contact, value, f"{FAILED}:{UNREADABLE}")
             return
-        if number is None:
-            self.store.record(bid, contact, claim, f"{SKIPPED}:{CONTACT_GONE}")
-            return
-        address = Address(channel, number)
+        address = Address(claim.channel, number)
         origin = self.sender.origin(address)
         last, uncertain = "unknown", False
         for attempt in range(self.policy.max_attempts):
-            self.limiter.acquire(origin, delivery.segments)
+            await self.limiter.wait_turn(origin, delivery.segments)
             if self.stop.is_set():
-                self._abandon(contact, claim, uncertain)
+                self._abandon(contact, value, uncertain)
                 return
             try:
-                sent = self.sender.send(address, delivery.body, content_version=self.broadcast.content_version,
-                                        status_callback=self.callback, content_sid=delivery.content_sid,
-                                        content_variables=delivery.content_variables)
+                sent = await self.session.send(
+                    address, delivery.body, content_version=self.broadcast.content_version,
+                    status_callback=self.callback, content_sid=delivery.content_sid,
+                    content_variables=delivery.content_variables)
             except RejectedSendError as exc:
-                self._rejected(contact, claim, exc)
+                self._rejected(contact, value, exc)
                 return
             except RetryableSendError as exc:
                 last = str(exc.code or exc.status or "connection")
             except UncertainSendError:
                 last, uncertain = "timeout", True
                 try:
-                    sid = self.sender.find_sent(address, datetime.fromtimestamp(claimed_at(claim), UTC),
-                                                delivery.body if delivery.content_sid is None else None)
+                    sid = await self.session.find_sent(
+                        address, datetime.fromtimestamp(claimed_at(value), UTC),
+                        delivery.body if delivery.content_sid is None else None)
                 except SendError:
                     sid = None  # unknown: the next attempt's outcome is checked the same way
                 if sid:
-                    self.store.record(bid, contact, claim, f"sent:{sid}", sid)
+                    record(contact, value, f"sent:{sid}", sid)
                     return
             else:
-                self.store.record(bid, contact, claim, f"sent:{sent.sid}", sent.sid)
+                record(contact, value, f"sent:{sent.sid}", sent.sid)
                 return
             cap = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** attempt)
-            if self.stop.wait(random.uniform(0, cap)):
-                self._abandon(contact, claim, uncertain)
+            if await self._stopped_within(random.uniform(0, cap)):
+                self._abandon(contact, value, uncertain)
                 return
-        log.warning("broadcast %s: %s failed after %s attempts (%s)", bid, log_name(contact), attempt + 1, last)
-        self.store.record(bid, contact, claim, f"{FAILED}:{last}")
+        log.warning("broadcast %s: %s failed after %s attempts (%s)", self.broadcast.id, log_name(contact),
+                    attempt + 1, last)
+        record(contact, value, f"{FAILED}:{last}")
 
     def _abandon(self, contact: str, claim: str, uncertain: bool) -> None:
         """Stop before sending: unclaim (it shows as pending), unless a call may have reached Twilio,
         in which case the claim stays for the next run to check with Twilio."""
         if not uncertain:
-            self.store.record(self.broadcast.id, contact, claim, "")
+            self.outcomes.add(contact, claim, "")
 
     def _rejected(self, contact: str, claim: str, exc: RejectedSendError) -> None:
         if exc.code in FATAL_CODES or exc.status in (401, 403):
             self.fatal = exc
             self.stop.set()
-            self.store.record(self.broadcast.id, contact, claim, "")
+            self.outcomes.add(contact, claim, "")
             return
         if exc.code == OPT_OUT:  # they texted STOP at the carrier: never send again
             self.connection.eval(_MARK_OPTED_OUT, 1, contacts.contact_redis_key(contact))
-        self.store.record(self.broadcast.id, contact, claim, f"{FAILED}:{exc.code or exc.status}")
+        self.outcomes.add(contact, claim, f"{FAILED}:{exc.code or exc.status}")

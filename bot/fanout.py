@@ -54,8 +54,7 @@ class Policy:
     """How one broadcast is fanned out; stored with its run so every batch and retry agree."""
 
     batch_size: int = 500  # recipients per RQ job: small enough to re-run cheaply, big enough to amortise
-    concurrency: int = 64  # Twilio calls in flight per batch (a call takes 100-300 ms); at most the
-    #                        client's connection pool (twilio_client.POOL_MAXSIZE)
+    concurrency: int = 64  # Twilio calls in flight per batch (a call takes 100-300 ms), one connection each
     segments_per_second: float | None = None  # per sender; None: unlimited
     lease_seconds: float = 30.0  # a silent batch is presumed dead after this; > the Twilio call timeout
     watch_seconds: float = 15.0  # how often the watchdog job looks for dead batches

@@ -25,7 +25,7 @@ BROADCAST_ID = re.compile(r"^[0-9a-f]{16}$")
 _CLAIM = """
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held then return {'held', held} end
-local f = redis.call('HMGET', KEYS[2], 'opted_out', 'lang', 'ch', 'wa_seen')
+local f = redis.call('HMGET', KEYS[2], 'opted_out', 'lang', 'ch', 'wa_seen', 'num')
 local outcome = nil
 if redis.call('EXISTS', KEYS[2]) == 0 then outcome = 'skipped:contact_gone'
 elseif f[1] == '1' then outcome = 'skipped:opted_out' end
@@ -36,7 +36,39 @@ if outcome then
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   return {'recorded', outcome}
 end
-return {'claimed', ARGV[2], f[2] or '', f[3] or '', f[4] or ''}
+return {'claimed', ARGV[2], f[2] or '', f[3] or '', f[4] or '', f[5] or ''}
+"""
+# _CLAIM for many recipients in one call (KEYS: records, counts, then each contact's hash; ARGV: the claim,
+# the two TTLs, then the contact keys). Six values per recipient: state, value, lang, ch, wa_seen and the
+# encrypted number, so that sending needs no other read.
+_CLAIM_MANY = """
+local out, counted = {}, false
+for i = 4, #ARGV do
+  local contact, hash = ARGV[i], KEYS[i - 1]
+  local held = redis.call('HGET', KEYS[1], contact)
+  if held then
+    table.insert(out, 'held') table.insert(out, held)
+    for _ = 1, 4 do table.insert(out, '') end
+  else
+    local f = redis.call('HMGET', hash, 'opted_out', 'lang', 'ch', 'wa_seen', 'num')
+    local outcome = nil
+    if redis.call('EXISTS', hash) == 0 then outcome = 'skipped:contact_gone'
+    elseif f[1] == '1' then outcome = 'skipped:opted_out' end
+    redis.call('HSET', KEYS[1], contact, outcome or ARGV[1])
+    if outcome then
+      redis.call('HINCRBY', KEYS[2], outcome, 1)
+      counted = true
+      table.insert(out, 'recorded') table.insert(out, outcome)
+      for _ = 1, 4 do table.insert(out, '') end
+    else
+      table.insert(out, 'claimed') table.insert(out, ARGV[1])
+      for j = 2, 5 do table.insert(out, f[j] or '') end
+    end
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if counted then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+return out
 """
 # Compare-and-set a claimed recipient's record; a final outcome is counted once and never replaced.
 _RECORD = """
@@ -54,6 +86,31 @@ if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
 return 1
+"""
+# _RECORD for many recipients in one call (ARGV: the two TTLs, then contact, claim, outcome, counter, sid
+# for each); returns how many claims were still the recorded value.
+_RECORD_MANY = """
+local done, counted, mapped = 0, false, false
+for i = 3, #ARGV, 5 do
+  local contact, outcome, counter, sid = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if redis.call('HGET', KEYS[1], contact) == ARGV[i + 1] then
+    done = done + 1
+    if outcome == '' then redis.call('HDEL', KEYS[1], contact)
+    else
+      redis.call('HSET', KEYS[1], contact, outcome)
+      if counter ~= '' then redis.call('HINCRBY', KEYS[2], counter, 1) counted = true end
+      if sid ~= '' then
+        local early = redis.call('HGET', KEYS[3], sid) or ''
+        redis.call('HSET', KEYS[3], sid, contact .. early)
+        mapped = true
+      end
+    end
+  end
+end
+if done > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if counted then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+if mapped then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+return done
 """
 # Roll a status callback up once per message and final status (a callback may beat the sent record).
 _STATUS = """
@@ -100,6 +157,7 @@ class Claim:
     language: str = ""
     channel: str = SMS
     wa_seen: int | None = None
+    number_token: str = ""  # the contact's encrypted number as stored ("" when it has none)
 
 
 def claim_value(token: str, at: float) -> str:
@@ -113,6 +171,13 @@ def claimed_at(value: str) -> float | None:
     return float(parts[1]) if parts[0] == CLAIMED and len(parts) == 3 else None
 
 
+def _counter(outcome: str) -> str:
+    """The aggregate counter a recorded outcome adds to ("" for a claim or a dropped claim)."""
+    if not outcome or outcome.startswith(CLAIMED):
+        return ""
+    return SENT if outcome.startswith(SENT + ":") else outcome
+
+
 class OutcomeStore:
     """Per-broadcast recipient records, the message sid map and the aggregate counters."""
 
@@ -120,29 +185,58 @@ class OutcomeStore:
         self.connection = connection
         self._claim = connection.register_script(_CLAIM)
         self._record = connection.register_script(_RECORD)
+        self._claim_many = connection.register_script(_CLAIM_MANY)
+        self._record_many = connection.register_script(_RECORD_MANY)
         self._status = connection.register_script(_STATUS)
 
     def claim(self, broadcast_id: str, contact: str, value: str) -> Claim:
-        """Claim a recipient before sending (atomically skipping it if gone or opted out)."""
+        """Claim a recipient before sending (atomically skipping it if gone or opted out), with its fields and
+        encrypted number."""
         answer = [part.decode() for part in self._claim(
             keys=[keys.BROADCAST_OUTCOMES.format(id=broadcast_id), contact_redis_key(contact),
                   keys.BROADCAST_COUNTS.format(id=broadcast_id)],
             args=[contact, value, keys.BROADCAST_RECIPIENT_TTL_SECONDS, keys.BROADCAST_TTL_SECONDS])]
         if answer[0] != "claimed":
             return Claim(answer[0], answer[1])
-        lang, channel, wa_seen = answer[2:]
-        return Claim("claimed", value, lang, channel or SMS, int(wa_seen) if wa_seen else None)
+        lang, channel, wa_seen, token = answer[2:]
+        return Claim("claimed", value, lang, channel or SMS, int(wa_seen) if wa_seen else None, token)
+
+    def claim_many(self, broadcast_id: str, contacts: list[str], value: str) -> list[Claim]:
+        """claim() for many recipients in one round trip, each with its encrypted number (one Claim each)."""
+        if not contacts:
+            return []
+        answer = self._claim_many(
+            keys=[keys.BROADCAST_OUTCOMES.format(id=broadcast_id), keys.BROADCAST_COUNTS.format(id=broadcast_id),
+                  *map(contact_redis_key, contacts)],
+            args=[value, keys.BROADCAST_RECIPIENT_TTL_SECONDS, keys.BROADCAST_TTL_SECONDS, *contacts])
+        claims = []
+        for i in range(0, len(answer), 6):
+            state, held, lang, channel, wa_seen, token = (part.decode() for part in answer[i:i + 6])
+            if state != "claimed":
+                claims.append(Claim(state, held))
+            else:
+                claims.append(Claim(state, held, lang, channel or SMS, int(wa_seen) if wa_seen else None, token))
+        return claims
 
     def record(self, broadcast_id: str, contact: str, claim: str, outcome: str, sid: str = "") -> bool:
         """Replace a claim with sent:<sid>, failed:<code>, skipped:<reason> or a newer claim, or drop it
         (outcome ''); False when the claim is no longer the recorded value."""
-        counter = "" if not outcome or outcome.startswith(CLAIMED) else (
-            SENT if outcome.startswith(SENT + ":") else outcome)
         return bool(self._record(
             keys=[keys.BROADCAST_OUTCOMES.format(id=broadcast_id), keys.BROADCAST_COUNTS.format(id=broadcast_id),
                   keys.BROADCAST_SIDS.format(id=broadcast_id)],
-            args=[contact, claim, outcome, counter, sid, keys.BROADCAST_RECIPIENT_TTL_SECONDS,
+            args=[contact, claim, outcome, _counter(outcome), sid, keys.BROADCAST_RECIPIENT_TTL_SECONDS,
                   keys.BROADCAST_TTL_SECONDS]))
+
+    def record_many(self, broadcast_id: str, records: list[tuple[str, str, str, str]]) -> int:
+        """record() for many (contact, claim, outcome, sid) in one round trip; return how many applied."""
+        if not records:
+            return 0
+        args: list[str | int] = [keys.BROADCAST_RECIPIENT_TTL_SECONDS, keys.BROADCAST_TTL_SECONDS]
+        for contact, claim, outcome, sid in records:
+            args += (contact, claim, outcome, _counter(outcome), sid)
+        return int(self._record_many(
+            keys=[keys.BROADCAST_OUTCOMES.format(id=broadcast_id), keys.BROADCAST_COUNTS.format(id=broadcast_id),
+                  keys.BROADCAST_SIDS.format(id=broadcast_id)], args=args))
 
     def count(self, broadcast_id: str, counter: str, n: int = 1) -> None:
         """Add to one of a broadcast's aggregate counters."""

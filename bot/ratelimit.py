@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis
 
@@ -75,6 +76,7 @@ class RateLimiter:
         *,
         jitter_seconds: float = JITTER_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         if segments_per_second is not None and segments_per_second <= 0:
             raise RateLimitError("segments_per_second must be positive (or None for no limit)")
@@ -84,6 +86,7 @@ class RateLimiter:
         self.cap = segments_per_second
         self.jitter = jitter_seconds
         self._sleep = sleep
+        self._async_sleep = async_sleep
         self._script = connection.register_script(_RESERVE)
 
     @property
@@ -109,21 +112,39 @@ class RateLimiter:
         )
         return max(int(wait_us), 0) / 1_000_000, int(slot_us) / 1_000_000
 
+    def _slot(self, sender: str, segments: int) -> float:
+        """Book a slot; return it as epoch seconds on our clock."""
+        asked = time.time()
+        wait, slot = self._book(sender, segments)
+        answered = time.time()
+        # Redis ran the script between asking and answering. Its clock places the slot exactly when
+        # ours agrees (one host, or NTP); otherwise keep the slot within what the round trip allows.
+        return min(max(slot, asked + wait), answered + wait)
+
     def acquire(self, sender: str, segments: int) -> float:
         """Block until a message of this many segments may go to Twilio; return the seconds waited."""
         if self.cap is None:
             return 0.0
         started = time.monotonic()
         for _ in range(MAX_REBOOKINGS):
-            asked = time.time()
-            wait, slot = self._book(sender, segments)
-            answered = time.time()
-            # Redis ran the script between asking and answering. Its clock places the slot exactly when
-            # ours agrees (one host, or NTP); otherwise keep the slot within what the round trip allows.
-            slot = min(max(slot, asked + wait), answered + wait)
+            slot = self._slot(sender, segments)
             delay = slot - time.time()
             if delay > 0:
                 self._sleep(delay)
+            if time.time() - slot <= LATE_SECONDS:
+                break
+        return time.monotonic() - started
+
+    async def wait_turn(self, sender: str, segments: int) -> float:
+        """acquire() for asyncio: await the slot instead of blocking the thread; return the seconds waited."""
+        if self.cap is None:
+            return 0.0
+        started = time.monotonic()
+        for _ in range(MAX_REBOOKINGS):
+            slot = self._slot(sender, segments)  # one short Redis call: not worth a round trip through a thread
+            delay = slot - time.time()
+            if delay > 0:
+                await self._async_sleep(delay)
             if time.time() - slot <= LATE_SECONDS:
                 break
         return time.monotonic() - started

@@ -76,6 +76,56 @@ class Sender(Protocol):
     def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
         """The sid of a message already sent to address since a time (body None: a template), or None."""
 
+    def session(self, concurrency: int) -> SendSession:
+        """An asyncio session for a burst (`async with`, inside the loop that sends): send and find_sent."""
+
+
+class SendSession(Protocol):
+    """A sender's asyncio side for one event loop: the same calls, awaited."""
+
+    async def __aenter__(self) -> SendSession:
+        """Open (connections, clients) inside the running loop."""
+
+    async def __aexit__(self, *exc) -> None:
+        """Close what was opened."""
+
+    async def send(
+        self,
+        address: Address,
+        body: str,
+        *,
+        content_version: str = "",
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> SentMessage:
+        """Send one message, as Sender.send."""
+
+    async def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """Look for a message already sent, as Sender.find_sent."""
+
+
+class OutboxSession:
+    """The outbox's asyncio side: its calls are one short Redis pipeline, so they run in place."""
+
+    def __init__(self, outbox: OutboxSender):
+        self.outbox = outbox
+
+    async def __aenter__(self) -> OutboxSession:
+        """Nothing to open."""
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        """Nothing to close."""
+
+    async def send(self, address: Address, body: str, **kw) -> SentMessage:
+        """Append to the outbox."""
+        return self.outbox.send(address, body, **kw)
+
+    async def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """Look in the outbox."""
+        return self.outbox.find_sent(address, since, body)
+
 
 class OutboxSender:
     """Records outbound messages in Redis instead of sending (development without a Twilio account)."""
@@ -132,6 +182,10 @@ class OutboxSender:
             if entry["at"] >= after and (entry["body"] == body if body is not None else "content_sid" in entry):
                 return entry["sid"]
         return None
+
+    def session(self, concurrency: int) -> OutboxSession:
+        """The outbox, awaitable."""
+        return OutboxSession(self)
 
 
 class TwilioSender:
@@ -195,15 +249,7 @@ class TwilioSender:
         from requests.exceptions import ConnectTimeout
         from twilio.base.exceptions import TwilioRestException
 
-        params: dict[str, str] = {"to": address.twilio, **self._from(address)}
-        if content_sid:
-            params["content_sid"] = content_sid
-            if content_variables:
-                params["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
-        else:
-            params["body"] = body
-        if status_callback:
-            params["status_callback"] = status_callback
+        params = self.create_params(address, body, status_callback, content_sid, content_variables)
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
@@ -218,6 +264,20 @@ class TwilioSender:
         except RequestException:
             raise UncertainSendError("no answer from Twilio in time") from None
         return SentMessage(message.sid)
+
+    def create_params(self, address: Address, body: str, status_callback: str | None, content_sid: str | None,
+                      content_variables: dict[str, str] | None) -> dict[str, str]:
+        """The arguments of messages.create for one message."""
+        params: dict[str, str] = {"to": address.twilio, **self._from(address)}
+        if content_sid:
+            params["content_sid"] = content_sid
+            if content_variables:
+                params["content_variables"] = json.dumps(content_variables, ensure_ascii=False)
+        else:
+            params["body"] = body
+        if status_callback:
+            params["status_callback"] = status_callback
+        return params
 
     def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
         """Ask Twilio for a message to address since a time with this body (None: any template send)."""
@@ -234,16 +294,102 @@ class TwilioSender:
             raise RetryableSendError("could not list messages", code=exc.code, status=exc.status) from None
         except RequestException:
             raise RetryableSendError("could not list messages: no answer from Twilio") from None
-        for message in messages:
-            created = message.date_created
-            if created is not None and created < after:
-                continue
-            if message.direction and not message.direction.startswith("outbound"):
-                continue
-            # A template's body is rendered by Twilio, so any message sent since the claim counts.
-            if body is None or message.body == body:
-                return message.sid
-        return None
+        return _sent_sid(messages, after, body)
+
+    def session(self, concurrency: int) -> TwilioSession:
+        """An asyncio session: the library's async API on aiohttp, `concurrency` connections."""
+        return TwilioSession(self, concurrency)
+
+
+class TwilioSession:
+    """TwilioSender's asyncio side: the twilio library's async API on one aiohttp session per loop."""
+
+    def __init__(self, sender: TwilioSender, concurrency: int):
+        self.sender, self.concurrency = sender, concurrency
+        self.client = None
+
+    async def __aenter__(self) -> TwilioSession:
+        """Open the aiohttp session in the running loop."""
+        from .twilio_client import make_async_client
+
+        settings = self.sender.settings
+        client = make_async_client(settings.twilio_account_sid, settings.twilio_auth_token,
+                                   api_base_url=settings.twilio_api_base_url, timeout=REQUEST_TIMEOUT_SECONDS,
+                                   connections=self.concurrency)
+        await client.http_client.open()
+        self.client = client
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        """Close the aiohttp session."""
+        if self.client is not None:
+            await self.client.http_client.close()
+            self.client = None
+
+    async def send(
+        self,
+        address: Address,
+        body: str,
+        *,
+        content_version: str = "",
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> SentMessage:
+        """Create one message at Twilio; raise RetryableSendError, UncertainSendError or RejectedSendError."""
+        from aiohttp import ClientError
+        from twilio.base.exceptions import TwilioRestException
+
+        params = self.sender.create_params(address, body, status_callback, content_sid, content_variables)
+        try:
+            message = await self.client.messages.create_async(**params)
+        except TwilioRestException as exc:
+            raise _classify(exc.status, exc.code) from None
+        except (TimeoutError, OSError, ClientError) as exc:
+            raise _classify_transport(exc) from None
+        return SentMessage(message.sid)
+
+    async def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
+        """Ask Twilio for a message to address since a time with this body (None: any template send)."""
+        from aiohttp import ClientError
+        from twilio.base.exceptions import TwilioRestException
+
+        after = since - RECONCILE_CLOCK_SLACK
+        try:
+            messages = await self.client.messages.list_async(
+                to=address.twilio, date_sent_after=after, page_size=RECONCILE_PAGE_SIZE,
+                limit=RECONCILE_PAGE_SIZE,
+            )
+        except TwilioRestException as exc:
+            raise RetryableSendError("could not list messages", code=exc.code, status=exc.status) from None
+        except (TimeoutError, OSError, ClientError):
+            raise RetryableSendError("could not list messages: no answer from Twilio") from None
+        return _sent_sid(messages, after, body)
+
+
+def _sent_sid(messages, after: datetime, body: str | None) -> str | None:
+    """The first outbound message created since `after` with this body (None: any), from a listing."""
+    for message in messages:
+        created = message.date_created
+        if created is not None and created < after:
+            continue
+        if message.direction and not message.direction.startswith("outbound"):
+            continue
+        # A template's body is rendered by Twilio, so any message sent since the claim counts.
+        if body is None or message.body == body:
+            return message.sid
+    return None
+
+
+def _classify_transport(exc: Exception) -> SendError:
+    """The SendError for an aiohttp failure: nothing written (retry) or maybe arrived (check first)."""
+    from aiohttp import ClientConnectorError, ConnectionTimeoutError
+
+    if isinstance(exc, (ClientConnectorError, ConnectionTimeoutError)):
+        return RetryableSendError("could not connect to Twilio")
+    if isinstance(exc, TimeoutError):
+        return UncertainSendError("no answer from Twilio in time")
+    return UncertainSendError("connection to Twilio lost during the request")
 
 
 def _read_environment_once(session, base_url: str | None) -> None:

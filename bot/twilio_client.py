@@ -1,9 +1,15 @@
 """Twilio REST client factory, optionally pointed at another base URL (e.g. bot.fake_twilio)."""
+import base64
+import functools
 import logging
 import re
+from urllib.parse import quote_plus, urlencode
 
+import aiohttp
 from requests.adapters import HTTPAdapter
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 POOL_CONNECTIONS = 4  # distinct hosts whose connection pools are kept
@@ -40,12 +46,106 @@ class PooledHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+_QUIET_LOGGERS = ("twilio.http_client", "twilio.async_http_client")
+FORM = "application/x-www-form-urlencoded"
+
+
+def _quiet() -> None:
+    """Keep the library's per-call INFO lines out of the log: they carry query strings (a number, when
+    listing messages to it), and ten lines per message slow a broadcast."""
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@functools.lru_cache(maxsize=512)
+def _quote(value, safe="", encoding=None, errors=None) -> str:
+    # A broadcast sends the same body, service and callback thousands of times: quote each once.
+    return quote_plus(value, safe, encoding, errors)
+
+
+def encode_form(data) -> bytes:
+    """A request's form fields, urlencoded as requests and aiohttp would (lists as repeated fields)."""
+    return urlencode(data or {}, doseq=True, quote_via=_quote).encode()
+
+
+class AsyncPooledHttpClient(AsyncTwilioHttpClient):
+    """The library's aiohttp client, on a session owned by one event loop, with the base URL override.
+
+    Open it inside the loop that will use it (`async with`), close it there. Requests carry their basic
+    auth as a header (aiohttp deprecated its auth argument) and a form body encoded once per call."""
+
+    def __init__(self, base_url: str | None = None, timeout: float | None = None, connections: int = 100):
+        """Configure; the aiohttp session is made by open(), in the running loop."""
+        super().__init__(pool_connections=False, timeout=timeout)
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.connections = connections
+        self._authorization: dict[tuple[str, str], str] = {}
+
+    async def open(self):
+        """Create the session (its connector keeps up to `connections` connections)."""
+        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=0)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout), auto_decompress=False)
+        return self
+
+    async def __aenter__(self):
+        """Open on entering an async with block."""
+        return await self.open()
+
+    def log_request(self, kwargs) -> None:
+        """Quiet (see _quiet), and skip formatting lines nobody reads."""
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_request(kwargs)
+
+    def log_response(self, status_code, response) -> None:
+        """Quiet (see _quiet), and skip formatting lines nobody reads."""
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_response(status_code, response)
+
+    def _basic(self, auth) -> str:
+        header = self._authorization.get(auth)
+        if header is None:
+            header = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            self._authorization[auth] = header
+        return header
+
+    async def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                      allow_redirects=False):
+        """Send the request (to base_url when one is set) and answer the library's Response."""
+        if self.session is None:
+            raise RuntimeError("open the async Twilio client inside its event loop first")
+        if self.base_url:
+            url = rewrite_url(url, self.base_url)
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = self._basic(tuple(auth))
+        body = None
+        if data:
+            body = encode_form(data)
+            headers["Content-Type"] = FORM
+        kwargs = {"method": method.upper(), "url": url, "params": params, "data": body, "headers": headers,
+                  "allow_redirects": allow_redirects}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        self.log_request(kwargs)
+        async with self.session.request(**kwargs) as response:
+            text = await response.text()
+            self.log_response(response.status, response)
+            return Response(response.status, text, response.headers)
+
+
+def make_async_client(account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10.0,
+                      connections: int = 100) -> Client:
+    """A twilio Client on an AsyncPooledHttpClient (open its http_client in the loop that uses it)."""
+    _quiet()
+    http_client = AsyncPooledHttpClient(base_url=api_base_url, timeout=timeout, connections=connections)
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
 def make_client(
     account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10.0
 ) -> Client:
     """Return a twilio Client with pooled connections, a request timeout, and an optional base URL."""
-    # The library logs every call at INFO, query strings included: listing messages to a number
-    # would put that number in the log, and ten lines per message slow a broadcast. Every client.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    _quiet()
     http_client = PooledHttpClient(base_url=api_base_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
