@@ -7,12 +7,14 @@ import logging
 from flask import Flask
 
 from .config import Settings, load_settings
+from .forms import AvisoRequest
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; settings default to the environment (and .env)."""
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.request_class = AvisoRequest
     app.config["AVISO_SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_keys[0]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

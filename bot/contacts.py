@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import redis
@@ -71,6 +72,31 @@ def state_fields(state: ContactState) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value}
 
 
+@dataclass(frozen=True)
+class ContactWrite:
+    """What storing a contact after a message changes in its hash."""
+
+    fields: dict[str, str]  # set
+    emptied: tuple[str, ...]  # deleted (state that is gone)
+    ttl_seconds: int | None  # the hash expires after this; None: it stays (a subscriber or registrant)
+
+
+def changes(
+    state: ContactState, *, address: Address, keyring: Keyring, is_new: bool, now: datetime, ttl_seconds: int,
+) -> ContactWrite:
+    """The writes that store a contact after a message."""
+    fields = state_fields(state)
+    if is_new:
+        fields["num"] = keyring.encrypt(address.e164)
+        fields["ch"] = address.channel
+    if address.channel == "whatsapp":
+        fields["wa_seen"] = str(int(now.timestamp()))  # opens WhatsApp's 24-hour session window
+    emptied = tuple(field for field in STATE_FIELDS if field not in fields)
+    # A subscriber stays until it leaves, stops or forgets; a registrant, until its workshops are over.
+    kept = bool(state.schools or state.workshops or state.waitlisted)
+    return ContactWrite(fields, emptied, None if kept else ttl_seconds)
+
+
 def save(
     pipe: redis.client.Pipeline,
     contact_key: str,
@@ -84,22 +110,15 @@ def save(
 ) -> None:
     """Queue the writes that store a contact after a message (on a pipeline)."""
     name = contact_redis_key(contact_key)
-    fields = state_fields(state)
-    if is_new:
-        fields["num"] = keyring.encrypt(address.e164)
-        fields["ch"] = address.channel
-    if address.channel == "whatsapp":
-        fields["wa_seen"] = str(int(now.timestamp()))  # opens WhatsApp's 24-hour session window
-    if fields:  # an old contact whose state just emptied (STOP then START, no language) has none
-        pipe.hset(name, mapping=fields)
-    emptied = [field for field in STATE_FIELDS if field not in fields]
-    if emptied:
-        pipe.hdel(name, *emptied)
-    if state.schools or state.workshops or state.waitlisted:
-        pipe.persist(name)  # a subscriber stays until it leaves, stops or forgets; a registrant, until
-        #                     its workshops are over
+    write = changes(state, address=address, keyring=keyring, is_new=is_new, now=now, ttl_seconds=ttl_seconds)
+    if write.fields:  # an old contact whose state just emptied (STOP then START, no language) has none
+        pipe.hset(name, mapping=write.fields)
+    if write.emptied:
+        pipe.hdel(name, *write.emptied)
+    if write.ttl_seconds is None:
+        pipe.persist(name)
     else:
-        pipe.expire(name, ttl_seconds)
+        pipe.expire(name, write.ttl_seconds)
 
 
 def follow(pipe: redis.client.Pipeline, contact_key: str, school: str) -> None:

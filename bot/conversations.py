@@ -21,6 +21,31 @@ log = logging.getLogger(__name__)
 RETRY_WAIT_SECONDS = 5.0
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+# One round trip before answering: claim the MessageSid (or read the answer a first delivery left), and
+# read the contact and the active content version.
+_BEGIN = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {0, redis.call('GET', KEYS[1])} end
+return {1, redis.call('GET', KEYS[3]), redis.call('HGETALL', KEYS[2])}
+"""
+# One round trip after: the contact's fields and expiry, the schools it joined or left, the answer kept
+# for Twilio's retries, the day's count per command and language. All at once, as a transaction would.
+# KEYS: contact hash, answer, day's counts, schools joined..., schools left...
+# ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
+#       n field/value pairs, then the fields to delete
+_ANSWERED = """
+local n, joined, left = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local pairs_end = 9 + 2 * n
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 10, pairs_end)) end
+if #ARGV > pairs_end then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1, #ARGV)) end
+if ARGV[1] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+for i = 1, joined do redis.call('SADD', KEYS[3 + i], ARGV[9]) end
+for i = 1, left do redis.call('SREM', KEYS[3 + joined + i], ARGV[9]) end
+redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
+redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[8])
+return 1
+"""
+
 
 class ContentUnavailable(RuntimeError):
     """No content version is published, so nothing can be answered."""
@@ -67,19 +92,20 @@ class Conversations:
         self.content = content
         self.policy = policy
         self.contact_ttl_seconds = contact_ttl_seconds
+        self._begin = connection.register_script(_BEGIN)
+        self._answered = connection.register_script(_ANSWERED)
 
     def answer(self, message: InboundMessage, now: datetime) -> str:
         """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML."""
         contact_key = self.keyring.contact_key(message.address)
         inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
-        pipe = self.connection.pipeline(transaction=False)
-        pipe.set(inbound_key, keys.INBOUND_PENDING, nx=True, ex=keys.INBOUND_CLAIM_SECONDS)
-        pipe.get(inbound_key)
-        pipe.hgetall(contacts.contact_redis_key(contact_key))
-        pipe.get(keys.CONTENT_ACTIVE)
-        claimed, previous, fields, version = pipe.execute()
+        claimed, *found = self._begin(
+            keys=[inbound_key, contacts.contact_redis_key(contact_key), keys.CONTENT_ACTIVE],
+            args=[keys.INBOUND_PENDING, keys.INBOUND_CLAIM_SECONDS])
         if not claimed:
-            return self._previous_answer(inbound_key, previous)
+            return self._previous_answer(inbound_key, found[0])
+        version, flat = found
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         if version is None:
             self.connection.delete(inbound_key)
             raise ContentUnavailable("no content version is published")
@@ -128,21 +154,16 @@ class Conversations:
             contacts.forget(self.connection, contact_key)
             self.connection.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
             return
-        pipe = self.connection.pipeline(transaction=True)
-        pipe.multi()  # explicit, so that RQ can queue a job on it
-        contacts.save(
-            pipe, contact_key, outcome.state, address=message.address, keyring=self.keyring,
-            is_new=is_new, now=now, ttl_seconds=self.contact_ttl_seconds,
-        )
-        for effect in outcome.effects:
-            if isinstance(effect, Subscribe):
-                contacts.follow(pipe, contact_key, effect.school)
-            elif isinstance(effect, Unsubscribe):
-                contacts.unfollow(pipe, contact_key, effect.school)
+        if promoted:  # queued first: a promotion job is safe to run twice, never to miss
+            reminders.enqueue_promotions(self.connection, promoted)
+        write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
+                                 now=now, ttl_seconds=self.contact_ttl_seconds)
+        joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
+        left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
-        reminders.enqueue_promotions(self.connection, promoted, pipeline=pipe)
-        pipe.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
-        stats = keys.KEYWORD_STATS.format(day=now.date().isoformat())
-        pipe.hincrby(stats, f"{outcome.command}:{outcome.language or '-'}", 1)
-        pipe.expire(stats, keys.KEYWORD_STATS_TTL_SECONDS)
-        pipe.execute()
+        self._answered(
+            keys=[contacts.contact_redis_key(contact_key), inbound_key,
+                  keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left],
+            args=[write.ttl_seconds or 0, len(write.fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
+                  f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
+                  *(item for pair in write.fields.items() for item in pair), *write.emptied])

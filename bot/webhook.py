@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
@@ -9,6 +11,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 from . import services
 from .conversations import ContentUnavailable, InboundMessage
@@ -30,13 +33,19 @@ def signed_url() -> str:
     return f"{base}{request.path}" + (f"?{query}" if query else "")
 
 
+def expected_signature(token: bytes, url: str, params: MultiDict) -> bytes:
+    """Twilio's signature of a request (base64 HMAC-SHA1 of the URL, then every field name and value,
+    sorted): RequestValidator.compute_signature's result, at half its cost."""
+    signed = url + "".join(name + value for name, value in sorted(set(params.items(multi=True))))
+    return base64.b64encode(hmac.new(token, signed.encode(), hashlib.sha1).digest())
+
+
 def signature_valid(validator: RequestValidator, url: str, signature: str) -> bool:
     """Whether signature is Twilio's for this request: one HMAC for the URL as configured, and only when
     that differs, the library's full check (which also tries the URL with and without its port)."""
-    params = request.form
-    if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+    if hmac.compare_digest(expected_signature(validator.token, url, request.form), signature.encode()):
         return True
-    return validator.validate(url, params, signature)
+    return validator.validate(url, request.form, signature)
 
 
 def twilio_signed(view):
