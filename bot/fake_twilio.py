@@ -9,7 +9,9 @@ import argparse
 import asyncio
 import base64
 import binascii
+import heapq
 import hmac
+import itertools
 import json
 import signal
 import sys
@@ -29,6 +31,7 @@ PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Twilio's default and largest PageSize
 CALLBACK_TIMEOUT_S = 10.0  # status callback POSTs give up after this
 START_TIMEOUT_S = 10.0  # start() waits this long for the server to listen
 SHUTDOWN_TIMEOUT_S = 1.0  # stop() lets in-flight (e.g. hung) requests finish this long
+STATUS_TICK_S = 0.005  # how often messages without status callbacks move along their life cycle
 
 
 class FakeTwilio:
@@ -41,6 +44,9 @@ class FakeTwilio:
         self.state = FakeState(phone_numbers, messaging_services, seed, **config)
         self._loop = self._thread = self._runner = self._session = None
         self._tasks = set()
+        # Messages whose life cycle posts no callback: (due, seq, stored, status, error code), moved along
+        # by one task instead of a task and three timers each (a broadcast benchmark accepts thousands).
+        self._due, self._seq = [], itertools.count()
 
     account_sid = property(lambda self: self.state.config["account_sid"], doc="Accepted account sid.")
     auth_token = property(lambda self: self.state.config["auth_token"], doc="Accepted auth token.")
@@ -135,6 +141,7 @@ class FakeTwilio:
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
+        self._keep(asyncio.get_running_loop().create_task(self._advance_due()))
         port = self._runner.addresses[0][1]
         self.url = f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{port}"
 
@@ -232,12 +239,36 @@ class FakeTwilio:
 
     def _create_message(self, request, params):
         """POST Messages.json: validate, accept, and start the message's delivery lifecycle."""
-        status, body, segments, stored = self.state.create_message(params, time.time())
-        if stored:
-            task = asyncio.get_running_loop().create_task(self._lifecycle(stored))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        now = time.time()
+        status, body, segments, stored = self.state.create_message(params, now)
+        if stored and stored["callback"] and self.state.config["status_callbacks"]:
+            self._keep(asyncio.get_running_loop().create_task(self._lifecycle(stored)))
+        elif stored:
+            final, code = _fate(stored)
+            cfg = self.state.config
+            first = "sent" if final != "failed" else final
+            heapq.heappush(self._due, (now + cfg["sent_delay_ms"] / 1000.0, next(self._seq), stored, first,
+                                       None if first == "sent" else code))
         return status, body, segments
+
+    def _keep(self, task):
+        """Hold a reference to a background task until it ends (and cancel it on shutdown)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _advance_due(self):
+        """Move callback-less messages to sent, then their final status, as their times come."""
+        due = self._due
+        while True:
+            await asyncio.sleep(STATUS_TICK_S)
+            now = time.time()
+            while due and due[0][0] <= now:
+                _, _, stored, status, code = heapq.heappop(due)
+                self.state.advance(stored, status, code)
+                if status == "sent":
+                    final, code = _fate(stored)
+                    heapq.heappush(due, (now + self.state.config["delivered_delay_ms"] / 1000.0, next(self._seq),
+                                         stored, final, code))
 
     def _list_messages(self, request, params):
         """GET Messages.json with To, From, DateSent, DateSent>, DateSent< filters."""
@@ -290,9 +321,7 @@ class FakeTwilio:
     async def _lifecycle(self, stored):
         """Move an accepted message to sent, then delivered (or its configured failure)."""
         cfg = self.state.config
-        fate = stored["fate"]
-        final, code = ("delivered", None) if not fate else (
-            tuple(fate) if isinstance(fate, (list, tuple)) else ("undelivered", fate))
+        final, code = _fate(stored)
         await asyncio.sleep(cfg["sent_delay_ms"] / 1000.0)
         if final != "failed":
             await self._advance(stored, "sent")
@@ -324,6 +353,14 @@ class FakeTwilio:
             entry["error"] = repr(exc)
         with self.state.lock:
             self.state.callbacks.append(entry)
+
+
+def _fate(stored):
+    """A stored message's final status and error code: delivered, or its configured failure."""
+    fate = stored["fate"]
+    if not fate:
+        return "delivered", None
+    return tuple(fate) if isinstance(fate, (list, tuple)) else ("undelivered", fate)
 
 
 def _view(read):

@@ -1,5 +1,6 @@
 """In-memory state of bot.fake_twilio: configuration, fault injection, recording and statistics."""
 import email.utils
+import functools
 import hashlib
 import random
 import re
@@ -97,7 +98,13 @@ def stable_sid(prefix, key):
 
 def rfc2822(ts):
     """Epoch seconds as Twilio's RFC 2822 date ('Mon, 01 Jan 2024 00:00:00 +0000')."""
-    return email.utils.format_datetime(datetime.fromtimestamp(int(ts), UTC))
+    return _rfc2822_second(int(ts))
+
+
+@functools.lru_cache(maxsize=8)
+def _rfc2822_second(second):
+    # Thousands of messages a second share their dates: format each second once.
+    return email.utils.format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def iso8601(ts):
