@@ -63,6 +63,7 @@ GSM7_EXTENSION = set("\f^{}\\[~]|€")  # each costs two septets (escape + char)
 E164 = re.compile(r"^(whatsapp:)?\+[1-9]\d{1,14}$")
 
 
+@functools.lru_cache(maxsize=256)
 def num_segments(text):
     """SMS segments for text: GSM-7 160/153 septets, else UCS-2 70/67 UTF-16 units, no split chars."""
     if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
