@@ -266,3 +266,10 @@ def test_twiml_is_written_exactly_as_twilios_messaging_response_writes_it(answer
 def test_twiml_drops_control_characters_xml_cannot_carry():
     twiml = render_twiml(("bell\x07 and\x0b tab\tend",))
     assert ElementTree.fromstring(twiml).find("Message").text == "bell and tab\tend"
+
+
+def test_first_message_on_an_empty_redis_publishes_the_shipped_content_and_is_answered(phone, aviso, shipped_content):
+    aviso.connection.flushdb()
+    assert aviso.content.active_version() is None
+    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+    assert aviso.content.active_version() == shipped_content.version
