@@ -87,6 +87,7 @@ class RateLimiter:
         self.jitter = jitter_seconds
         self._sleep = sleep
         self._async_sleep = async_sleep
+        self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._script = connection.register_script(_RESERVE)
 
     @property
@@ -136,15 +137,27 @@ class RateLimiter:
         return time.monotonic() - started
 
     async def wait_turn(self, sender: str, segments: int) -> float:
-        """acquire() for asyncio: await the slot instead of blocking the thread; return the seconds waited."""
+        """acquire() for asyncio: await the slot instead of blocking the thread; return the seconds waited.
+
+        The tasks of one loop take their turns one at a time, in order: each books its slot only when the
+        one before has gone. Booked all at once, a burst of tasks would hold the loop with their Redis
+        calls past the first slots, then wake late together and go in a clump."""
         if self.cap is None:
             return 0.0
         started = time.monotonic()
-        for _ in range(MAX_REBOOKINGS):
-            slot = self._slot(sender, segments)  # one short Redis call: not worth a round trip through a thread
-            delay = slot - time.time()
-            if delay > 0:
-                await self._async_sleep(delay)
-            if time.time() - slot <= LATE_SECONDS:
-                break
+        async with self._turn_lock():
+            for _ in range(MAX_REBOOKINGS):
+                slot = self._slot(sender, segments)  # one short Redis call: not worth a hop to a thread
+                delay = slot - time.time()
+                if delay > 0:
+                    await self._async_sleep(delay)
+                if time.time() - slot <= LATE_SECONDS:
+                    break
         return time.monotonic() - started
+
+    def _turn_lock(self) -> asyncio.Lock:
+        """The running loop's lock on turns (a limiter may serve one loop after another)."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Lock())
+        return self._turns[1]

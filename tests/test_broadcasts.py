@@ -229,3 +229,61 @@ def test_correction_audience_is_exactly_the_originals_recipients(store, aviso):
     never_sent = store.create(make_broadcast())
     with pytest.raises(OriginalUnavailable):
         store.audience(make_broadcast(kind="correction", corrects=never_sent.id))
+
+
+def test_bulk_claims_answer_as_single_claims_do_with_the_encrypted_number(store, aviso):
+    outcomes = OutcomeStore(aviso.connection)
+    one, many = store.create(make_broadcast()), store.create(make_broadcast())
+    seen = int(time.time()) - 60
+    contacts = ["b" * 32, subscribe(aviso, "+12135550161", opted_out=True), subscribe(aviso, "+12135550162"),
+                subscribe(aviso, "+12135550163", lang="en", channel="whatsapp", wa_seen=seen),
+                subscribe(aviso, "+12135550164")]
+    for broadcast in (one, many):  # another run holds the last one
+        outcomes.claim(broadcast.id, contacts[-1], claim_value("other", 1.0))
+    singles = [outcomes.claim(one.id, contact, claim_value("t", 2.0)) for contact in contacts]
+    bulk = outcomes.claim_many(many.id, contacts, claim_value("t", 2.0))
+    assert bulk == singles
+    assert [c.state for c in bulk] == ["recorded", "recorded", "claimed", "claimed", "held"]
+    assert (bulk[3].language, bulk[3].channel, bulk[3].wa_seen) == ("en", "whatsapp", seen)
+    assert [aviso.keyring.decrypt(c.number_token) for c in bulk[2:4]] == ["+12135550162", "+12135550163"]
+    assert store.outcomes(one.id).skipped == store.outcomes(many.id).skipped == {"contact_gone": 1, "opted_out": 1}
+
+
+def test_bulk_records_compare_and_set_each_claim_and_count_once(store, aviso):
+    outcomes = OutcomeStore(aviso.connection)
+    broadcast = store.create(make_broadcast())
+    first, second, third = (subscribe(aviso, f"+1213555017{n}") for n in range(3))
+    claims = [c.value for c in outcomes.claim_many(broadcast.id, [first, second, third], claim_value("t", 1.0))]
+    sid = "SM" + "7" * 32
+    records = [(first, claims[0], f"sent:{sid}", sid), (second, claims[1], "failed:21211", ""),
+               (third, claims[2], "", "")]
+    assert outcomes.record_many(broadcast.id, records) == 3
+    assert outcomes.record_many(broadcast.id, records) == 0  # a second time: every claim is gone
+    assert outcomes.outcome_of(broadcast.id, first) == f"sent:{sid}"
+    assert outcomes.outcome_of(broadcast.id, third) is None  # dropped: pending again
+    assert aviso.connection.hget(keys.BROADCAST_SIDS.format(id=broadcast.id), sid) == first.encode()
+    aviso.connection.hset(keys.BROADCAST.format(id=broadcast.id), "audience", 3)
+    summary = store.outcomes(broadcast.id)
+    assert (summary.sent, summary.failed, summary.pending) == (1, {"21211": 1}, 1)
+
+
+def test_the_outbox_sends_a_broadcast_exactly_once_without_a_twilio_account(store, aviso, app):
+    from bot import fanout
+    from bot.senders import OutboxSender
+
+    numbers = [f"+121355501{80 + n}" for n in range(6)]
+    contacts = [subscribe(aviso, number) for number in numbers]
+    broadcast = store.create(make_broadcast())
+    policy = fanout.Policy(batch_size=3, concurrency=2)
+    with app.app_context():
+        assert isinstance(aviso.sender, OutboxSender)
+        fanout.start_broadcast(broadcast.id, fanout.asdict(policy))
+        aviso.connection.hset(contact_redis_key(contacts[0]), "opted_out", "1")  # STOP after the snapshot
+        for batch in range(2):
+            fanout.send_batch(broadcast.id, batch)
+            fanout.send_batch(broadcast.id, batch)  # again: nothing twice
+    assert store.get(broadcast.id).status == DONE
+    summary = store.outcomes(broadcast.id)
+    assert (summary.sent, summary.skipped, summary.pending) == (5, {"opted_out": 1}, 0)
+    sent = [aviso.sender.messages_for(Address("sms", number)) for number in numbers]
+    assert [[m["body"] for m in messages] for messages in sent] == [[]] + [[ES_TEXT]] * 5

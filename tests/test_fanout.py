@@ -178,6 +178,19 @@ def test_a_timed_out_call_that_twilio_accepted_is_not_sent_twice(app, aviso, fak
     assert len(fake.messages()) == 3 and fake.duplicates() == {}
 
 
+def test_bad_credentials_stop_the_batch_and_leave_everyone_pending(app, aviso, fake):
+    family(aviso, 12)
+    fake.configure(auth_token="0" * 32)  # the account's token was rotated: every call is a 401 / 20003
+    broadcast = make_broadcast()
+    store = start_only(app, aviso, broadcast)
+    with app.app_context(), pytest.raises(fanout.BatchFailed, match="20003"):
+        fanout.send_batch(broadcast.id, 0)
+    assert fake.messages() == [] and len(fake.requests()) <= QUICK.concurrency
+    records = aviso.connection.hvals(keys.BROADCAST_OUTCOMES.format(id=broadcast.id))
+    assert not [r for r in records if r.startswith(b"sending:")]  # unclaimed: the retried job sends them
+    assert store.outcomes(broadcast.id).pending == 12 and store.get(broadcast.id).status == SENDING
+
+
 def test_cancel_mid_send_stops(app, aviso, fake):
     family(aviso, 120)
     fake.configure(latency_ms=40)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -69,6 +70,31 @@ def test_no_cap_means_no_wait_and_no_state(connection):
     assert not limiter.limited
     assert limiter.acquire("MG1", 10) == 0.0
     assert not connection.exists(keys.RATE_LIMIT_LOG.format(sender="MG1"))
+
+
+def test_no_cap_means_no_wait_and_no_state_when_awaited(connection):
+    assert asyncio.run(RateLimiter(connection, None).wait_turn("MG1", 10)) == 0.0
+    assert not connection.exists(keys.RATE_LIMIT_STATE.format(sender="MG1"))
+
+
+def test_tasks_of_one_loop_take_their_turns_one_at_a_time_without_wasting_slots(connection):
+    limiter = RateLimiter(connection, 100, jitter_seconds=0)
+
+    async def burst():
+        woke: list[float] = []
+
+        async def task():
+            await limiter.wait_turn("MG-turns", 1)
+            woke.append(time.monotonic())
+
+        await asyncio.gather(*(task() for _ in range(30)))
+        return woke
+
+    woke = asyncio.run(burst())
+    # 30 tasks at once: 30 slots booked (none given up for waking late), one every 10 ms, in order.
+    assert connection.hget(keys.RATE_LIMIT_STATE.format(sender="MG-turns"), "seq") == b"30"
+    gaps = [b - a for a, b in zip(woke, woke[1:], strict=False)]
+    assert woke[-1] - woke[0] == pytest.approx(0.29, abs=0.03) and min(gaps) > 0.005
 
 
 @pytest.mark.parametrize("kwargs", [{"segments_per_second": 0}, {"segments_per_second": -1},
