@@ -107,7 +107,7 @@ class BatchRun:
         self.stop = asyncio.Event()  # cancelled, lease lost, or a fatal error (set and read in the loop only)
         self.fatal: SendError | None = None
         self.handled = 0
-        self._deliveries: dict[tuple[str, str], Delivery | Undeliverable] = {}
+        self._deliveries: dict[tuple[str, str], Delivery | str] = {}  # SMS: a delivery or a skip reason
 
     def run(self) -> bool:
         """Send to every recipient of the batch; True unless stopped early."""
@@ -216,10 +216,10 @@ class BatchRun:
             try:
                 found = self.broadcast.delivery_for(language, channel, wa_seen, now)
             except Undeliverable as exc:
-                found = exc
+                found = exc.reason
             self._deliveries[(language, channel)] = found
-        if isinstance(found, Undeliverable):
-            raise found
+        if isinstance(found, str):
+            raise Undeliverable(found)  # a new one each time: a raised exception keeps its traceback
         return found
 
     async def _take_over(self, contact: str, stale: str) -> None:

@@ -2,8 +2,10 @@
 import base64
 import functools
 import logging
+import os
 import re
-from urllib.parse import quote_plus, urlencode
+import ssl
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import aiohttp
 from requests.adapters import HTTPAdapter
@@ -79,13 +81,21 @@ class AsyncPooledHttpClient(AsyncTwilioHttpClient):
         super().__init__(pool_connections=False, timeout=timeout)
         self.base_url = base_url.rstrip("/") if base_url else None
         self.connections = connections
+        self.proxy: str | None = None
         self._authorization: dict[tuple[str, str], str] = {}
 
     async def open(self):
         """Create the session (its connector keeps up to `connections` connections)."""
-        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=0)
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout), auto_decompress=False)
+        # The proxy and CA bundle the synchronous client (requests) would use, read once, not per call.
+        from requests.utils import get_environ_proxies
+
+        target = self.base_url or "https://api.twilio.com"
+        proxies = get_environ_proxies(target)
+        self.proxy = proxies.get(urlsplit(target).scheme) or proxies.get("all")
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        tls = ssl.create_default_context(cafile=bundle) if bundle else True
+        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=0, ssl=tls)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self
 
     async def __aenter__(self):
@@ -124,7 +134,7 @@ class AsyncPooledHttpClient(AsyncTwilioHttpClient):
             body = encode_form(data)
             headers["Content-Type"] = FORM
         kwargs = {"method": method.upper(), "url": url, "params": params, "data": body, "headers": headers,
-                  "allow_redirects": allow_redirects}
+                  "allow_redirects": allow_redirects, "proxy": self.proxy}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         self.log_request(kwargs)

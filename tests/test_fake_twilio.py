@@ -1,5 +1,6 @@
 """The local Twilio fake, driven through the real twilio library via bot.twilio_client.make_client."""
 
+import asyncio
 import http.server
 import json
 import logging
@@ -20,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.fake_twilio import FakeTwilio
 from bot.fake_twilio_state import num_segments
-from bot.twilio_client import make_client, rewrite_url
+from bot.twilio_client import make_async_client, make_client, rewrite_url
 
 SENDER = "+15005550006"
 FAMILY = "+15551230001"
@@ -312,6 +313,29 @@ def test_http_control_endpoints_configure_inspect_and_reset(client, fake):
     assert requests.get(f"{fake.url}/_fake/stats", timeout=5).json()["by_status"] == {"429": 1, "201": 1}
     requests.post(f"{fake.url}/_fake/reset", timeout=5)
     assert fake.requests() == [] and fake.messages() == []
+
+
+def test_the_async_client_sends_and_lists_through_the_fake_and_logs_no_number(fake, caplog):
+    fake.configure(latency_ms=20, recipient_errors={OTHER_FAMILY: 21610})
+
+    async def session():
+        client = make_async_client(fake.account_sid, fake.auth_token, api_base_url=fake.url, connections=8)
+        async with client.http_client:
+            sent = await asyncio.gather(*(client.messages.create_async(
+                to=FAMILY, from_=SENDER, body=f"Hola {i} ñ&=+", status_callback="https://a.example/s?b=1")
+                for i in range(10)))
+            with pytest.raises(TwilioRestException) as refused:
+                await client.messages.create_async(to=OTHER_FAMILY, from_=SENDER, body="Hola")
+            listed = await client.messages.list_async(to=FAMILY, date_sent_after=datetime.now(UTC) - timedelta(1))
+        return sent, refused.value, listed
+
+    with caplog.at_level(logging.DEBUG):
+        sent, refused, listed = asyncio.run(session())
+    assert sorted(m.body for m in sent) == sorted(f"Hola {i} ñ&=+" for i in range(10))
+    assert (refused.code, refused.status) == (21610, 400)
+    assert {m.sid for m in listed} == {m.sid for m in sent}
+    assert fake.requests()[0]["params"]["StatusCallback"] == "https://a.example/s?b=1"
+    assert not [r for r in caplog.records if FAMILY[1:] in r.getMessage() or OTHER_FAMILY[1:] in r.getMessage()]
 
 
 def test_make_client_rewrites_every_twilio_host_onto_the_base_url():
