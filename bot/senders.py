@@ -70,9 +70,6 @@ class Sender(Protocol):
     def origin(self, address: Address) -> str:
         """The sender a message to this address leaves from (rate limits are counted per sender)."""
 
-    def warm_up(self) -> None:
-        """Get ready to send (imports, clients) before a burst, so no call waits on it mid-burst."""
-
     def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
         """The sid of a message already sent to address since a time (body None: a template), or None."""
 
@@ -172,9 +169,6 @@ class OutboxSender:
         """Every outbox message leaves from the outbox."""
         return "outbox"
 
-    def warm_up(self) -> None:
-        """Nothing to prepare."""
-
     def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
         """The outbox message to address since a time with this body (None: any template)."""
         after = since.timestamp() - RECONCILE_CLOCK_SLACK.total_seconds()
@@ -203,10 +197,6 @@ class TwilioSender:
             with self._client_lock:
                 return self._client or self._make_client()
         return self._client
-
-    def warm_up(self) -> None:
-        """Build the client and load the library's lazily imported Messages API."""
-        _ = self.client.messages
 
     def _make_client(self):
         if self._client is None:
