@@ -49,6 +49,7 @@ class Settings:
     require_approval: bool = True
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
+    send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
 
@@ -222,6 +223,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         require_approval=_bool(environ, "AVISO_REQUIRE_APPROVAL", True),
         quiet_hours=_quiet_hours(environ),
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
+        send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
     )

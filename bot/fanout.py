@@ -73,8 +73,10 @@ class Policy:
 
 
 def default_policy(settings) -> Policy:
-    """The policy from settings: AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND (0: no cap of Aviso's own)."""
-    return Policy(segments_per_second=getattr(settings, "rate_limit_segments_per_second", 0) or None)
+    """The policy from settings: AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND (0: no cap of Aviso's own) and
+    AVISO_SEND_CONCURRENCY (Twilio calls in flight per batch)."""
+    return Policy(segments_per_second=getattr(settings, "rate_limit_segments_per_second", 0) or None,
+                  concurrency=getattr(settings, "send_concurrency", Policy.concurrency))
 
 
 def _aviso() -> services.Aviso:

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from bot.config import ConfigError, load_settings
+from bot.fanout import Policy, default_policy
 
 from .conftest import ROOT
 
@@ -96,7 +97,15 @@ def test_quiet_hours_approval_and_rate_cap_have_safe_defaults_and_can_be_set():
     defaults = load_settings(PRODUCTION)
     assert defaults.quiet_hours == (time(21), time(7)) and defaults.require_approval
     assert defaults.rate_limit_segments_per_second == 0
+    assert default_policy(defaults).concurrency == 128 and default_policy(defaults).segments_per_second is None
     custom = load_settings({**PRODUCTION, "AVISO_QUIET_HOURS": "off", "AVISO_REQUIRE_APPROVAL": "false",
-                            "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND": "100"})
+                            "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND": "100", "AVISO_SEND_CONCURRENCY": "32"})
     assert custom.quiet_hours is None and not custom.require_approval
     assert custom.rate_limit_segments_per_second == 100
+    assert default_policy(custom) == Policy(segments_per_second=100, concurrency=32)
+
+
+@pytest.mark.parametrize("value", ["0", "-4", "many"])
+def test_send_concurrency_must_be_a_positive_number(value):
+    with pytest.raises(ConfigError, match="AVISO_SEND_CONCURRENCY"):
+        load_settings({**PRODUCTION, "AVISO_SEND_CONCURRENCY": value})
