@@ -6,7 +6,7 @@ string a staff member reads in bot/dashboard_text.py."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from flask import flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
 
@@ -34,6 +34,9 @@ from .staff import NotAllowed
 
 __all__ = ["bp"]
 TERMINAL = (DONE, CANCELLED, FAILED)
+# Delivery receipts (Twilio's status callbacks) keep coming after the last message is accepted, for
+# minutes when a carrier is slow: a finished broadcast's page keeps counting them this long.
+RECEIPTS_WATCH = timedelta(minutes=30)
 RECENT = 20
 AUDIT_SHOWN = 200
 AUDIT_SCAN = 1000  # audit entries read to find why a broadcast was sent back
@@ -167,9 +170,17 @@ def _load(broadcast_id: str):
     return broadcast, None
 
 
+def receipts_open(broadcast, now: datetime | None = None) -> bool:
+    """Whether a finished broadcast may still get delivery receipts worth showing as they come."""
+    finished = broadcast.finished_at
+    return (broadcast.status in TERMINAL and finished is not None
+            and (now or datetime.now(UTC)) - finished < RECEIPTS_WATCH)
+
+
 def _progress_context(broadcast) -> dict:
     outcomes = g.aviso.broadcasts.outcomes(broadcast.id)
     return {"broadcast": broadcast, "outcomes": outcomes, "settled": data.settled(outcomes),
+            "receipts_open": receipts_open(broadcast),
             "failed_total": sum(outcomes.failed.values()), "skipped_total": sum(outcomes.skipped.values())}
 
 
@@ -197,7 +208,8 @@ def progress(broadcast_id: str):
     context = _progress_context(found)
     started = found.status not in (DRAFT, PENDING_APPROVAL)
     snapshots = data.record_progress(g.aviso.connection, found.id, context["outcomes"]) if started else []
-    return jsonify(status=found.status, terminal=found.status in TERMINAL, outcomes=asdict(context["outcomes"]),
+    return jsonify(status=found.status, terminal=found.status in TERMINAL, receipts_open=context["receipts_open"],
+                   outcomes=asdict(context["outcomes"]),
                    broadcast=broadcast_json(found), snapshots=snapshots,
                    html=render_template("dashboard/_progress.html", **context))
 

@@ -12,8 +12,10 @@ from rq import Worker
 
 from bot import dashboard_auth, keys, queues, segments
 from bot.broadcasts import CANCELLED, DONE, DRAFT, PENDING_APPROVAL, SCHEDULED
+from bot.dashboard import receipts_open
 from bot.dashboard_text import EN, ES, TEXTS, placeholders, text
 from bot.identity import parse_address
+from bot.outcomes import OutcomeStore
 
 from .test_broadcasts import subscribe
 from .test_privacy import dump, number_forms
@@ -323,6 +325,23 @@ def test_a_second_staff_member_approves_and_it_goes_out(make_client, app, aviso,
     page = sender.get(f"/dashboard/broadcasts/{broadcast_id}").text
     assert "Send a correction" in page and "Cancel this broadcast" not in page
     assert f"corrects={broadcast_id}" in page
+
+
+def test_a_finished_broadcast_keeps_counting_delivery_receipts_for_half_an_hour(
+        make_client, app, aviso, staff, families):
+    sender = sign_in(make_client(), aviso, SENDER)
+    broadcast_id = create(sender, ACTIVITY)
+    approver = sign_in(make_client(), aviso, APPROVER)
+    assert post(approver, f"/dashboard/broadcasts/{broadcast_id}/approve").status_code == 302
+    work(app, aviso)
+    assert 'data-receipts="true"' in sender.get(f"/dashboard/broadcasts/{broadcast_id}").text
+    sid = aviso.connection.hkeys(keys.BROADCAST_SIDS.format(id=broadcast_id))[0]
+    OutcomeStore(aviso.connection).record_status(broadcast_id, sid.decode(), "delivered")
+    progress = sender.get(f"/dashboard/broadcasts/{broadcast_id}/progress.json").get_json()
+    assert progress["receipts_open"] and progress["outcomes"]["delivered"] == 1
+    finished = aviso.broadcasts.get(broadcast_id)
+    assert receipts_open(finished, now=finished.finished_at + timedelta(minutes=29))
+    assert not receipts_open(finished, now=finished.finished_at + timedelta(minutes=31))
 
 
 def test_a_rejection_reaches_the_sender_with_its_reason(make_client, aviso, staff, families):

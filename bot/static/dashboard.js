@@ -144,7 +144,8 @@
   function setUpBroadcast(root) {
     const figure = document.getElementById("chart");
     if (figure) drawChart(figure, JSON.parse(figure.dataset.snapshots || "[]"));
-    if (root.dataset.terminal === "true") return;
+    // A finished broadcast's page keeps counting delivery receipts for a while, slowly.
+    if (root.dataset.terminal === "true" && root.dataset.receipts !== "true") return;
     const status = root.dataset.status;
     const delay = ["sending", "approved"].includes(status) ? FAST_POLL_MS : SLOW_POLL_MS;
 
@@ -160,6 +161,7 @@
           const progress = document.getElementById("progress");
           if (progress) progress.innerHTML = data.html;  // rendered and escaped by the server
           if (figure) drawChart(figure, data.snapshots);
+          if (data.terminal && !data.receipts_open) return;  // receipts are in: stop asking
         }
       } catch (error) {
         // A moment without network (a phone on a sidewalk): try again at the next tick.
