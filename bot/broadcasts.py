@@ -231,6 +231,19 @@ end
 return {0, status}
 """
 
+# Who of a chunk of contacts can be sent to: three values each (language, channel, WhatsApp time), the
+# language false for a contact that is gone or opted out.
+_AUDIENCE = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local f = redis.call('HMGET', key, 'lang', 'ch', 'opted_out', 'wa_seen')
+  if (not f[1] and not f[2]) or f[3] == '1' then out[3 * i - 2] = false else out[3 * i - 2] = f[1] or '' end
+  out[3 * i - 1] = f[2] or ''
+  out[3 * i] = f[4] or ''
+end
+return out
+"""
+
 
 class BroadcastStore:
     """Broadcasts and their per-recipient records in Redis."""
@@ -239,7 +252,7 @@ class BroadcastStore:
         self.connection = connection
         self.outcome_store = OutcomeStore(connection)
         self._scripts = {name: connection.register_script(source) for name, source in (
-            ("create", _CREATE), ("save", _SAVE), ("transition", _TRANSITION))}
+            ("create", _CREATE), ("save", _SAVE), ("transition", _TRANSITION), ("audience", _AUDIENCE))}
 
     def create(self, broadcast: Broadcast) -> Broadcast:
         """Store a new broadcast (as a draft unless its status says otherwise)."""
@@ -329,16 +342,16 @@ class BroadcastStore:
         recipients = []
         for start in range(0, len(candidates), AUDIENCE_CHUNK):
             chunk = candidates[start:start + AUDIENCE_CHUNK]
-            pipe = self.connection.pipeline(transaction=False)
-            for contact in chunk:
-                pipe.hmget(contact_redis_key(contact), "lang", "ch", "opted_out", "wa_seen")
-            for contact, (lang, channel, opted_out, wa_seen) in zip(chunk, pipe.execute(), strict=True):
-                if (lang is None and channel is None) or opted_out == b"1":
+            # One script call per chunk: a pipeline of HMGETs cost 20 µs a contact in redis-py, two
+            # seconds before a district-wide broadcast could start (and in every preview of it).
+            found = self._scripts["audience"](keys=[contact_redis_key(contact) for contact in chunk])
+            for contact, lang, channel, wa_seen in zip(chunk, found[0::3], found[1::3], found[2::3], strict=True):
+                if lang is None:  # gone, or opted out
                     continue
-                language = (lang or b"").decode()
+                language = lang.decode()
                 if wanted is not None and language not in wanted:
                     continue
-                recipients.append(Recipient(contact, language, (channel or SMS.encode()).decode(),
+                recipients.append(Recipient(contact, language, channel.decode() or SMS,
                                             int(wa_seen) if wa_seen else None))
         return recipients
 
