@@ -136,8 +136,7 @@ class Conversations:
             outcome = replace(answered, effects=outcome.effects)
         twiml = render_twiml(outcome.replies)
         promoted = [result.workshop for result in signed if result.promoted]
-        self._apply(contact_key, message, outcome, now, content.version, twiml, inbound_key, state.is_new,
-                    promoted)
+        self._apply(contact_key, message, outcome, now, twiml, inbound_key, state.is_new, promoted)
         log.info(
             "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
@@ -159,7 +158,7 @@ class Conversations:
 
     def _apply(
         self, contact_key: str, message: InboundMessage, outcome: Outcome, now: datetime,
-        version: str, twiml: str, inbound_key: str, is_new: bool, promoted: list[str],
+        twiml: str, inbound_key: str, is_new: bool, promoted: list[str],
     ) -> None:
         if any(isinstance(effect, Forget) for effect in outcome.effects):
             contacts.forget(self.connection, contact_key)

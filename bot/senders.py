@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -383,12 +382,11 @@ def _classify_transport(exc: Exception) -> SendError:
 
 
 def _read_environment_once(session, base_url: str | None) -> None:
-    """Resolve the proxy and CA-bundle environment variables requests honours, once: requests reads
-    the whole environment again on every call, a fifth of a broadcast's CPU."""
-    import requests
+    """Give a requests session the environment's proxies and CA bundle once, and stop it reading them per call."""
+    from .twilio_client import TWILIO_API, environ_proxies_and_bundle
 
-    session.proxies.update(requests.utils.get_environ_proxies(base_url or "https://api.twilio.com"))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    proxies, bundle = environ_proxies_and_bundle(base_url or TWILIO_API)
+    session.proxies.update(proxies)
     if bundle:
         session.verify = bundle
     session.trust_env = False

@@ -362,3 +362,23 @@ def test_command_line_prints_its_url_and_serves_until_terminated():
         process.wait(timeout=10)
         process.stdout.close()
     assert process.returncode == 0
+
+
+@pytest.mark.parametrize("data", [
+    {"To": "+12135550123", "MessagingServiceSid": "MG" + "a" * 32, "Body": "¿Qué? a+b & c=d 😀"},
+    {"To": "whatsapp:+12135550123", "ContentSid": "HX" + "b" * 32, "ContentVariables": '{"1": "Main & 3rd"}'},
+    {"To": "+12135550123", "MediaUrl": ["https://a.example/1.png", "https://a.example/2.png"], "Body": ""},
+])
+def test_async_client_forms_are_encoded_as_requests_would_and_keep_no_number_cached(data):
+    from urllib.parse import urlencode
+
+    from bot.twilio_client import _quote_shared, encode_form
+
+    _quote_shared.cache_clear()
+    assert encode_form(data) == urlencode(data, doseq=True).encode()
+    assert encode_form(data) == urlencode(data, doseq=True).encode()  # the second time from the cache
+    assert _quote_shared.cache_info().hits > 0
+    # Field names and shared values are kept quoted; the recipient's number never is.
+    shared = {*data, *(str(v) for name, value in data.items() if name != "To"
+                       for v in (value if isinstance(value, list) else [value]))}
+    assert _quote_shared.cache_info().currsize == len(shared)
