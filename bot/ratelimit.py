@@ -97,9 +97,9 @@ class RateLimiter:
 
     def reserve(self, sender: str, segments: int) -> float:
         """Book the next slot for a message of this many segments; return seconds until it."""
-        return self._book(sender, segments)[0]
+        return self.book(sender, segments)[0]
 
-    def _book(self, sender: str, segments: int) -> tuple[float, float]:
+    def book(self, sender: str, segments: int) -> tuple[float, float]:
         """Book a slot: (seconds until it, the slot as epoch seconds on Redis's clock)."""
         if segments <= 0:
             raise RateLimitError("a message costs at least one segment")
@@ -116,7 +116,7 @@ class RateLimiter:
     def _slot(self, sender: str, segments: int) -> float:
         """Book a slot; return it as epoch seconds on our clock."""
         asked = time.time()
-        wait, slot = self._book(sender, segments)
+        wait, slot = self.book(sender, segments)
         answered = time.time()
         # Redis ran the script between asking and answering. Its clock places the slot exactly when
         # ours agrees (one host, or NTP); otherwise keep the slot within what the round trip allows.
