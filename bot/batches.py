@@ -18,6 +18,7 @@ import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per work
 
 from . import contacts, keys, twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
 from .broadcasts import SENDING, Broadcast, Delivery, Undeliverable
+from .congestion import CallWindow
 from .identity import WHATSAPP, Address, InvalidToken, log_name
 from .outcomes import CONTACT_GONE, FAILED, RECONCILED, SKIPPED, Claim, OutcomeStore, claim_value, claimed_at
 from .ratelimit import RateLimiter
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.2  # how often a running batch looks for a cancel and renews its lease
 OPT_OUT = 21610  # Twilio: the recipient texted STOP
+TOO_MANY_REQUESTS = 20429  # Twilio: the account has too many API requests open (HTTP 429)
 FATAL_CODES = frozenset({20003})  # bad credentials: stop the batch rather than fail every recipient
 UNREADABLE = "number_unreadable"  # failure reason: the stored number does not decrypt
 CLAIM_CHUNK = 32  # recipients claimed per Redis call (all claimed ones are sent, or unclaimed when stopping)
@@ -45,6 +47,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def too_many(exc: RetryableSendError) -> bool:
+    """Whether Twilio refused the call for too many requests open at once (429), not for an error."""
+    return exc.status == 429 or exc.code == TOO_MANY_REQUESTS
 
 
 class Lease:
@@ -101,6 +108,7 @@ class BatchRun:
         self.look_after_siblings = look_after_siblings
         self.sender = aviso.sender
         self.session = None  # the sender's asyncio session, while running
+        self.window = CallWindow(policy.concurrency)  # calls in flight, fewer while Twilio says too many
         self.keyring = aviso.keyring
         self.limiter = RateLimiter(aviso.connection, policy.segments_per_second)
         self.callback = f"{aviso.settings.public_base_url}/twilio/status?b={broadcast.id}"
@@ -271,25 +279,23 @@ class BatchRun:
             record(contact, value, f"{FAILED}:{UNREADABLE}")
             return
         address = Address(claim.channel, number)
-        origin = self.sender.origin(address)
         last, uncertain = "unknown", False
-        for attempt in range(self.policy.max_attempts):
-            await self.limiter.wait_turn(origin, delivery.segments)
-            if self.stop.is_set():
-                self._abandon(contact, value, uncertain)
-                return
+        failures = throttled = 0
+        while failures < self.policy.max_attempts and throttled < self.policy.max_throttled:
             try:
-                sent = await self.session.send(
-                    address, delivery.body, content_version=self.broadcast.content_version,
-                    status_callback=self.callback, content_sid=delivery.content_sid,
-                    content_variables=delivery.content_variables)
+                sent = await self._call(address, delivery)
             except RejectedSendError as exc:
                 self._rejected(contact, value, exc)
                 return
             except RetryableSendError as exc:
                 last = str(exc.code or exc.status or "connection")
+                if too_many(exc):
+                    throttled += 1  # never processed (Twilio's word): retried without using up an attempt
+                else:
+                    failures += 1
             except UncertainSendError:
                 last, uncertain = "timeout", True
+                failures += 1
                 try:
                     sid = await self.session.find_sent(
                         address, datetime.fromtimestamp(claimed_at(value), UTC),
@@ -300,15 +306,40 @@ class BatchRun:
                     record(contact, value, f"sent:{sid}", sid)
                     return
             else:
+                if sent is None:  # stopped before the call
+                    self._abandon(contact, value, uncertain)
+                    return
                 record(contact, value, f"sent:{sent.sid}", sent.sid)
                 return
-            cap = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** attempt)
+            cap = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (failures + throttled - 1))
             if await self._stopped_within(random.uniform(0, cap)):
                 self._abandon(contact, value, uncertain)
                 return
-        log.warning("broadcast %s: %s failed after %s attempts (%s)", self.broadcast.id, log_name(contact),
-                    attempt + 1, last)
+        log.warning("broadcast %s: %s failed after %s calls (%s)", self.broadcast.id, log_name(contact),
+                    failures + throttled, last)
         record(contact, value, f"{FAILED}:{last}")
+
+    async def _call(self, address: Address, delivery: Delivery):
+        """One Twilio call, in the batch's window of calls in flight and under the rate limit; None when the
+        run stopped before it was made."""
+        entered = await self.window.enter()
+        refused = False
+        try:
+            await self.limiter.wait_turn(self.sender.origin(address), delivery.segments)
+            if self.stop.is_set():
+                return None
+            return await self.session.send(
+                address, delivery.body, content_version=self.broadcast.content_version,
+                status_callback=self.callback, content_sid=delivery.content_sid,
+                content_variables=delivery.content_variables)
+        except RetryableSendError as exc:
+            refused = too_many(exc)
+            raise
+        finally:
+            if self.window.leave(entered, refused) and self.window.cuts == 1:
+                log.warning("broadcast %s batch %s: Twilio says the account has too many requests open; "
+                            "this batch now keeps %s calls in flight, not %s (AVISO_SEND_CONCURRENCY)",
+                            self.broadcast.id, self.batch_no, self.window.allowed, self.window.ceiling)
 
     def _abandon(self, contact: str, claim: str, uncertain: bool) -> None:
         """Stop before sending: unclaim (it shows as pending), unless a call may have reached Twilio,

@@ -195,36 +195,48 @@ class FakeTwilio:
         return web.json_response({"reset": True})
 
     def _api(self, handler, faults=False):
-        """Wrap a Twilio endpoint with latency, basic auth, injected faults and recording."""
+        """Wrap a Twilio endpoint with latency, the account's concurrency limit, basic auth, injected faults
+        and recording."""
         async def endpoint(request):
             params = dict(request.query)
             if request.method == "POST":
                 params.update(await request.post())
-            cfg, fault, segments, headers = self.state.config, None, None, {}
-            await asyncio.sleep(self.state.latency())
-            auth_ok = self._auth_ok(request)
-            if not auth_ok:
-                status, body = 401, error_body(20003)
-                headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-            elif request.match_info.get("account", cfg["account_sid"]) != cfg["account_sid"]:
-                status, body = 404, _not_found(request)
-            else:
-                fault = self.state.take_fault() if faults else None
-                if fault == "hang" and not cfg["hang_accepts"]:
-                    await asyncio.sleep(cfg["hang_seconds"])
-                    status, body = 503, error_body(20503)
-                elif fault == "5xx":
-                    status = cfg["error_5xx_status"]
-                    body = error_body(20500 if status == 500 else 20503)
-                elif fault == "429":
-                    status, body = 429, error_body(20429)
-                else:
-                    status, body, segments = handler(request, params)
-            self.state.record(request, params, auth_ok, status, body, segments, fault=fault)
-            if fault == "hang" and cfg["hang_accepts"]:
-                await asyncio.sleep(cfg["hang_seconds"])
-            return web.json_response(body, status=status, headers=headers)
+            admitted = self.state.open_request()
+            try:
+                await asyncio.sleep(self.state.latency())
+                return await self._answer(request, params, handler, faults, admitted)
+            finally:
+                if admitted:
+                    self.state.close_request()
         return endpoint
+
+    async def _answer(self, request, params, handler, faults, admitted):
+        """One API request's answer, recorded (after the latency, while it counts as open)."""
+        cfg, fault, segments, headers = self.state.config, None, None, {}
+        auth_ok = self._auth_ok(request)
+        if not admitted:
+            status, body, fault = 429, error_body(20429), "concurrency"
+        elif not auth_ok:
+            status, body = 401, error_body(20003)
+            headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        elif request.match_info.get("account", cfg["account_sid"]) != cfg["account_sid"]:
+            status, body = 404, _not_found(request)
+        else:
+            fault = self.state.take_fault() if faults else None
+            if fault == "hang" and not cfg["hang_accepts"]:
+                await asyncio.sleep(cfg["hang_seconds"])
+                status, body = 503, error_body(20503)
+            elif fault == "5xx":
+                status = cfg["error_5xx_status"]
+                body = error_body(20500 if status == 500 else 20503)
+            elif fault == "429":
+                status, body = 429, error_body(20429)
+            else:
+                status, body, segments = handler(request, params)
+        self.state.record(request, params, auth_ok, status, body, segments, fault=fault)
+        if fault == "hang" and cfg["hang_accepts"]:
+            await asyncio.sleep(cfg["hang_seconds"])
+        return web.json_response(body, status=status, headers=headers)
 
     def _auth_ok(self, request):
         """Whether the request's basic auth is the configured account sid and auth token."""
@@ -405,12 +417,14 @@ def main(argv=None):
     parser.add_argument("--messaging-service", action="append", default=[], help="MG sid to own")
     parser.add_argument("--status-callbacks", action="store_true")
     parser.add_argument("--max-segments-per-second", type=float)
+    parser.add_argument("--max-concurrent-requests", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--config", default="{}", help="JSON object of any other settings")
     args = parser.parse_args(argv)
     settings = {"latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, "account_sid": args.account_sid,
                 "auth_token": args.auth_token, "status_callbacks": args.status_callbacks,
-                "max_segments_per_second": args.max_segments_per_second, **json.loads(args.config)}
+                "max_segments_per_second": args.max_segments_per_second,
+                "max_concurrent_requests": args.max_concurrent_requests, **json.loads(args.config)}
     fake = FakeTwilio(args.host, args.port, phone_numbers=args.phone_number,
                       messaging_services=args.messaging_service, seed=args.seed, **settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -31,6 +31,9 @@ DEFAULTS = {
     "hang_seconds": 30.0,  # long enough to trip a client timeout
     "hang_accepts": True,  # a hung create is still accepted (True) or answered 503 unprocessed (False)
     "max_segments_per_second": None,  # accepted segments allowed in any 1 s window, else 429 / 20429
+    # REST API requests the account may have open at once; one arriving beyond it is answered 429 / 20429
+    # unprocessed, as Twilio limits an account's concurrent API requests (None: no limit).
+    "max_concurrent_requests": None,
     "status_callbacks": False,  # POST signed status callbacks to each message's StatusCallback
     "sent_delay_ms": 20.0,  # accept -> "sent" (or "failed")
     "delivered_delay_ms": 30.0,  # "sent" -> "delivered" (or "undelivered")
@@ -177,6 +180,7 @@ class FakeState:
         with self.lock:
             self.records, self.messages, self.callbacks = [], [], []
             self.window, self.window_segments = deque(), 0
+            self.open_requests = self.most_open_requests = 0
 
     def latency(self):
         """Seconds to wait before answering this request."""
@@ -198,6 +202,21 @@ class FakeState:
                 if draw < edge:
                     return kind
             return None
+
+    def open_request(self):
+        """A request arrives: True when it may be processed, False when the account has too many open."""
+        with self.lock:
+            cap = self.config["max_concurrent_requests"]
+            if cap is not None and self.open_requests >= cap:
+                return False
+            self.open_requests += 1
+            self.most_open_requests = max(self.most_open_requests, self.open_requests)
+            return True
+
+    def close_request(self):
+        """A request that open_request() let in has been answered."""
+        with self.lock:
+            self.open_requests -= 1
 
     def record(self, request, params, auth_ok, status, body, segments=None, **extra):
         """Append one request to the log."""
@@ -232,6 +251,7 @@ class FakeState:
             "max_segments_in_any_1s_window": max_in_window((m["ts"], m["segments"]) for m in messages),
             "max_requests_in_any_1s_window": max_in_window((r["timestamp"], 1) for r in records),
             "callbacks_sent": len(self.callbacks),
+            "most_concurrent_requests": self.most_open_requests,
         }
 
     def duplicates(self):

@@ -61,7 +61,10 @@ class Policy:
     segments_per_second: float | None = None  # per sender; None: unlimited
     lease_seconds: float = 30.0  # a silent batch is presumed dead after this; > the Twilio call timeout
     watch_seconds: float = 15.0  # how often the watchdog job looks for dead batches
-    max_attempts: int = 5  # Twilio calls per recipient when answers are retryable (429, 5xx, timeouts)
+    max_attempts: int = 5  # Twilio calls per recipient when answers are errors worth retrying (5xx, timeouts)
+    # Twilio calls per recipient answered 429 (too many requests open; never processed) before it counts as
+    # failed: the batch's window of calls in flight shrinks meanwhile (congestion.CallWindow).
+    max_throttled: int = 20
     backoff_base: float = 0.5  # first retry waits up to this, doubling, with full jitter
     backoff_cap: float = 8.0
     max_batch_runs: int = 6  # a batch started this often without finishing fails the broadcast

@@ -14,6 +14,9 @@ b. AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND=100 (the policy's cap): the segment rate
    most segments it saw in any 1-second window.
 c. 10,000 recipients; one worker and its work horse SIGKILLed mid-broadcast, then restarted: duplicates
    at the fake, recipients without a final outcome, and how long the broadcast took.
+e. An account that allows 100 REST API requests open at once (the fake answers 429 / 20429 beyond it,
+   as Twilio does), 20,000 recipients, the same workers each allowed 128 calls in flight: messages per
+   second against the most the limit allows (100 / 150 ms = 667/s), requests refused, failures.
 d. Redis memory per subscribed contact (one school, one language): INFO used_memory before and after
    subscribing 100,000 contacts, divided by their number, and what one contact's keys cost.
 
@@ -49,6 +52,7 @@ SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 SERVICE_SID = "MG" + "e" * 32
 LATENCY_MS = 150
 CAP = 100
+ACCOUNT_OPEN_REQUESTS = 100  # part e: the account's limit on open API requests
 LANGUAGES = ("es", "en", "ko", "hy")
 # What a real alert costs: Spanish and English fit one GSM-7 segment; Korean and Armenian need UCS-2,
 # whose 70-character segments make them two.
@@ -101,6 +105,11 @@ class Bench:
     def fake_get(self, what: str):
         with urllib.request.urlopen(f"{self.fake_url}/_fake/{what}", timeout=120) as response:
             return json.load(response)
+
+    def fake_configure(self, **settings) -> None:
+        urllib.request.urlopen(urllib.request.Request(
+            f"{self.fake_url}/_fake/config", data=json.dumps(settings).encode(), method="POST",
+            headers={"Content-Type": "application/json"}), timeout=30)
 
     def fake_reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.fake_url}/_fake/reset", method="POST"), timeout=30)
@@ -270,6 +279,36 @@ def part_c(bench: Bench, recipients: int, policy: fanout.Policy) -> dict:
     return result
 
 
+def part_e(bench: Bench, recipients: int, policy: fanout.Policy, open_requests: int) -> dict:
+    ideal = open_requests / (LATENCY_MS / 1000)
+    log(f"(e) {recipients:,} recipients; the account allows {open_requests} open requests, "
+        f"{len(bench.workers)} workers x {policy.concurrency} calls in flight")
+    bench.subscribe(recipients)
+    bench.fake_reset()
+    bench.fake_configure(max_concurrent_requests=open_requests)
+    try:
+        broadcast_id, approved = bench.broadcast(policy)
+        bench.wait_until_sent(broadcast_id)
+        accepted = bench.accepted()
+        stats = bench.fake_get("stats")
+    finally:
+        bench.fake_configure(max_concurrent_requests=None)
+    outcomes = BroadcastStore(bench.redis).outcomes(broadcast_id)
+    elapsed = accepted[-1][0] - approved
+    refused = stats["by_error_code"].get("20429", 0)
+    result = {"recipients": recipients, "account_open_requests": open_requests, "seconds": round(elapsed, 2),
+              "messages_per_second": round(len(accepted) / elapsed), "most_the_limit_allows": round(ideal),
+              "sent": outcomes.sent, "failed": outcomes.failed, "refused_429": refused,
+              "refused_per_message": round(refused / max(len(accepted), 1), 3),
+              "most_open_requests_seen": stats["most_concurrent_requests"],
+              "duplicates": len(bench.fake_get("duplicates"))}
+    log(f"(e) {len(accepted):,} messages in {elapsed:.1f} s: {result['messages_per_second']:,}/s of the "
+        f"{ideal:.0f}/s the limit allows; {refused:,} requests refused 429 "
+        f"({result['refused_per_message']} per message), failed {outcomes.failed or 0}")
+    bench.redis.flushall()
+    return result
+
+
 def horses_of(connection: redis.Redis, broadcast_id: str, worker: subprocess.Popen) -> list[int]:
     """Work horses of a worker process that hold a batch lease (the lease token starts with its pid)."""
     horses = []
@@ -324,7 +363,7 @@ def measure_memory(bench: Bench, count: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="a,b,c,d")
+    parser.add_argument("--parts", default="a,b,c,d,e")
     parser.add_argument("--workers", type=int, default=3, help="aviso worker processes (default 3, on 2 cores)")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=fanout.Policy.batch_size)
@@ -332,6 +371,8 @@ def main() -> None:
     parser.add_argument("--capped-recipients", type=int, default=2000)
     parser.add_argument("--crash-recipients", type=int, default=10_000)
     parser.add_argument("--memory-contacts", type=int, default=100_000)
+    parser.add_argument("--limited-recipients", type=int, default=20_000)
+    parser.add_argument("--account-open-requests", type=int, default=ACCOUNT_OPEN_REQUESTS)
     parser.add_argument("--simple-worker", action="store_true",
                         help="rq worker --worker-class SimpleWorker instead of aviso worker (no fork per job)")
     args = parser.parse_args()
@@ -352,6 +393,8 @@ def main() -> None:
                 results["b"] = part_b(bench, args.capped_recipients, capped)
             if "c" in parts:
                 results["c"] = part_c(bench, args.crash_recipients, policy)
+            if "e" in parts:
+                results["e"] = part_e(bench, args.limited_recipients, policy, args.account_open_requests)
         finally:
             bench.close()
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

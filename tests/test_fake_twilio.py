@@ -258,6 +258,23 @@ def test_rate_cap_counts_segments_not_requests(client, fake):
     assert stats["max_requests_in_any_1s_window"] >= 4 and stats["by_status"] == {"201": 3, "429": 1}
 
 
+def test_requests_beyond_the_accounts_open_limit_are_refused_429_unprocessed(client, fake):
+    fake.configure(max_concurrent_requests=3, latency_ms=300)
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: _sent_or_code(client, f"msg {i}"), range(8)))
+    assert outcomes.count(20429) == 5 and fake.stats()["messages_accepted"] == 3
+    assert fake.stats()["most_concurrent_requests"] == 3
+    assert _sent_or_code(client, "once the others are answered") != 20429  # the limit is on open requests
+
+
+def _sent_or_code(client, body):
+    """The sid of a message sent, or the Twilio error code that refused it."""
+    try:
+        return send(client, body).sid
+    except TwilioRestException as exc:
+        return exc.code
+
+
 def test_status_callbacks_arrive_in_order_with_a_valid_twilio_signature(fake, client, callback_server):
     fake.configure(status_callbacks=True, sent_delay_ms=0, delivered_delay_ms=0)
     url = callback_server.url + "/twilio/status?tenant=1"

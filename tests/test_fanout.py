@@ -162,11 +162,38 @@ def test_retryable_errors_back_off_and_retry(app, aviso, fake):
 
 def test_retries_are_bounded(app, aviso, fake):
     family(aviso, 2)
-    fake.configure(error_429_rate=1.0)
+    fake.configure(error_5xx_rate=1.0)
     broadcast = send(app, aviso, make_broadcast(), replace(QUICK, max_attempts=3))
     outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
-    assert outcomes.failed == {"20429": 2} and broadcast.status == DONE
+    assert outcomes.failed == {"20500": 2} and broadcast.status == DONE
     assert fake.stats()["requests"] == 6
+
+
+def test_too_many_requests_are_retried_without_using_up_attempts_but_not_forever(app, aviso, fake):
+    family(aviso, 2)
+    fake.configure(error_429_rate=1.0)
+    broadcast = send(app, aviso, make_broadcast(), replace(QUICK, max_attempts=2, max_throttled=4))
+    outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
+    assert outcomes.failed == {"20429": 2} and broadcast.status == DONE
+    assert fake.stats()["requests"] == 8
+
+
+def test_a_batch_keeps_to_the_accounts_limit_on_open_requests(app, aviso, fake, caplog):
+    # Twilio answers 429 to requests beyond the account's limit on open requests. A batch allowed 48 calls
+    # in flight finds the account allows 6 and keeps near that, instead of having 42 of every 48 calls
+    # refused (until recipients run out of retries).
+    family(aviso, 150)
+    fake.configure(max_concurrent_requests=6, latency_ms=20)
+    broadcast = make_broadcast()
+    store = start_only(app, aviso, broadcast, replace(QUICK, batch_size=150, concurrency=48))
+    with app.app_context(), caplog.at_level("WARNING", logger="bot.batches"):
+        fanout.send_batch(broadcast.id, 0)
+    outcomes = store.outcomes(broadcast.id)
+    stats = fake.stats()
+    assert outcomes.sent == 150 and outcomes.failed == {} and fake.duplicates() == {}
+    assert stats["most_concurrent_requests"] <= 6
+    assert stats["by_error_code"]["20429"] < 150, stats  # a fixed 48 in flight: about 450 refusals
+    assert "keeps 33 calls in flight, not 48 (AVISO_SEND_CONCURRENCY)" in caplog.text
 
 
 def test_a_timed_out_call_that_twilio_accepted_is_not_sent_twice(app, aviso, fake, monkeypatch):
