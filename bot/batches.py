@@ -323,20 +323,25 @@ class BatchRun:
         """One Twilio call, in the batch's window of calls in flight and under the rate limit; None when the
         run stopped before it was made."""
         entered = await self.window.enter()
-        refused = False
+        refused = answered = False
         try:
             await self.limiter.wait_turn(self.sender.origin(address), delivery.segments)
             if self.stop.is_set():
                 return None
-            return await self.session.send(
+            sent = await self.session.send(
                 address, delivery.body, content_version=self.broadcast.content_version,
                 status_callback=self.callback, content_sid=delivery.content_sid,
                 content_variables=delivery.content_variables)
+            answered = True
+            return sent
+        except RejectedSendError:
+            answered = True  # Twilio processed it (a 4xx about the message, not about the load)
+            raise
         except RetryableSendError as exc:
             refused = too_many(exc)
             raise
         finally:
-            if self.window.leave(entered, refused) and self.window.cuts == 1:
+            if self.window.leave(entered, refused, answered) and self.window.cuts == 1:
                 log.warning("broadcast %s batch %s: Twilio says the account has too many requests open; "
                             "this batch now keeps %s calls in flight, not %s (AVISO_SEND_CONCURRENCY)",
                             self.broadcast.id, self.batch_no, self.window.allowed, self.window.ceiling)

@@ -53,8 +53,9 @@ class CallWindow:
         self.open += 1
         return self._clock()
 
-    def leave(self, entered: float, too_many: bool) -> bool:
-        """A call made at `entered` was answered; True when this answer cut the window."""
+    def leave(self, entered: float, too_many: bool, answered: bool = True) -> bool:
+        """A call made at `entered` is over: answered 429 (too_many), answered otherwise, or not answered
+        (a timeout, a 5xx, no connection, a stop), which neither cuts nor grows; True when it cut."""
         self.open -= 1
         cut = False
         if too_many:
@@ -65,7 +66,7 @@ class CallWindow:
                 self._cut_at = self._clock()
                 self.cuts += 1
                 cut = True
-        elif self.size < self.ceiling:
+        elif answered and self.size < self.ceiling:
             self.size = min(float(self.ceiling), self.size + 1 / self.size)
         self._wake()
         return cut

@@ -74,6 +74,15 @@ def test_answers_grow_the_window_back_by_one_per_round_up_to_the_ceiling():
     assert window.allowed == 40
 
 
+def test_calls_without_an_answer_neither_cut_nor_grow_the_window():
+    clock = Clock()
+    window = CallWindow(40, clock=clock)
+    window.leave(entered(window, 1)[0], too_many=True)  # 40 -> 28
+    for started in entered(window, 28):  # timeouts, 5xx, no connection, a stop
+        window.leave(started, too_many=False, answered=False)
+    assert window.size == pytest.approx(28) and window.cuts == 1
+
+
 def test_a_full_window_makes_the_next_call_wait_for_an_answer():
     async def scenario():
         window = CallWindow(2)
