@@ -126,23 +126,49 @@ def schools() -> None:
 
 
 @schools.command("import")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Content directory.")
-def schools_import(csv_file, directory: str | None) -> None:
-    """Load a district's list (code,name,short_names,region) into content/schools.csv."""
+def schools_import(csv_file: str, directory: str | None) -> None:
+    """Replace content/schools.csv with a district's list (code,name,short_names,region), UTF-8 CSV."""
+    from . import embedded_redis
     from .content import SCHOOLS
-    from .schools import parse_csv, write_csv
+    from .schools import NotText, decode, follower_counts, parse_csv, read_csv, write_csv
 
-    accepted, rejected = parse_csv(csv_file.read())
-    for row in rejected:
+    try:
+        read = read_csv(decode(Path(csv_file).read_bytes(), Path(csv_file).name))
+    except (NotText, OSError) as exc:
+        raise click.ClickException(f"no school imported: {exc}") from None
+    for row in read.rejected:
         click.echo(f"rejected line {row.line}: {row.reason}")
-    if not accepted:
+    if read.refused:
+        raise click.ClickException(f"no school imported: line {read.refused.line}: {read.refused.reason}")
+    if read.ignored_columns:
+        click.echo(f"ignored column(s) Aviso does not use: {', '.join(read.ignored_columns)}")
+    if not read.schools:
         raise click.ClickException("no school imported: nothing valid in the file")
-    write_csv(_content_dir(directory) / SCHOOLS, accepted)
-    click.echo(
-        f"imported {len(accepted)} school(s), rejected {len(rejected)}. "
-        "Next: aviso content bump, a CHANGELOG.md line, aviso content publish."
-    )
+    target = _content_dir(directory) / SCHOOLS
+    before = parse_csv(target.read_text(encoding="utf-8")) if target.exists() else ([], [])
+    removed = sorted({s.code for s in before[0]} - {s.code for s in read.schools})
+    try:
+        write_csv(target, read.schools)
+    except OSError as exc:
+        raise click.ClickException(f"no school imported: cannot write {target}: {exc}") from None
+    click.echo(f"imported {len(read.schools)} school(s), rejected {len(read.rejected)}.")
+    if removed:
+        try:
+            settings = load_settings()
+            counts = follower_counts(settings.redis_url or embedded_redis.url_for(settings.data_dir), removed)
+        except ConfigError:
+            counts = None
+        listed = ", ".join(f"{c} ({counts[c]} following)" if counts is not None else c for c in removed)
+        click.echo(f"removed {len(removed)} school(s) the file does not list: {listed}")
+        if counts is None:
+            click.echo("(Redis not reachable: how many families follow them is unknown)")
+        click.echo(
+            f"If the file was meant to be the whole list, go on; if not, put the previous {SCHOOLS} back "
+            "before publishing."
+        )
+    click.echo("Next: aviso content bump, a CHANGELOG.md line, aviso content publish.")
 
 
 @cli.command()

@@ -43,31 +43,125 @@ class Rejected:
     reason: str
 
 
-def parse_csv(text: str) -> tuple[list[School], list[Rejected]]:
-    """Read a schools CSV (code,name,short_names,region; short names separated by ';')."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("code", "name") if c not in (reader.fieldnames or [])]
-    if missing:
-        return [], [Rejected(1, f"header must name the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")]
+@dataclass(frozen=True)
+class SchoolsFile:
+    """A district's CSV read: the schools, the rows rejected, and whether the whole file was refused."""
+
+    schools: list[School]
+    rejected: list[Rejected]
+    refused: Rejected | None = None  # set when nothing in the file can be trusted (header, unreadable CSV)
+    ignored_columns: tuple[str, ...] = ()  # header columns Aviso does not use
+
+
+class NotText(ValueError):
+    """The file is not UTF-8 text."""
+
+
+def decode(data: bytes, name: str) -> str:
+    """A CSV file's bytes as text: UTF-8 (a byte-order mark allowed), never a guessed encoding."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise NotText(
+            f"{name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line}); save it as CSV UTF-8"
+        ) from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise NotText(f"{name} is not a text file (a NUL byte on line {line}); save it as CSV UTF-8")
+    return text
+
+
+def read_csv(text: str) -> SchoolsFile:
+    """Read a schools CSV (code,name,short_names,region; short names separated by ';').
+
+    Header names are matched ignoring case and surrounding spaces; line numbers are the file's lines
+    (a row whose quoted name spans lines is reported at its first line).
+    """
+    reader = csv.reader(io.StringIO(text, newline=None))
     schools: list[School] = []
     rejected: list[Rejected] = []
     seen: dict[str, int] = {}
-    for line, row in enumerate(reader, start=2):
-        code = (row.get("code") or "").strip().upper()
-        name = " ".join((row.get("name") or "").split())
-        if not code:
-            rejected.append(Rejected(line, "code is empty"))
-        elif not CODE_PATTERN.match(code):
-            rejected.append(Rejected(line, f"code {code!r} must be letters, digits or '-' (16 at most)"))
-        elif not name:
-            rejected.append(Rejected(line, "name is empty"))
-        elif code in seen:
-            rejected.append(Rejected(line, f"code {code} repeats line {seen[code]}"))
-        else:
-            seen[code] = line
-            shorts = tuple(s.strip() for s in (row.get("short_names") or "").split(";") if s.strip())
-            schools.append(School(code, name, shorts, (row.get("region") or "").strip()))
-    return schools, rejected
+    header: list[str] | None = None
+    first = 1  # the file line where the next row starts
+    try:
+        for cells in reader:
+            line, first = first, reader.line_num + 1
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if header is None:
+                header = [c.strip().lower() for c in cells]
+                problem = _header_problem(header)
+                if problem:
+                    return SchoolsFile([], [], Rejected(line, problem))
+                continue
+            extra = [c for c in cells[len(header):] if c.strip()]
+            if extra:
+                rejected.append(Rejected(
+                    line, f"{len(cells)} cells but the header names {len(header)} columns "
+                    f"(extra: {', '.join(repr(c) for c in extra)}; an unquoted comma in a name?)",
+                ))
+                continue
+            row = dict(zip(header, cells, strict=False))
+            code = (row.get("code") or "").strip().upper()
+            name = " ".join((row.get("name") or "").split())
+            if not code:
+                rejected.append(Rejected(line, "code is empty"))
+            elif not CODE_PATTERN.match(code):
+                rejected.append(Rejected(line, f"code {code!r} must be letters, digits or '-' (16 at most)"))
+            elif not name:
+                rejected.append(Rejected(line, "name is empty"))
+            elif code in seen:
+                rejected.append(Rejected(line, f"code {code} repeats line {seen[code]}"))
+            else:
+                seen[code] = line
+                shorts = tuple(s.strip() for s in (row.get("short_names") or "").split(";") if s.strip())
+                schools.append(School(code, name, shorts, (row.get("region") or "").strip()))
+    except csv.Error as exc:
+        reason = str(exc)
+        if "field limit" in reason:
+            reason = (f"a cell is longer than {csv.field_size_limit()} characters "
+                      "(a quote left open?); the file cannot be read past it")
+        return SchoolsFile([], rejected, Rejected(first, reason))
+    if header is None:
+        return SchoolsFile([], [], Rejected(1, _header_problem([]) or "the file is empty"))
+    ignored = tuple(c for c in header if c and c not in COLUMNS)
+    return SchoolsFile(schools, rejected, None, ignored)
+
+
+def _header_problem(header: list[str]) -> str | None:
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    if repeated:
+        return f"the header names {', '.join(repeated)} more than once; keep one column of each"
+    missing = [c for c in ("code", "name") if c not in header]
+    if missing:
+        return f"header must name the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}"
+    return None
+
+
+def parse_csv(text: str) -> tuple[list[School], list[Rejected]]:
+    """The schools in a CSV and the rows rejected (a refused file: no schools, the reason alone)."""
+    read = read_csv(text)
+    if read.refused:
+        return [], [read.refused]
+    return read.schools, read.rejected
+
+
+def follower_counts(redis_url: str, codes: list[str]) -> dict[str, int] | None:
+    """How many families follow each school code, or None when Redis cannot be reached."""
+    import redis
+
+    from . import keys
+
+    try:
+        connection = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        with connection:
+            pipe = connection.pipeline(transaction=False)
+            for code in codes:
+                pipe.scard(keys.SCHOOL_SUBSCRIBERS.format(code=code))
+            return dict(zip(codes, pipe.execute(), strict=True))
+    except (redis.RedisError, OSError):
+        return None
 
 
 def write_csv(path: Path, schools: list[School]) -> None:
@@ -77,7 +171,7 @@ def write_csv(path: Path, schools: list[School]) -> None:
     writer.writeheader()
     for school in sorted(schools, key=lambda s: s.code):
         writer.writerow(school.as_row())
-    Path(path).write_text(buffer.getvalue())
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8")
 
 
 def _words(text: str) -> list[str]:
