@@ -15,6 +15,7 @@ CHOOSE_SCHOOL = "school_choice"
 CONFIRM_SCHOOL = "school_confirm"
 CHOOSE_LEAVE = "leave_choice"
 MAX_CODE_LENGTH = 12  # codes are shorter; a longer "code" is echoed back cut, never stored
+MIN_CODE_LENGTH = 3  # a shorter first word after VERIFY is not a code someone copied ("check my alerts")
 
 
 def numbered(names: list[str]) -> str:
@@ -36,16 +37,25 @@ def _confirm(turn: Turn, code: str) -> Outcome:
 
 
 def _school_named(turn: Turn) -> Outcome | None:
-    """The family named a school (or tried to)."""
-    if fold_case(turn.inbound.text).isdigit():
-        return None  # a menu number: the family moved on
+    """The family named a school (or tried to); 0 cancels."""
+    if _number(turn) == 0:
+        return _cancelled(turn)
     found = turn.content.schools.find(turn.inbound.text)
-    if not found:
+    if not found:  # the question stays open: MENU or another keyword leaves it
         return outcome(turn, (turn.text("alerts.no_school"),), "alerts_no_school")
     if len(found) == 1:
         return _confirm(turn, found[0].code)
-    text = "\n".join([turn.text("alerts.choose_school"), numbered([s.name for s in found])])
-    return outcome(turn, (text,), "alerts_choose", pending=CHOOSE_SCHOOL, choices=tuple(s.code for s in found))
+    return _choose(turn, tuple(s.code for s in found))
+
+
+def _choose(turn: Turn, codes: tuple[str, ...]) -> Outcome:
+    names = [turn.content.school_names([code]) for code in codes]
+    text = "\n".join([turn.text("alerts.choose_school"), numbered(names)])
+    return outcome(turn, (text,), "alerts_choose", pending=CHOOSE_SCHOOL, choices=codes)
+
+
+def _cancelled(turn: Turn) -> Outcome:
+    return outcome(turn, (turn.text("alerts.cancelled"),), "alerts_cancelled", pending=None, choices=())
 
 
 def _number(turn: Turn) -> int | None:
@@ -53,34 +63,42 @@ def _number(turn: Turn) -> int | None:
     return int(word) if word.isdigit() else None
 
 
-def _school_chosen(turn: Turn) -> Outcome | None:
+def _school_chosen(turn: Turn) -> Outcome:
+    """A number from the list of schools (another number asks again), 0 to cancel, or a new name."""
     number = _number(turn)
     if number is None:
         return _school_named(turn)
+    if number == 0:
+        return _cancelled(turn)
     if 1 <= number <= len(turn.state.choices):
         return _confirm(turn, turn.state.choices[number - 1])
-    return None
+    return _choose(turn, turn.state.choices)
 
 
-def _confirmed(turn: Turn) -> Outcome | None:
+def _confirmed(turn: Turn) -> Outcome:
+    """1 follows the school, 0 cancels; any other answer asks again (the question is not dropped)."""
     number = _number(turn)
-    if number == 1 and turn.state.choices:
-        code = turn.state.choices[0]
+    if not turn.state.choices:
+        return _cancelled(turn)
+    code = turn.state.choices[0]
+    if number == 1:
         schools = tuple(dict.fromkeys((*turn.state.schools, code)))
         text = turn.text("alerts.subscribed", school=turn.content.school_names([code]))
         return outcome(turn, (text,), "alerts_subscribed", Subscribe(code), schools=schools, pending=None,
                        choices=())
     if number == 0:
-        return outcome(turn, (turn.text("alerts.cancelled"),), "alerts_cancelled", pending=None, choices=())
-    return None
+        return _cancelled(turn)
+    text = turn.text("alerts.confirm", school=turn.content.school_names([code]))
+    return outcome(turn, (text,), "alerts_confirm", pending=CONFIRM_SCHOOL, choices=(code,))
 
 
 def list_schools(turn: Turn) -> Outcome:
     """MY ALERTS: the schools the family follows."""
     if not turn.state.schools:
-        return outcome(turn, (turn.text("alerts.none"),), "my_alerts")
+        return outcome(turn, (turn.text("alerts.none"),), "my_alerts", pending=None, choices=())
     names = [turn.content.school_names([code]) for code in turn.state.schools]
-    return outcome(turn, (turn.text("alerts.list", schools="\n".join(names)),), "my_alerts")
+    return outcome(turn, (turn.text("alerts.list", schools="\n".join(names)),), "my_alerts", pending=None,
+                   choices=())
 
 
 def _leave_school(turn: Turn, code: str) -> Outcome:
@@ -95,16 +113,28 @@ def leave(turn: Turn) -> Outcome:
         return outcome(turn, (turn.text("alerts.none"),), "leave")
     if len(turn.state.schools) == 1:
         return _leave_school(turn, turn.state.schools[0])
-    names = [turn.content.school_names([code]) for code in turn.state.schools]
+    return _leave_which(turn, turn.state.schools)
+
+
+def _leave_which(turn: Turn, codes: tuple[str, ...]) -> Outcome:
+    names = [turn.content.school_names([code]) for code in codes]
     text = "\n".join([turn.text("alerts.leave_which"), numbered(names)])
-    return outcome(turn, (text,), "leave", pending=CHOOSE_LEAVE, choices=turn.state.schools)
+    return outcome(turn, (text,), "leave", pending=CHOOSE_LEAVE, choices=codes)
 
 
-def _leave_chosen(turn: Turn) -> Outcome | None:
+def _leave_chosen(turn: Turn) -> Outcome:
+    """A number from the list (0 keeps every school), or a followed school's name; else ask again."""
     number = _number(turn)
+    followed = tuple(code for code in turn.state.choices if code in turn.state.schools)
+    if number == 0:
+        return list_schools(turn)  # nothing changed: say what they still follow
     if number is not None and 1 <= number <= len(turn.state.choices):
         return _leave_school(turn, turn.state.choices[number - 1])
-    return None
+    if number is None:
+        named = [s.code for s in turn.content.schools.find(turn.inbound.text) if s.code in followed]
+        if len(named) == 1:
+            return _leave_school(turn, named[0])
+    return _leave_which(turn, followed or turn.state.choices)
 
 
 # What an answer means while the family is in the middle of a question (None: not an answer).
@@ -135,7 +165,10 @@ def parse_verify(text: str, content: Content) -> tuple[str, frozenset[str]] | No
         rest = folded[len(phrase):] if folded.startswith(phrase) else None
         # "VERIFY K7P2Q"; in scripts without spaces between words, "확인K7P2Q" too.
         if rest and (rest[0] == " " or (not phrase[-1].isascii() and rest[0].isascii() and rest[0].isalnum())):
-            return re.sub(r"[^A-Z0-9]", "", rest.upper())[:MAX_CODE_LENGTH], languages
+            # The code is the first word: "VERIFICAR 7W37D por favor" is 7W37D. A word too short to be a
+            # code ("check my alerts") asks how to verify instead of calling a code false.
+            code = re.sub(r"[^A-Z0-9]", "", rest.split()[0].upper())[:MAX_CODE_LENGTH]
+            return (code if len(code) >= MIN_CODE_LENGTH else ""), languages
     return None
 
 
@@ -160,4 +193,6 @@ def verify(turn: Turn) -> Outcome:
         when=format_when(turn.content, turn.lang, facts.sent_at.astimezone(turn.inbound.now.tzinfo)),
         status=turn.text(f"status.{facts.kind}", verified_by=facts.verified_by),
     )
+    if facts.corrected_by:  # a forwarded alert that was later corrected must not stand as it is
+        text = "\n".join([text, turn.text("verify.corrected", correction=facts.corrected_by)])
     return outcome(turn, (text,), "verify_genuine")

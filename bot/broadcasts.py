@@ -266,6 +266,12 @@ class BroadcastStore:
                   keys.BROADCAST_TTL_SECONDS])
         if answer != b"ok":
             raise DuplicateBroadcast(f"a broadcast with this {answer.decode()} already exists")
+        if broadcast.corrects:  # VERIFY of the original says it was corrected, once a correction went out
+            corrections = keys.BROADCAST_CORRECTIONS.format(id=broadcast.corrects)
+            pipe = self.connection.pipeline(transaction=False)
+            pipe.sadd(corrections, broadcast.id)
+            pipe.expire(corrections, keys.BROADCAST_TTL_SECONDS)
+            pipe.execute()
         return broadcast
 
     def save(self, broadcast: Broadcast) -> Broadcast:
@@ -302,6 +308,15 @@ class BroadcastStore:
             return self.get(broadcast_id.decode()) if broadcast_id else None
         except BroadcastNotFound:
             return None
+
+    def corrections_of(self, broadcast_id: str) -> list[Broadcast]:
+        """The corrections of a broadcast that started sending, oldest first."""
+        ids = sorted(i.decode() for i in self.connection.smembers(keys.BROADCAST_CORRECTIONS.format(id=broadcast_id)))
+        pipe = self.connection.pipeline(transaction=False)
+        for correction_id in ids:
+            pipe.hgetall(keys.BROADCAST.format(id=correction_id))
+        found = [Broadcast.from_stored(stored) for stored in pipe.execute() if stored]
+        return sorted((b for b in found if b.started_at is not None), key=lambda b: b.started_at)
 
     def transition(self, broadcast_id: str, to: str, *, failure: str = "") -> Broadcast:
         """Move a broadcast to a new status, or raise InvalidTransition; stamps started/finished."""

@@ -32,6 +32,7 @@ SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
 # text only, no family data, so it is kept a year for the audit trail, like its code and counts.
 BROADCAST = PREFIX + ":bcast:{id}"
 BROADCAST_CODE = PREFIX + ":bcast:code:{code}"  # verification code (upper case) -> broadcast id
+BROADCAST_CORRECTIONS = PREFIX + ":bcast:{id}:corrections"  # ids of the corrections of broadcast id
 BROADCASTS_RECENT = PREFIX + ":bcasts"  # sorted set: broadcast id scored by creation time
 BROADCAST_COUNTS = PREFIX + ":bcast:{id}:counts"  # aggregate outcome and status-callback counters
 BROADCAST_TTL_SECONDS = 365 * 24 * 3600

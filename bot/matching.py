@@ -21,8 +21,11 @@ def ascii_digits(text: str) -> str:
 
 
 def fold_case(text: str) -> str:
-    """Lowercase, ASCII digits, punctuation dropped, whitespace collapsed; accents kept."""
-    text = ascii_digits(unicodedata.normalize("NFC", text).casefold())
+    """Lowercase, ASCII digits, punctuation dropped, whitespace collapsed; accents kept.
+
+    NFKC, not NFC: full-width letters and digits (Chinese, Japanese and Korean keyboards type "７Ｗ３７Ｄ"
+    and "ＢＥＬＭＯＮＴ") are the plain ones to a family, and must be to the matcher too."""
+    text = ascii_digits(unicodedata.normalize("NFKC", text).casefold())
     text = _PUNCTUATION.sub(" ", text).replace("_", " ")
     return _SPACES.sub(" ", text).strip()
 

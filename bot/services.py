@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from . import embedded_redis
 from .audit import AuditLog
-from .broadcasts import DONE, SENDING, BroadcastStore
+from .broadcasts import BroadcastStore
 from .config import Settings
 from .content import Content
 from .content_check import check
@@ -93,12 +93,14 @@ class Aviso:
         return Desk(self.broadcasts, self.active_content(), self.settings, self.audit)
 
     def alert_facts(self, code: str) -> AlertFacts | None:
-        """What VERIFY may say about the alert with this code: only alerts that went out are genuine."""
+        """What VERIFY may say about the alert with this code: an alert that started going out is genuine,
+        also when it was cancelled or failed part way (some families got it)."""
         broadcast = self.broadcasts.find_by_code(code)
-        if broadcast is None or broadcast.status not in (SENDING, DONE) or broadcast.started_at is None:
+        if broadcast is None or broadcast.started_at is None:
             return None
+        corrections = self.broadcasts.corrections_of(broadcast.id)
         return AlertFacts(broadcast.code, broadcast.kind, broadcast.schools, broadcast.started_at,
-                          broadcast.verified_by or "")
+                          broadcast.verified_by or "", corrections[-1].code if corrections else "")
 
     @cached_property
     def sender(self) -> Sender:

@@ -33,6 +33,7 @@ class AlertFacts:
     schools: tuple[str, ...]
     sent_at: datetime
     verified_by: str = ""
+    corrected_by: str = ""  # the code of the latest correction that went out, if any
 
 
 @dataclass(frozen=True)

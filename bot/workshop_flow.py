@@ -144,13 +144,16 @@ def _waitlist_answer(turn: Turn) -> Outcome | None:
     number = _number(turn)
     if number == 0:
         return _done(turn, "workshops.no_change", "workshop_no_change")
-    if number != 1 or not turn.state.choices:
+    if not turn.state.choices:
         return None
     workshop_id = turn.state.choices[0]
     workshop = _open(turn, workshop_id)
     if workshop is None:
         return _done(turn, "workshops.gone", "workshop_gone")
     values = describe(turn.content, turn.lang, workshop)
+    if number != 1:  # any other answer asks again: the question is not dropped
+        text = turn.text("workshops.full_waitlist", title=values["title"])
+        return outcome(turn, (text,), "workshop_full", pending=WAITLIST, choices=(workshop_id,))
     if turn.inbound.seats_left.get(workshop_id, 0) > 0:  # a seat freed up meanwhile
         return _done(turn, "workshops.confirmed", "workshop_signed_up", Register(workshop_id, waitlist=True),
                      values=values, workshops=(*turn.state.workshops, workshop_id))
@@ -201,12 +204,18 @@ def _free_answer(turn: Turn) -> Outcome | None:
     number = _number(turn)
     if number == 0:
         return _done(turn, "workshops.no_change", "workshop_no_change")
-    if number != 1 or not turn.state.choices:
+    if not turn.state.choices:
         return None
     workshop_id = turn.state.choices[0]
     if workshop_id not in (*turn.state.workshops, *turn.state.waitlisted):
         return my_workshops(turn)
     workshop = turn.content.workshop(workshop_id)
+    if number != 1:  # any other answer asks again: the question is not dropped
+        if workshop is None or _open(turn, workshop_id) is None:
+            return my_workshops(turn)
+        values = describe(turn.content, turn.lang, workshop)
+        text = turn.text("workshops.free_confirm", title=values["title"], when=values["when"])
+        return outcome(turn, (text,), "workshop_free_confirm", pending=FREE, choices=(workshop_id,))
     title = title_of(turn.content, turn.lang, workshop) if workshop else workshop_id
     return _done(turn, "workshops.cancelled_by_you", "workshop_freed", CancelRegistration(workshop_id),
                  values={"title": title},

@@ -287,3 +287,23 @@ def test_the_outbox_sends_a_broadcast_exactly_once_without_a_twilio_account(stor
     assert (summary.sent, summary.skipped, summary.pending) == (5, {"opted_out": 1}, 0)
     sent = [aviso.sender.messages_for(Address("sms", number)) for number in numbers]
     assert [[m["body"] for m in messages] for messages in sent] == [[]] + [[ES_TEXT]] * 5
+
+
+def test_verify_calls_an_alert_genuine_once_it_started_going_out_even_if_cancelled_later(store, aviso):
+    scheduled = store.create(make_broadcast())
+    store.transition(scheduled.id, CANCELLED)  # cancelled before anyone got it: no alert
+    assert aviso.alert_facts(scheduled.code) is None
+    stopped = store.create(make_broadcast())
+    store.transition(stopped.id, SENDING)
+    store.transition(stopped.id, CANCELLED)  # some families got it before the cancel
+    facts = aviso.alert_facts(stopped.code)
+    assert facts is not None and facts.code == stopped.code and facts.corrected_by == ""
+
+
+def test_verify_names_the_correction_of_an_alert_once_the_correction_went_out(store, aviso):
+    original = store.create(make_broadcast())
+    store.transition(original.id, SENDING)
+    correction = store.create(make_broadcast(kind="correction", corrects=original.id))
+    assert aviso.alert_facts(original.code).corrected_by == ""  # approved, not sent yet
+    store.transition(correction.id, SENDING)
+    assert aviso.alert_facts(original.code).corrected_by == correction.code

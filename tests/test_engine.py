@@ -392,3 +392,86 @@ def test_a_verify_keyword_in_a_script_without_spaces_may_touch_the_code(shipped_
     korean = ContactState(language="ko", at=MAIN, is_new=False)
     assert say(shipped_content, "확인K7P2Q", korean, verification=facts).command == "verify_genuine"
     assert say(shipped_content, "VERIFYK7P2Q", ENGLISH, verification=facts).command != "verify_genuine"
+
+
+# --- a question stays open until it is answered: stray numbers and words ask it again ---
+
+RIGHTS_PAGE = ContactState(language="es", at="rights", is_new=False)  # a menu left behind by ALERTAS
+
+
+@pytest.mark.parametrize(("texts", "pending", "asked"), [
+    (["ALERTAS", "high", "9"], "school_choice", "alerts.choose_school"),  # out of the list: the list again
+    (["ALERTAS", "Venice", "2"], "school_confirm", "alerts.confirm"),  # neither 1 nor 0: confirm again
+    (["ALERTAS", "Venice", "Sí"], "school_confirm", "alerts.confirm"),
+    (["ALERTAS", "Venice", "ok 👍"], "school_confirm", "alerts.confirm"),
+    (["ALERTAS", "7"], "school", "alerts.no_school"),  # a number is no school: ask for the school again
+])
+def test_a_stray_answer_asks_the_alert_question_again_and_runs_no_menu_entry(shipped_content, texts, pending,
+                                                                              asked):
+    last, effects = run(shipped_content, texts, RIGHTS_PAGE)
+    assert effects == [] and last.state.pending == pending
+    assert shipped_content.text("es", asked, school="Venice High School") in last.replies[0]
+
+
+def test_zero_cancels_a_school_list_too(shipped_content):
+    last, effects = run(shipped_content, ["ALERTS", "high", "0"])
+    assert effects == [] and last.replies == (shipped_content.text("en", "alerts.cancelled"),)
+
+
+def test_korean_families_confirm_with_1_and_the_prompt_does_not_say_the_verify_word(shipped_content):
+    korean = ContactState(language="ko", at=MAIN, is_new=False)
+    asked, _ = run(shipped_content, ["알림", "Venice"], korean)
+    verify_words = shipped_content.language("ko")["keywords"]["verify"]
+    assert not any(word in asked.replies[0] for word in verify_words)
+    last, effects = run(shipped_content, ["1"], asked.state)
+    assert effects == [Subscribe("VENICE")]
+
+
+def test_the_leave_list_asks_again_keeps_everything_on_zero_and_takes_a_school_name(shipped_content):
+    state = ContactState(language="en", at=MAIN, is_new=False, schools=("VENICE", "GARFIELD"))
+    asked, _ = run(shipped_content, ["LEAVE", "5"], state)
+    assert asked.state.pending == "leave_choice"
+    assert shipped_content.text("en", "alerts.leave_which") in asked.replies[0]
+    kept, effects = run(shipped_content, ["0"], asked.state)
+    assert effects == [] and kept.state.schools == ("VENICE", "GARFIELD") and "Venice High School" in kept.replies[0]
+    named, effects = run(shipped_content, ["LEAVE", "garfield"], state)
+    assert effects == [Unsubscribe("GARFIELD")] and named.state.schools == ("VENICE",)
+
+
+def test_leaving_a_school_says_how_to_follow_it_again(shipped_content):
+    state = ContactState(language="es", at=MAIN, is_new=False, schools=("VENICE",))
+    left = say(shipped_content, "SALIR", state)
+    alerts_word = shipped_content.language("es")["keywords"]["alerts"][0]
+    assert left.effects == (Unsubscribe("VENICE"),) and alerts_word in left.replies[0]
+
+
+@pytest.mark.parametrize("text", ["VERIFICAR 7W37D por favor", "verify 7w37d please", "核實７Ｗ３７Ｄ",
+                                  "核實 ７Ｗ３７Ｄ", "ＶＥＲＩＦＹ ７Ｗ３７Ｄ"])
+def test_verify_takes_the_first_word_as_the_code_in_any_width(shipped_content, text):
+    facts = AlertFacts("7W37D", "update", ("BELMONT",), NOW - timedelta(hours=1))
+    assert say(shipped_content, text, SPANISH, verification=facts).command == "verify_genuine"
+
+
+def test_verify_followed_by_words_that_are_no_code_explains_how_instead_of_calling_it_false(shipped_content):
+    outcome = say(shipped_content, "check my alerts", ENGLISH, verification=None)
+    assert outcome.replies == (shipped_content.text("en", "verify.usage"),)
+
+
+def test_full_width_school_names_are_found(shipped_content):
+    last, effects = run(shipped_content, ["警報", "Ｂｅｌｍｏｎｔ", "1"])
+    assert effects == [Subscribe("BELMONT")]
+
+
+@pytest.mark.parametrize("language", ["en", "es", "ko", "ar"])
+def test_verify_of_a_corrected_alert_names_the_correction(shipped_content, language):
+    facts = AlertFacts("K7P2Q", "update", ("BELMONT",), NOW - timedelta(hours=1), corrected_by="UYCM7")
+    state = ContactState(language=language, at=MAIN, is_new=False)
+    outcome = say(shipped_content, "VERIFY K7P2Q", state, verification=facts)
+    assert outcome.command == "verify_genuine"
+    assert shipped_content.text(language, "verify.corrected", correction="UYCM7") in outcome.replies[0]
+
+
+def test_spanish_updates_do_not_repeat_the_product_name(shipped_content):
+    frame = shipped_content.text("es", "alert.frame", status=shipped_content.text("es", "status.update"),
+                                 school="Belmont", body="x", code="K7P2Q")
+    assert not frame.startswith("AVISO AVISO")

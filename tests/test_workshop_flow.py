@@ -250,3 +250,16 @@ def test_forget_gives_the_seat_to_the_waitlist_and_erases_every_registration_key
         if name != keys.OUTBOX.encode():  # the development outbox logs what was sent, by contact key
             assert gone.encode() not in name and gone.encode() not in (aviso.connection.dump(name) or b""), name
     assert aviso.connection.scard(keys.WORKSHOP_PROMOTED.format(id="kyr")) == 1
+
+
+@pytest.mark.parametrize("stray", ["2", "7", "Sí", "ok"])
+def test_a_stray_answer_to_a_yes_or_no_workshop_question_asks_it_again(content, stray):
+    listed = say(content, "TALLERES", replace(SPANISH, at="rights")).state  # a menu left behind
+    full = say(content, "1", listed, seats_left={"kyr": 0})
+    again = say(content, stray, full.state)
+    assert again.effects == () and again.state.pending == WAITLIST
+    assert again.replies == full.replies
+    mine = say(content, "MIS TALLERES", replace(SPANISH, at="rights", workshops=("plan",))).state
+    asked = say(content, "1", mine)
+    again = say(content, stray, asked.state)
+    assert again.effects == () and again.state.pending == FREE and again.replies == asked.replies
