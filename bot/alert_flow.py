@@ -48,6 +48,22 @@ def _school_named(turn: Turn) -> Outcome | None:
     return _choose(turn, tuple(s.code for s in found))
 
 
+def start_naming(turn: Turn, named: str) -> Outcome | None:
+    """ALERTS with the school in the same message ("ALERTAS Garfield"); None when it names no school."""
+    found = turn.content.schools.find(named)
+    if not found:
+        return None
+    if len(found) == 1:
+        return _confirm(turn, found[0].code)
+    return _choose(turn, tuple(s.code for s in found))
+
+
+def leave_naming(turn: Turn, named: str) -> Outcome | None:
+    """LEAVE with a followed school's name in the same message ("SALIR Belmont"); None when it names none."""
+    codes = [s.code for s in turn.content.schools.find(named) if s.code in turn.state.schools]
+    return _leave_school(turn, codes[0]) if len(codes) == 1 else None
+
+
 def _choose(turn: Turn, codes: tuple[str, ...]) -> Outcome:
     names = [turn.content.school_names([code]) for code in codes]
     text = "\n".join([turn.text("alerts.choose_school"), numbered(names)])

@@ -65,6 +65,10 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
     if state.pending == "forget" and match is not None and match.command == "forget":
         if state.pending_until and inbound.now <= state.pending_until:
             return Outcome((turn.text("forget.done"),), ContactState(), "forget", (Forget(),))
+    if match is None:  # "ALERTAS Garfield": a keyword and its answer in one message
+        named = _keyword_with_school(turn)
+        if named is not None:
+            return named
     if state.pending in PENDING and match is None:
         answered = PENDING[state.pending](turn)
         if answered is not None:
@@ -80,6 +84,23 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
     if turn.state.language is None:
         return _welcome(turn)
     return outcome(turn, (turn.text("unknown"),), "unknown")
+
+
+# Keywords whose question may be answered in the same message, and how.
+_NAMING = {"alerts": alert_flow.start_naming, "leave": alert_flow.leave_naming}
+
+
+def _keyword_with_school(turn: Turn) -> Outcome | None:
+    """A leading ALERTS or LEAVE keyword (one or two words) and a school's name after it; else None."""
+    words = turn.inbound.text.split()
+    for size in (2, 1):
+        if len(words) <= size:
+            continue
+        match = turn.content.keywords.lookup(" ".join(words[:size]))
+        if match is not None and match.command in _NAMING:
+            asked = turn.with_state(language=_language_after(turn, match.languages), pending=None, choices=())
+            return _NAMING[match.command](asked, " ".join(words[size:]))
+    return None
 
 
 def _carrier_command(word: str) -> str | None:

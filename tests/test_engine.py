@@ -475,3 +475,23 @@ def test_spanish_updates_do_not_repeat_the_product_name(shipped_content):
     frame = shipped_content.text("es", "alert.frame", status=shipped_content.text("es", "status.update"),
                                  school="Belmont", body="x", code="K7P2Q")
     assert not frame.startswith("AVISO AVISO")
+
+
+@pytest.mark.parametrize(("text", "language"), [("ALERTAS Garfield", "es"), ("alerts garfeild", "en"),
+                                                ("SAFE PASSAGE Garfield High", "en"), ("알림 Garfield", "ko")])
+def test_the_alerts_keyword_and_the_school_may_come_in_one_message(shipped_content, text, language):
+    asked = say(shipped_content, text)
+    assert asked.state.pending == "school_confirm" and asked.state.choices == ("GARFIELD",)
+    assert asked.replies == (shipped_content.text(language, "alerts.confirm", school="Garfield High School"),)
+
+
+def test_a_sentence_that_starts_with_the_alerts_word_but_names_no_school_is_not_a_sign_up(shipped_content):
+    outcome = say(shipped_content, "alerta hay agentes cerca", SPANISH)
+    assert outcome.command == "unknown" and outcome.state.pending is None
+
+
+def test_leave_and_a_followed_schools_name_in_one_message_leaves_that_school(shipped_content):
+    state = ContactState(language="es", at=MAIN, is_new=False, schools=("VENICE", "GARFIELD"))
+    left = say(shipped_content, "SALIR Garfield", state)
+    assert left.effects == (Unsubscribe("GARFIELD"),) and left.state.schools == ("VENICE",)
+    assert say(shipped_content, "SALIR Belmont", state).effects == ()  # not followed: nothing to leave
