@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from .content import Content
-from .matching import fold_case, strip_accents
+from .matching import TYPO_MIN_LENGTH, fold_case, strip_accents, within_one_edit
 from .turn import Outcome, Subscribe, Turn, Unsubscribe, outcome
 
 ASK_SCHOOL = "school"
@@ -183,9 +183,21 @@ def parse_verify(text: str, content: Content) -> tuple[str, frozenset[str]] | No
         if rest and (rest[0] == " " or (not phrase[-1].isascii() and rest[0].isascii() and rest[0].isalnum())):
             # The code is the first word: "VERIFICAR 7W37D por favor" is 7W37D. A word too short to be a
             # code ("check my alerts") asks how to verify instead of calling a code false.
-            code = re.sub(r"[^A-Z0-9]", "", rest.split()[0].upper())[:MAX_CODE_LENGTH]
-            return (code if len(code) >= MIN_CODE_LENGTH else ""), languages
+            return _code_in(rest), languages
+    # "VERIFCAR 7W37D": a one-letter typo in a one-word keyword, when a code-like word follows.
+    first, _, rest = folded.partition(" ")
+    if len(first) >= TYPO_MIN_LENGTH and _code_in(rest):
+        for phrase, languages in _verify_phrases(content):
+            if " " not in phrase and within_one_edit(first, phrase):
+                return _code_in(rest), languages
     return None
+
+
+def _code_in(rest: str) -> str:
+    """The code in what follows VERIFY: its first word, letters and digits only ("" when too short)."""
+    words = rest.split()
+    code = re.sub(r"[^A-Z0-9]", "", words[0].upper())[:MAX_CODE_LENGTH] if words else ""
+    return code if len(code) >= MIN_CODE_LENGTH else ""
 
 
 def verify_code(text: str, content: Content) -> str | None:

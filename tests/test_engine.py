@@ -495,3 +495,10 @@ def test_leave_and_a_followed_schools_name_in_one_message_leaves_that_school(shi
     left = say(shipped_content, "SALIR Garfield", state)
     assert left.effects == (Unsubscribe("GARFIELD"),) and left.state.schools == ("VENICE",)
     assert say(shipped_content, "SALIR Belmont", state).effects == ()  # not followed: nothing to leave
+
+
+@pytest.mark.parametrize("text", ["VERIFCAR 7W37D", "verifica 7W37D", "VERIFYY 7w37d"])
+def test_a_one_letter_typo_in_the_verify_word_is_forgiven_when_a_code_follows(shipped_content, text):
+    facts = AlertFacts("7W37D", "update", ("BELMONT",), NOW - timedelta(hours=1))
+    assert say(shipped_content, text, SPANISH, verification=facts).command == "verify_genuine"
+    assert say(shipped_content, text.split()[0], SPANISH).command == "verify_usage"  # alone: how to verify
