@@ -9,6 +9,10 @@ from flask import Flask
 from .config import Settings, load_settings
 from .forms import AvisoRequest
 
+# Bodies larger than this are refused (413) before they are read: Twilio's webhook forms and the dashboard's
+# are a few kilobytes and an API broadcast a few tens, so 1 MiB leaves room without parsing 60 MB of JSON.
+MAX_REQUEST_BYTES = 1024 * 1024
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; settings default to the environment (and .env)."""
@@ -17,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.request_class = AvisoRequest
     app.config["AVISO_SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_keys[0]
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     from . import api, dashboard, health, services, simulator, webhook

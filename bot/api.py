@@ -6,7 +6,8 @@ from dataclasses import asdict
 from datetime import datetime
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from . import services
 from .broadcasts import Broadcast, BroadcastError, BroadcastNotFound, InvalidTransition
@@ -15,6 +16,12 @@ from .compose import BroadcastRequest, ComposeError, MissingTranslation, templat
 from .staff import NotAllowed
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+REQUEST_FIELDS = ("schools", "kind", "template", "variables", "texts", "languages", "fallback_language",
+                  "verified_by", "corrects", "urgent", "send_at", "workshop")
+
+
+class BadBody(ComposeError):
+    """A request body that is not the JSON the endpoint expects; the message names what is wrong."""
 
 
 def _error(status: int, message: str, **extra):
@@ -49,7 +56,7 @@ def _desk_errors(view):
         except NotAllowed as exc:
             return _error(403, str(exc))
         except BroadcastNotFound as exc:
-            return _error(404, str(exc) or "no such broadcast")
+            return _error(404, str(exc))
         except InvalidTransition as exc:
             return _error(409, str(exc))
         except (ComposeError, BroadcastError) as exc:
@@ -58,39 +65,77 @@ def _desk_errors(view):
     return mapped
 
 
+def json_body():
+    """The request's JSON (None when there is no body), or BadBody when it is not JSON."""
+    if not request.get_data(cache=True):
+        return None
+    try:
+        return request.get_json(force=True)
+    except BadRequest:
+        raise BadBody("the body is not valid JSON") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise BadBody("the body is not valid JSON: it is nested too deeply") from None
+
+
 def parse_request(data: dict) -> BroadcastRequest:
-    """A BroadcastRequest from JSON, or ComposeError naming the bad field."""
+    """A BroadcastRequest from JSON, or BadBody naming the bad field."""
     if not isinstance(data, dict):
-        raise ComposeError("send a JSON object")
+        raise BadBody("send a JSON object")
+    unknown = sorted(set(data) - set(REQUEST_FIELDS))
+    if unknown:  # a misspelt send_at would otherwise send a scheduled alert at once
+        raise BadBody(f"unknown field(s) {', '.join(unknown)}; known fields: {', '.join(REQUEST_FIELDS)}")
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise BadBody(f"{name} must be a string")
+        return (value or "").strip() or None
 
     def strings(name: str) -> tuple[str, ...]:
         value = data.get(name) or []
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ComposeError(f"{name} must be a list of strings")
+            raise BadBody(f"{name} must be a list of strings")
         return tuple(v.strip().upper() if name == "schools" else v.strip() for v in value)
 
     def mapping(name: str) -> dict[str, str]:
         value = data.get(name) or {}
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ComposeError(f"{name} must be an object of strings")
-        return {str(k): v for k, v in value.items()}
+            raise BadBody(f"{name} must be an object of strings")
+        return dict(value)
 
-    send_at = data.get("send_at")
+    urgent = data.get("urgent")
+    if urgent is not None and not isinstance(urgent, bool):
+        raise BadBody("urgent must be true or false")
+    send_at = text("send_at")
     try:
         when = datetime.fromisoformat(send_at) if send_at else None
-    except (TypeError, ValueError):
-        raise ComposeError("send_at must be an ISO date and time with its offset") from None
+    except ValueError:
+        raise BadBody("send_at must be an ISO date and time with its offset") from None
     if when is not None and when.tzinfo is None:
-        raise ComposeError("send_at needs a UTC offset, like 2026-12-03T07:00:00-08:00")
+        raise BadBody("send_at needs a UTC offset, like 2026-12-03T07:00:00-08:00")
     return BroadcastRequest(
-        schools=strings("schools"), kind=str(data.get("kind", "")), template=data.get("template") or None,
+        schools=strings("schools"), kind=text("kind") or "", template=text("template"),
         variables=mapping("variables"), custom_texts=mapping("texts"), languages=strings("languages") or None,
-        fallback_language=data.get("fallback_language") or None, verified_by=str(data.get("verified_by") or ""),
-        corrects=data.get("corrects") or None, urgent=bool(data.get("urgent", False)), send_at=when,
-        workshop=data.get("workshop") or None,
+        fallback_language=text("fallback_language"), verified_by=text("verified_by") or "",
+        corrects=text("corrects"), urgent=bool(urgent), send_at=when, workshop=text("workshop"),
     )
+
+
+def parse_reason(data) -> str:
+    """The reason of a rejection body ({"reason": "..."}), or BadBody."""
+    if data is None:
+        return ""
+    if not isinstance(data, dict):
+        raise BadBody('send a JSON object like {"reason": "..."}')
+    unknown = sorted(set(data) - {"reason"})
+    if unknown:
+        raise BadBody(f"unknown field(s) {', '.join(unknown)}; known fields: reason")
+    reason = data.get("reason") or ""
+    if not isinstance(reason, str):
+        raise BadBody("reason must be a string")
+    return reason
 
 
 def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
@@ -133,7 +178,7 @@ def list_templates():
 @_desk_errors
 def preview():
     """Texts per language, segments, recipients per language and channel — nothing stored."""
-    draft, plan = services.current().desk().preview(g.staff, parse_request(request.get_json(silent=True)))
+    draft, plan = services.current().desk().preview(g.staff, parse_request(json_body()))
     return jsonify(texts=draft.texts, code_example=draft.code, plan=plan_json(plan))
 
 
@@ -142,7 +187,7 @@ def preview():
 @_desk_errors
 def create():
     """Create a broadcast (sent, scheduled or waiting for approval)."""
-    broadcast = services.current().desk().create(g.staff, parse_request(request.get_json(silent=True)))
+    broadcast = services.current().desk().create(g.staff, parse_request(json_body()))
     return jsonify(broadcast_json(broadcast)), 201
 
 
@@ -150,9 +195,7 @@ def create():
 @staff_required
 def recent():
     """Recent broadcasts for the caller's schools."""
-    mine = [b for b in services.current().broadcasts.list_recent(50)
-            if g.staff.role == "admin" or set(b.schools) <= set(g.staff.schools)]
-    return jsonify(broadcasts=[broadcast_json(b) for b in mine])
+    return jsonify(broadcasts=[broadcast_json(b) for b in services.current().desk().recent(g.staff, 50)])
 
 
 @bp.get("/broadcasts/<broadcast_id>")
@@ -160,9 +203,7 @@ def recent():
 @_desk_errors
 def show(broadcast_id: str):
     """One broadcast with its outcome counts."""
-    broadcast = services.current().broadcasts.get(broadcast_id)
-    g.staff.check_schools(broadcast.schools)
-    return jsonify(broadcast_json(broadcast, with_outcomes=True))
+    return jsonify(broadcast_json(services.current().desk().show(g.staff, broadcast_id), with_outcomes=True))
 
 
 @bp.post("/broadcasts/<broadcast_id>/approve")
@@ -178,7 +219,7 @@ def approve(broadcast_id: str):
 @_desk_errors
 def reject(broadcast_id: str):
     """Send a broadcast back with a reason."""
-    reason = str((request.get_json(silent=True) or {}).get("reason", ""))
+    reason = parse_reason(json_body())
     return jsonify(broadcast_json(services.current().desk().reject(g.staff, broadcast_id, reason)))
 
 
@@ -188,3 +229,21 @@ def reject(broadcast_id: str):
 def cancel(broadcast_id: str):
     """Cancel a broadcast, also while it is sending."""
     return jsonify(broadcast_json(services.current().desk().cancel(g.staff, broadcast_id)))
+
+
+@bp.app_errorhandler(HTTPException)
+def json_errors_under_api(exc: HTTPException):
+    """JSON instead of an HTML error page under /api (unknown routes, wrong methods, bodies too large)."""
+    if request.path != bp.url_prefix and not request.path.startswith(f"{bp.url_prefix}/"):
+        return exc  # other pages keep Flask's own answer
+    if isinstance(exc, NotFound):
+        response, status = _error(404, f"no API endpoint {request.method} {request.path}")
+    elif isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(exc.valid_methods or ())
+        response, status = _error(405, f"{request.method} is not allowed here; use {allowed}")
+        response.headers["Allow"] = allowed
+    elif isinstance(exc, RequestEntityTooLarge):
+        response, status = _error(413, f"the body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes")
+    else:
+        response, status = _error(exc.code or 500, exc.description or exc.name)
+    return response, status

@@ -16,6 +16,7 @@ SENSITIVE_KINDS = ("verified", "correction")
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY3479"  # no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B: read aloud and typed back
 CODE_LENGTH = 5
 MAX_VARIABLE_LENGTH = 200
+MAX_VERIFIED_BY_LENGTH = 80  # it goes into every language's status line: a long one costs segments per family
 
 
 class ComposeError(ValueError):
@@ -76,15 +77,19 @@ def validate(request: BroadcastRequest, content: Content) -> None:
             raise ComposeError(f"no workshop {request.workshop!r} in content version {content.version}")
         if request.kind != "update":
             raise ComposeError("a message to a workshop's registrants is an update")
-    elif not request.schools:
+    elif not request.schools and not request.corrects:  # a correction takes its original's audience
         raise ComposeError("name at least one school")
     unknown = [code for code in request.schools if code not in content.schools.by_code]
     if unknown:
         raise ComposeError(f"unknown school code(s): {', '.join(unknown)}")
     if request.kind == "verified" and not request.verified_by.strip():
         raise ComposeError("a verified alert must say who verified it (verified_by)")
+    if len(request.verified_by.strip()) > MAX_VERIFIED_BY_LENGTH:
+        raise ComposeError(f"verified_by is too long: {MAX_VERIFIED_BY_LENGTH} characters at most")
     if request.kind == "correction" and not request.corrects:
         raise ComposeError("a correction must name the broadcast it corrects")
+    if request.corrects and request.kind != "correction":
+        raise ComposeError(f"corrects is only for a correction, not for kind {request.kind}")
     if bool(request.template) == bool(request.custom_texts):
         raise ComposeError("give either a template with its variables or custom text per language")
     if request.template:
@@ -97,9 +102,13 @@ def validate(request: BroadcastRequest, content: Content) -> None:
     values = [*request.variables.values(), *request.custom_texts.values()]
     if any(len(str(v)) > MAX_VARIABLE_LENGTH * 8 for v in values):
         raise ComposeError("a text is too long for a safety alert")
+    supported = ", ".join(content.languages)
     for language in request.custom_texts:
         if language not in content.languages:
-            raise ComposeError(f"unknown language {language!r}")
+            raise ComposeError(f"unknown language {language!r}; supported: {supported}")
+    unknown_languages = [code for code in request.languages or () if code not in content.languages]
+    if unknown_languages:
+        raise ComposeError(f"unknown language(s) {', '.join(unknown_languages)}; supported: {supported}")
     if request.fallback_language and request.fallback_language not in content.languages:
         raise ComposeError(f"unknown fallback language {request.fallback_language!r}")
 

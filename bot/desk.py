@@ -14,8 +14,8 @@ from .broadcasts import (
     DONE,
     DRAFT,
     PENDING_APPROVAL,
-    SENDING,
     Broadcast,
+    BroadcastNotFound,
     BroadcastStore,
     DuplicateBroadcast,
     InvalidTransition,
@@ -24,7 +24,7 @@ from .broadcasts import (
 )
 from .compose import SENSITIVE_KINDS, BroadcastRequest, ComposeError, check_languages, new_code, render, validate
 from .config import Settings
-from .content import Content
+from .content import Content, Workshop
 from .staff import NotAllowed, StaffMember
 
 CODE_ATTEMPTS = 20
@@ -54,19 +54,61 @@ class Desk:
         self.settings = settings
         self.audit = audit
 
+    def get(self, broadcast_id: str) -> Broadcast:
+        """The broadcast with this id, or BroadcastNotFound saying so."""
+        try:
+            return self.store.get(broadcast_id)
+        except BroadcastNotFound:
+            raise BroadcastNotFound(f"no broadcast with id {broadcast_id}") from None
+
+    def owners(self, broadcast: Broadcast) -> tuple[str, ...]:
+        """The schools whose staff may see and act on a broadcast: its own, its workshop's or its original's."""
+        if broadcast.schools:
+            return broadcast.schools
+        if broadcast.workshop:  # stored before workshop broadcasts kept their schools
+            workshop = self.content.workshop(broadcast.workshop)
+            return workshop_schools(self.content, workshop) if workshop else ()
+        if broadcast.corrects:
+            try:
+                return self.owners(self.store.get(broadcast.corrects))
+            except BroadcastNotFound:
+                return ()
+        return ()
+
+    def check_access(self, staff: StaffMember, broadcast: Broadcast) -> None:
+        """Raise NotAllowed unless the broadcast belongs to the staff member's schools (admins: any)."""
+        staff.check_schools(self.owners(broadcast))
+
+    def show(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
+        """One broadcast, if it belongs to the staff member's schools."""
+        broadcast = self.get(broadcast_id)
+        self.check_access(staff, broadcast)
+        return broadcast
+
+    def recent(self, staff: StaffMember, limit: int) -> list[Broadcast]:
+        """The newest broadcasts of the staff member's schools."""
+        mine = []
+        for broadcast in self.store.list_recent(limit):
+            try:
+                self.check_access(staff, broadcast)
+            except NotAllowed:
+                continue
+            mine.append(broadcast)
+        return mine
+
     def _draft(self, staff: StaffMember, request: BroadcastRequest) -> Broadcast:
+        workshop = self.content.workshop(request.workshop) if request.workshop else None
+        if request.corrects and request.kind == "correction":
+            original = self.get(request.corrects)
+            if original.started_at is None:  # cancelled or failed part way still reached some families
+                raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
+            # a correction reaches exactly the original's recipients, so it belongs to the original's schools
+            request = replace(request, schools=self.owners(original))
+        elif workshop is not None:  # the workshop's school owns the message, whatever schools were named
+            request = replace(request, schools=workshop_schools(self.content, workshop))
         validate(request, self.content)
         schools = request.schools
-        if request.corrects:
-            original = self.store.get(request.corrects)
-            if original.status not in (SENDING, DONE):
-                raise ComposeError("only a broadcast that was sent can be corrected")
-            schools = original.schools  # a correction reaches exactly the original's recipients
-            request = replace(request, schools=schools)
-        if request.workshop:
-            check_workshop(staff, self.content, request.workshop)
-        else:
-            staff.check_schools(schools)
+        staff.check_schools(schools)
         draft = Broadcast(
             id=new_id(), schools=schools, kind=request.kind, texts={}, code="", created_by=staff.id,
             languages=request.languages, fallback_language=request.fallback_language, urgent=request.urgent,
@@ -104,14 +146,14 @@ class Desk:
 
     def approve(self, approver: StaffMember, broadcast_id: str, now: datetime | None = None) -> Broadcast:
         """A second staff member approves; the broadcast goes out (or waits for its time)."""
-        broadcast = self.store.get(broadcast_id)
+        broadcast = self.get(broadcast_id)
+        self.check_access(approver, broadcast)
         if broadcast.status != PENDING_APPROVAL:
             raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
         if approver.id == broadcast.created_by:
             raise NotAllowed("a broadcast needs a second staff member's approval, not its sender's")
         if not approver.can_approve:
             raise NotAllowed(f"{approver.name} is a sender, not an approver")
-        approver.check_schools(broadcast.schools)
         broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
         self.audit.record(_actor(approver), "approved", broadcast.id)
         return self._release(broadcast, now)
@@ -120,19 +162,19 @@ class Desk:
         """Send a broadcast back to its sender with a reason."""
         if not reason.strip():
             raise ComposeError("say why, so the sender can fix it")
-        broadcast = self.store.get(broadcast_id)
+        broadcast = self.get(broadcast_id)
+        self.check_access(approver, broadcast)
         if broadcast.status != PENDING_APPROVAL:
             raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
         if approver.id == broadcast.created_by or not approver.can_approve:
             raise NotAllowed("only another staff member who approves can reject")
-        approver.check_schools(broadcast.schools)
         self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip())
         return self.store.transition(broadcast_id, DRAFT)
 
     def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
         """Stop a broadcast: before it goes out, or while it is sending."""
-        broadcast = self.store.get(broadcast_id)
-        staff.check_schools(broadcast.schools)
+        broadcast = self.get(broadcast_id)
+        self.check_access(staff, broadcast)
         if broadcast.status in (DONE, CANCELLED):
             raise InvalidTransition(f"broadcast {broadcast_id} is already {broadcast.status}")
         cancelled = fanout.cancel(self.store.connection, broadcast_id)
@@ -155,14 +197,11 @@ class Desk:
         return self.store.get(broadcast.id)
 
 
-def check_workshop(staff: StaffMember, content: Content, workshop_id: str) -> None:
-    """Staff may message a workshop's registrants when it is at one of their schools (admins: any)."""
-    if staff.role == "admin":
-        return
-    workshop = content.workshop(workshop_id)
-    their_names = {content.school_names([code]) for code in staff.schools}
-    if workshop is None or workshop.school not in their_names:
-        raise NotAllowed(f"{staff.name} may not message the registrants of {workshop_id}")
+def workshop_schools(content: Content, workshop: Workshop) -> tuple[str, ...]:
+    """The codes of the school a workshop is at (content names it; an online workshop has none)."""
+    if not workshop.school:
+        return ()
+    return tuple(code for code, school in content.schools.by_code.items() if school.name == workshop.school)
 
 
 def _actor(staff: StaffMember) -> str:

@@ -39,9 +39,13 @@ class StaffMember:
         return self.role in ("approver", "admin")
 
     def check_schools(self, schools: tuple[str, ...] | list[str]) -> None:
-        """Raise NotAllowed unless every school is one of this member's."""
+        """Raise NotAllowed unless every school is one of this member's (no school at all: admins only)."""
+        if self.role == "admin":
+            return
+        if not schools:  # an empty list would pass every school check: it belongs to no school, so to admins
+            raise NotAllowed(f"{self.name} may not send to a broadcast of no school (admins only)")
         outside = sorted(set(schools) - set(self.schools))
-        if outside and self.role != "admin":
+        if outside:
             raise NotAllowed(f"{self.name} may not send to {', '.join(outside)}")
 
 

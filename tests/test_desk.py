@@ -4,21 +4,23 @@ the JSON API and the CLI — real Redis, real RQ worker, the outbox sender."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from rq import Worker
 
-from bot import queues
-from bot.broadcasts import APPROVED, DONE, DRAFT, PENDING_APPROVAL, SCHEDULED
+from bot import keys, queues
+from bot.broadcasts import APPROVED, CANCELLED, DONE, DRAFT, FAILED, PENDING_APPROVAL, SCHEDULED
 from bot.cli import cli
-from bot.compose import BroadcastRequest, MissingTranslation
+from bot.compose import BroadcastRequest, ComposeError, MissingTranslation
 from bot.desk import quiet_until
 from bot.identity import parse_address
 from bot.staff import NotAllowed
 
 from .conftest import Phone
+from .workshops_support import publish, workshop
 
 LA = ZoneInfo("America/Los_Angeles")
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=LA)
@@ -160,7 +162,6 @@ def test_non_urgent_broadcast_waits_for_quiet_hours_to_end_but_urgent_does_not(a
         quiet_hours=(datetime(1, 1, 1, 21).time(), datetime(1, 1, 1, 7).time()))))
     waiting = quiet.desk().create(staff["sender"], ROUTE, now=night)
     assert waiting.status == SCHEDULED
-    from dataclasses import replace
 
     urgent = quiet.desk().create(staff["sender"], replace(ROUTE, urgent=True), now=night)
     assert urgent.status in (APPROVED, "sending", DONE)
@@ -197,6 +198,101 @@ def test_audit_log_names_who_did_what_without_phone_numbers(app, aviso, staff, f
     assert ("created", f"Ms. Rivera ({staff['sender'].id})") in actions
     assert ("approved", f"Principal Kim ({staff['approver'].id})") in actions
     assert "310555" not in json.dumps([e.detail + e.actor + e.subject for e in aviso.audit.recent(10)])
+
+
+@pytest.mark.parametrize("ended", [CANCELLED, FAILED])
+def test_broadcast_stopped_while_sending_can_still_be_corrected(app, aviso, staff, families, ended):
+    original = aviso.desk().create(staff["sender"], ROUTE, now=NOON)
+    work(app, aviso)
+    # as if it was stopped after reaching these families: their records kept, its status what the stop left
+    aviso.connection.hset(keys.BROADCAST.format(id=original.id), "status", ended)
+    correction = BroadcastRequest((), "correction", "correction", {"correction": "The gate is on 4th St."},
+                                  corrects=original.id)
+    sent = aviso.desk().create(staff["sender"], correction, now=NOON)
+    aviso.desk().approve(staff["approver"], sent.id, now=NOON)
+    work(app, aviso)
+    assert outbox_for(aviso, "+12135550111")[-1] == sent.texts["en"]
+
+
+def test_broadcast_cancelled_before_it_went_out_cannot_be_corrected(aviso, staff, families):
+    original = aviso.desk().create(staff["sender"], ACTIVITY, now=NOON)
+    aviso.desk().cancel(staff["sender"], original.id)
+    correction = BroadcastRequest((), "correction", "correction", {"correction": "x"}, corrects=original.id)
+    with pytest.raises(ComposeError, match="only a broadcast that was sent can be corrected"):
+        aviso.desk().create(staff["sender"], correction, now=NOON)
+
+
+def test_acting_on_an_unknown_broadcast_says_there_is_no_broadcast_with_that_id(runner, cli_env, aviso, staff):
+    result = runner.invoke(cli, ["broadcast", "cancel", "0123456789abcdef", "--as", staff["sender"].id], env=cli_env)
+    assert result.exit_code != 0 and "no broadcast with id 0123456789abcdef" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--kind", "update", "--corrects", "0123456789abcdef"], "corrects is only for a correction"),
+     (["--kind", "update", "--languages", "en,klingon"], "unknown language(s) klingon; supported: "),
+     (["--kind", "verified", "--verified-by", "K" * 81], "verified_by is too long")],
+)
+def test_create_preview_refuses_bad_options_with_a_clear_message(runner, cli_env, staff, options, message):
+    result = runner.invoke(cli, ["broadcast", "create", "--as", staff["sender"].id, "--schools", "BELMONT",
+                                 "--template", "all_clear", "--var", "time=8 am", "--preview", *options],
+                           env=cli_env)
+    assert result.exit_code != 0 and message in result.output
+
+
+# --- a workshop's broadcasts belong to the workshop's school ---
+
+@pytest.fixture
+def workshop_family(aviso, client, shipped_content):
+    """A Belmont workshop with one family signed up by text."""
+    publish(aviso, shipped_content, dict(workshop("kyr-test", "2030-03-05T18:00", title="KYR"),
+                                         school="Belmont High School"))
+    phone = Phone(client, "+12135550171")
+    phone.text("TALLERES")
+    phone.text("1")
+    return phone.number
+
+
+ROOM = {"kind": "update", "workshop": "kyr-test", "texts": {"en": "Room 101"}, "fallback_language": "en"}
+
+
+def test_other_schools_staff_cannot_see_cancel_or_correct_a_workshop_broadcast(app, aviso, client, staff,
+                                                                               workshop_family):
+    belmont, venice = (aviso.roster.issue_token(staff[k].id) for k in ("sender", "venice"))
+    created = api(client, belmont, "POST", "/api/broadcasts", ROOM)
+    assert created.status_code == 201 and created.get_json()["schools"] == ["BELMONT"]
+    broadcast_id = created.get_json()["id"]
+    work(app, aviso)
+    assert api(client, venice, "GET", f"/api/broadcasts/{broadcast_id}").status_code == 403
+    assert api(client, venice, "GET", "/api/broadcasts").get_json()["broadcasts"] == []
+    assert api(client, venice, "POST", f"/api/broadcasts/{broadcast_id}/cancel").status_code == 403
+    correction = {"kind": "correction", "template": "correction", "variables": {"correction": "Room 102"},
+                  "corrects": broadcast_id}
+    assert api(client, venice, "POST", "/api/broadcasts", {**correction, "schools": ["VENICE"]}).status_code == 403
+    assert [b["id"] for b in api(client, belmont, "GET", "/api/broadcasts").get_json()["broadcasts"]] == [broadcast_id]
+
+
+def test_workshop_broadcast_stored_without_schools_is_still_only_its_schools(aviso, staff, workshop_family):
+    legacy = aviso.desk().create(staff["sender"], BroadcastRequest((), "update", custom_texts={"en": "Room 101"},
+                                                                   fallback_language="en", workshop="kyr-test"))
+    aviso.broadcasts.save(replace(aviso.broadcasts.get(legacy.id), schools=()))  # as stored before this fix
+    with pytest.raises(NotAllowed):
+        aviso.desk().show(staff["venice"], legacy.id)
+    assert aviso.desk().show(staff["sender"], legacy.id).id == legacy.id
+
+
+def test_correcting_a_workshop_broadcast_without_schools_reaches_its_registrants(app, aviso, client, staff,
+                                                                                 workshop_family):
+    sender, approver = (aviso.roster.issue_token(staff[k].id) for k in ("sender", "approver"))
+    original = api(client, sender, "POST", "/api/broadcasts", ROOM).get_json()
+    work(app, aviso)
+    correction = api(client, sender, "POST", "/api/broadcasts", {
+        "kind": "correction", "template": "correction", "variables": {"correction": "Room 102"},
+        "corrects": original["id"]})
+    assert correction.status_code == 201, correction.get_json()
+    assert api(client, approver, "POST", f"/api/broadcasts/{correction.get_json()['id']}/approve").status_code == 200
+    work(app, aviso)
+    assert outbox_for(aviso, workshop_family)[-1] == correction.get_json()["texts"]["es"]
 
 
 # --- the JSON API ---
