@@ -108,11 +108,12 @@ class Broadcast:
     status: str = DRAFT
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    starts_at: datetime | None = None  # when a scheduled broadcast goes out (its time, or quiet hours' end)
 
     def to_json(self) -> str:
         """The stored form (status and times are stored beside it, to change atomically)."""
         data = asdict(self)
-        for name in ("status", "started_at", "finished_at"):
+        for name in ("status", "started_at", "finished_at", "starts_at"):
             data.pop(name)
         for name in ("created_at", "scheduled_for"):
             data[name] = data[name].isoformat() if data[name] else None
@@ -129,7 +130,7 @@ class Broadcast:
         data["languages"] = tuple(data["languages"]) if data.get("languages") is not None else None
         for name in ("created_at", "scheduled_for"):
             data[name] = datetime.fromisoformat(data[name]) if data.get(name) else None
-        for name in ("started_at", "finished_at"):
+        for name in ("started_at", "finished_at", "starts_at"):
             data[name] = datetime.fromisoformat(text[name]) if text.get(name) else None
         return cls(status=text["status"], **data)
 
@@ -308,6 +309,10 @@ class BroadcastStore:
             return self.get(broadcast_id.decode()) if broadcast_id else None
         except BroadcastNotFound:
             return None
+
+    def set_start(self, broadcast_id: str, when: datetime) -> None:
+        """Note when a scheduled broadcast will go out (shown to staff; the scheduler holds the job)."""
+        self.connection.hset(keys.BROADCAST.format(id=broadcast_id), "starts_at", when.isoformat())
 
     def corrections_of(self, broadcast_id: str) -> list[Broadcast]:
         """The corrections of a broadcast that started sending, oldest first."""

@@ -194,7 +194,7 @@ def progress_line(outcomes, width: int = 30) -> str:
 @click.option("--watch/--no-watch", default=True, help="Follow it live until it is done.")
 def broadcast_status(broadcast_id: str, watch: bool) -> None:
     """Live progress, then the final counts per outcome."""
-    from .broadcasts import CANCELLED, DONE, FAILED, BroadcastError
+    from .broadcasts import CANCELLED, DONE, FAILED, SCHEDULED, BroadcastError
 
     aviso = _aviso()
     try:
@@ -211,6 +211,8 @@ def broadcast_status(broadcast_id: str, watch: bool) -> None:
         click.echo("\r" + line, nl=False)  # redraw the bar in place
         time.sleep(0.5)
     click.echo(("\r" if live else "") + line)
+    if current.status == SCHEDULED and current.starts_at:
+        click.echo(f"  goes out at {current.starts_at.astimezone(aviso.settings.timezone):%Y-%m-%d %H:%M %Z}")
     for code, count in sorted(outcomes.failed.items()):
         click.echo(f"  failed {code}: {count}")
     for reason, count in sorted(outcomes.skipped.items()):

@@ -103,7 +103,9 @@ def enqueue_start(connection: redis.Redis, broadcast_id: str, *, policy: Policy 
 
 def schedule(connection: redis.Redis, broadcast_id: str, when: datetime, *, policy: Policy | None = None) -> Job:
     """Mark an approved broadcast scheduled and start it at a time (after quiet hours, say)."""
-    broadcast = BroadcastStore(connection).transition(broadcast_id, SCHEDULED)
+    store = BroadcastStore(connection)
+    broadcast = store.transition(broadcast_id, SCHEDULED)
+    store.set_start(broadcast_id, when)
     queue = Queue(queues.URGENT if broadcast.urgent else queues.DEFAULT, connection=connection)
     return queue.enqueue_at(when, start_broadcast, broadcast_id, asdict(policy) if policy else None,
                             retry=JOB_RETRY, result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)

@@ -307,3 +307,18 @@ def test_verify_names_the_correction_of_an_alert_once_the_correction_went_out(st
     assert aviso.alert_facts(original.code).corrected_by == ""  # approved, not sent yet
     store.transition(correction.id, SENDING)
     assert aviso.alert_facts(original.code).corrected_by == correction.code
+
+
+def test_staff_see_when_a_scheduled_broadcast_goes_out(store, aviso, app, runner, cli_env):
+    from datetime import UTC, datetime, timedelta
+
+    from bot import fanout
+    from bot.cli import cli
+
+    broadcast = store.create(make_broadcast())
+    when = datetime.now(UTC) + timedelta(hours=3)
+    fanout.schedule(aviso.connection, broadcast.id, when)
+    assert store.get(broadcast.id).starts_at == when.replace(microsecond=when.microsecond)
+    result = runner.invoke(cli, ["broadcast", "status", broadcast.id, "--no-watch"], env=cli_env)
+    local = when.astimezone(aviso.settings.timezone)
+    assert result.exit_code == 0 and f"goes out at {local:%Y-%m-%d %H:%M %Z}" in result.output
