@@ -199,8 +199,8 @@ def broadcast_status(broadcast_id: str, watch: bool) -> None:
     aviso = _aviso()
     try:
         current = aviso.broadcasts.get(broadcast_id)
-    except BroadcastError as exc:
-        raise click.ClickException(str(exc) or f"no broadcast {broadcast_id}") from None
+    except BroadcastError:
+        raise click.ClickException(f"no broadcast with id {broadcast_id}") from None
     live = watch and sys.stdout.isatty()
     while True:
         current = aviso.broadcasts.get(broadcast_id)

@@ -65,7 +65,8 @@ def _rejections(ids: set[str]) -> dict[str, object]:
 
 
 def _mine(limit: int = 50):
-    return [b for b in g.aviso.broadcasts.list_recent(limit) if data.visible(g.staff, b.schools)]
+    owners = g.aviso.desk().owners  # a workshop broadcast's schools come from the content
+    return [b for b in g.aviso.broadcasts.list_recent(limit) if data.visible(g.staff, owners(b))]
 
 
 def _page(template: str, status: int = 200, **context):
@@ -99,7 +100,7 @@ def _compose(form=None, preview=None, error=None, status=200):
             original = g.aviso.broadcasts.get(corrects)
         except BroadcastNotFound:
             return error_page(404, "error.not_found")
-        if not data.visible(g.staff, original.schools):
+        if not data.visible(g.staff, g.aviso.desk().owners(original)):
             return error_page(403, "err.not_your_school", schools=", ".join(original.schools))
     names = templates(content)
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
@@ -165,7 +166,7 @@ def _load(broadcast_id: str):
         broadcast = g.aviso.broadcasts.get(broadcast_id)
     except BroadcastNotFound:
         return None, error_page(404, "error.not_found")
-    if not data.visible(g.staff, broadcast.schools):
+    if not data.visible(g.staff, g.aviso.desk().owners(broadcast)):
         return None, error_page(403, "err.not_your_school", schools=", ".join(broadcast.schools))
     return broadcast, None
 
@@ -313,7 +314,7 @@ def content_rollback():
 @bp.get("/audit")
 def audit():
     """Who did what and when (an admin sees everything; others their schools' broadcasts and content)."""
-    shown, cache = [], {}
+    shown, cache, owners = [], {}, g.aviso.desk().owners
     for entry in g.aviso.audit.recent(AUDIT_SHOWN):
         target = None
         if ID_PATTERN.match(entry.subject):
@@ -323,7 +324,8 @@ def audit():
                 except BroadcastNotFound:
                     cache[entry.subject] = None
             target = cache[entry.subject]
-            allowed = g.staff.role == "admin" or (target is not None and data.visible(g.staff, target.schools))
+            allowed = g.staff.role == "admin" or (
+                target is not None and data.visible(g.staff, owners(target)))
         else:
             allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
         if allowed:

@@ -37,8 +37,9 @@ def my_schools(staff: StaffMember, content: Content) -> list[str]:
 
 
 def visible(staff: StaffMember, schools) -> bool:
-    """Whether a member may see a broadcast to these schools (all of them theirs, or an admin)."""
-    return staff.role == "admin" or set(schools) <= set(staff.schools)
+    """Whether a member may see a broadcast owned by these schools (all of them theirs, or an admin); a
+    broadcast owned by no school (an online workshop's) is for admins only."""
+    return staff.role == "admin" or (bool(schools) and set(schools) <= set(staff.schools))
 
 
 def mask_numbers(value: str) -> str:

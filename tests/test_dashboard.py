@@ -383,6 +383,20 @@ def test_staff_cannot_see_or_act_on_another_schools_broadcast(make_client, aviso
     assert aviso.broadcasts.get(broadcast_id).status == PENDING_APPROVAL
 
 
+@pytest.mark.parametrize("workshop", ["kyr-belmont-2026-12-03", "kyr-online-2026-12-16"])
+def test_a_workshop_broadcast_stored_without_schools_is_not_shown_to_another_schools_staff(
+        make_client, aviso, staff, families, workshop):
+    from .test_broadcasts import make_broadcast
+
+    broadcast = aviso.broadcasts.create(make_broadcast(schools=(), workshop=workshop))  # as stored before
+    venice = sign_in(make_client(), aviso, VENICE)
+    assert venice.get(f"/dashboard/broadcasts/{broadcast.id}").status_code == 403
+    assert broadcast.id not in venice.get("/dashboard/").text
+    admin = sign_in(make_client(), aviso, ADMIN)
+    assert admin.get(f"/dashboard/broadcasts/{broadcast.id}").status_code == 200
+    assert broadcast.id in admin.get("/dashboard/").text  # the list does show it, to whom it belongs
+
+
 def test_schedule_for_later_in_local_time(client, aviso, staff, families, settings):
     sign_in(client, aviso, SENDER)
     later = (datetime.now(settings.timezone) + timedelta(days=3)).replace(hour=7, minute=30, second=0, microsecond=0)
