@@ -148,6 +148,7 @@ def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
         "content_version": broadcast.content_version,
         "created_at": broadcast.created_at.isoformat() if broadcast.created_at else None,
         "scheduled_for": broadcast.scheduled_for.isoformat() if broadcast.scheduled_for else None,
+        "starts_at": broadcast.starts_at.isoformat() if broadcast.starts_at else None,  # quiet hours included
         "started_at": broadcast.started_at.isoformat() if broadcast.started_at else None,
         "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from .broadcasts import KINDS  # one list of kinds: the store validates the same ones
 from .content import Content
@@ -16,6 +16,10 @@ SENSITIVE_KINDS = ("verified", "correction")
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY3479"  # no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B: read aloud and typed back
 CODE_LENGTH = 5
 MAX_VARIABLE_LENGTH = 200
+# A time a few minutes gone is "now" (typed at the current minute); an older one is a mistake. Records
+# expire after keys.BROADCAST_TTL_SECONDS (a year): a broadcast must go out well before.
+SEND_AT_GRACE = timedelta(minutes=5)
+SEND_AT_HORIZON = timedelta(days=300)
 MAX_VERIFIED_BY_LENGTH = 80  # it goes into every language's status line: a long one costs segments per family
 
 
@@ -68,8 +72,8 @@ def templates(content: Content) -> dict[str, list[str]]:
     }
 
 
-def validate(request: BroadcastRequest, content: Content) -> None:
-    """Raise ComposeError for anything wrong with the request itself."""
+def validate(request: BroadcastRequest, content: Content, now: datetime | None = None) -> None:
+    """Raise ComposeError for anything wrong with the request itself (its send time judged at `now`)."""
     if request.kind not in KINDS:
         raise ComposeError(f"kind must be one of {', '.join(KINDS)}")
     if request.workshop:
@@ -88,6 +92,12 @@ def validate(request: BroadcastRequest, content: Content) -> None:
         raise ComposeError(f"verified_by is too long: {MAX_VERIFIED_BY_LENGTH} characters at most")
     if request.kind == "correction" and not request.corrects:
         raise ComposeError("a correction must name the broadcast it corrects")
+    if request.send_at is not None:
+        now = now or datetime.now(UTC)
+        if request.send_at < now - SEND_AT_GRACE:
+            raise ComposeError("the send time has passed: give a later one, or none to send now")
+        if request.send_at > now + SEND_AT_HORIZON:
+            raise ComposeError(f"the send time is too far ahead: {SEND_AT_HORIZON.days} days at most")
     if request.corrects and request.kind != "correction":
         raise ComposeError(f"corrects is only for a correction, not for kind {request.kind}")
     if bool(request.template) == bool(request.custom_texts):

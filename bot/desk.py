@@ -96,7 +96,7 @@ class Desk:
             mine.append(broadcast)
         return mine
 
-    def _draft(self, staff: StaffMember, request: BroadcastRequest) -> Broadcast:
+    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         workshop = self.content.workshop(request.workshop) if request.workshop else None
         if request.corrects and request.kind == "correction":
             original = self.get(request.corrects)
@@ -106,7 +106,7 @@ class Desk:
             request = replace(request, schools=self.owners(original))
         elif workshop is not None:  # the workshop's school owns the message, whatever schools were named
             request = replace(request, schools=workshop_schools(self.content, workshop))
-        validate(request, self.content)
+        validate(request, self.content, now)
         schools = request.schools
         staff.check_schools(schools)
         draft = Broadcast(
@@ -128,7 +128,7 @@ class Desk:
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
-        draft = self._draft(staff, request)
+        draft = self._draft(staff, request, now)
         for _ in range(CODE_ATTEMPTS):
             try:
                 broadcast = self.store.create(draft)

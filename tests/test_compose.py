@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from bot import segments
@@ -70,6 +72,10 @@ def test_templates_list_their_variables(shipped_content):
         (BroadcastRequest(("BELMONT",), "update"), "either a template"),
         (BroadcastRequest(("BELMONT",), "update", "all_clear", {"time": "8"}, {"en": "x"}), "either a template"),
         (BroadcastRequest(("BELMONT",), "update", custom_texts={"xx": "hola"}), "unknown language 'xx'"),
+        (BroadcastRequest(("BELMONT",), "update", "all_clear", {"time": "8"},
+                          send_at=datetime.now(UTC) - timedelta(hours=1)), "the send time has passed"),
+        (BroadcastRequest(("BELMONT",), "update", "all_clear", {"time": "8"},
+                          send_at=datetime.now(UTC) + timedelta(days=400)), "too far ahead: 300 days at most"),
     ],
 )
 def test_bad_requests_are_refused_with_what_to_fix(shipped_content, request_, message):
