@@ -407,6 +407,15 @@ def test_schedule_for_later_in_local_time(client, aviso, staff, families, settin
     assert "Scheduled" in client.get(f"/dashboard/broadcasts/{broadcast_id}").text
 
 
+def test_a_send_time_that_has_passed_is_refused_in_the_staff_members_words(client, aviso, staff, families, settings):
+    sign_in(client, aviso, SENDER)
+    earlier = datetime.now(settings.timezone) - timedelta(hours=2)
+    form = {**ROUTE, "when": "later", "send_at": earlier.strftime("%Y-%m-%dT%H:%M"), "urgent": "1"}
+    page = post(client, "/dashboard/broadcasts/new", {**form, "action": "send"}, "/dashboard/broadcasts/new")
+    assert page.status_code == 400 and text("en", "err.send_at_past") in page.text
+    assert aviso.broadcasts.list_recent(5) == []
+
+
 def test_cancel_and_correction(make_client, app, aviso, staff, families):
     sender = sign_in(make_client(), aviso, SENDER)
     first = create(sender, ROUTE)
