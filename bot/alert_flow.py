@@ -40,12 +40,10 @@ def _school_named(turn: Turn) -> Outcome | None:
     """The family named a school (or tried to); 0 cancels."""
     if _number(turn) == 0:
         return _cancelled(turn)
-    found = turn.content.schools.find(turn.inbound.text)
-    if not found:  # the question stays open: MENU or another keyword leaves it
+    named = start_naming(turn, turn.inbound.text)
+    if named is None:  # the question stays open: MENU or another keyword leaves it
         return outcome(turn, (turn.text("alerts.no_school"),), "alerts_no_school")
-    if len(found) == 1:
-        return _confirm(turn, found[0].code)
-    return _choose(turn, tuple(s.code for s in found))
+    return named
 
 
 def start_naming(turn: Turn, named: str) -> Outcome | None:
@@ -141,15 +139,14 @@ def _leave_which(turn: Turn, codes: tuple[str, ...]) -> Outcome:
 def _leave_chosen(turn: Turn) -> Outcome:
     """A number from the list (0 keeps every school), or a followed school's name; else ask again."""
     number = _number(turn)
-    followed = tuple(code for code in turn.state.choices if code in turn.state.schools)
     if number == 0:
         return list_schools(turn)  # nothing changed: say what they still follow
     if number is not None and 1 <= number <= len(turn.state.choices):
         return _leave_school(turn, turn.state.choices[number - 1])
-    if number is None:
-        named = [s.code for s in turn.content.schools.find(turn.inbound.text) if s.code in followed]
-        if len(named) == 1:
-            return _leave_school(turn, named[0])
+    named = leave_naming(turn, turn.inbound.text) if number is None else None
+    if named is not None:
+        return named
+    followed = tuple(code for code in turn.state.choices if code in turn.state.schools)
     return _leave_which(turn, followed or turn.state.choices)
 
 

@@ -66,7 +66,7 @@ def _rejections(ids: set[str]) -> dict[str, object]:
 
 def _mine(limit: int = 50):
     owners = g.aviso.desk().owners  # a workshop broadcast's schools come from the content
-    return [b for b in g.aviso.broadcasts.list_recent(limit) if data.visible(g.staff, owners(b))]
+    return [b for b in g.aviso.broadcasts.list_recent(limit) if g.staff.covers(owners(b))]
 
 
 def _page(template: str, status: int = 200, **context):
@@ -100,8 +100,9 @@ def _compose(form=None, preview=None, error=None, status=200):
             original = g.aviso.broadcasts.get(corrects)
         except BroadcastNotFound:
             return error_page(404, "error.not_found")
-        if not data.visible(g.staff, g.aviso.desk().owners(original)):
-            return error_page(403, "err.not_your_school", schools=", ".join(original.schools))
+        owners = g.aviso.desk().owners(original)
+        if not g.staff.covers(owners):
+            return error_page(403, "err.not_your_school", schools=", ".join(owners))
     names = templates(content)
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
                  for var in sorted({var for needed in names.values() for var in needed})}
@@ -166,8 +167,9 @@ def _load(broadcast_id: str):
         broadcast = g.aviso.broadcasts.get(broadcast_id)
     except BroadcastNotFound:
         return None, error_page(404, "error.not_found")
-    if not data.visible(g.staff, g.aviso.desk().owners(broadcast)):
-        return None, error_page(403, "err.not_your_school", schools=", ".join(broadcast.schools))
+    owners = g.aviso.desk().owners(broadcast)
+    if not g.staff.covers(owners):
+        return None, error_page(403, "err.not_your_school", schools=", ".join(owners))
     return broadcast, None
 
 
@@ -324,8 +326,7 @@ def audit():
                 except BroadcastNotFound:
                     cache[entry.subject] = None
             target = cache[entry.subject]
-            allowed = g.staff.role == "admin" or (
-                target is not None and data.visible(g.staff, owners(target)))
+            allowed = g.staff.role == "admin" or (target is not None and g.staff.covers(owners(target)))
         else:
             allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
         if allowed:

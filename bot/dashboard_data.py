@@ -36,12 +36,6 @@ def my_schools(staff: StaffMember, content: Content) -> list[str]:
     return [code for code in staff.schools if code in content.schools.by_code]
 
 
-def visible(staff: StaffMember, schools) -> bool:
-    """Whether a member may see a broadcast owned by these schools (all of them theirs, or an admin); a
-    broadcast owned by no school (an online workshop's) is for admins only."""
-    return staff.role == "admin" or (bool(schools) and set(schools) <= set(staff.schools))
-
-
 def mask_numbers(value: str) -> str:
     """Free text with anything that looks like a phone number hidden."""
     return PHONE_LIKE.sub("•••", value or "")

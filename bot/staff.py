@@ -38,9 +38,13 @@ class StaffMember:
         """Approvers and admins may approve another member's broadcast."""
         return self.role in ("approver", "admin")
 
+    def covers(self, schools: tuple[str, ...] | list[str]) -> bool:
+        """Whether every school is one of this member's (an admin's: all; no school at all: admins only)."""
+        return self.role == "admin" or (bool(schools) and set(schools) <= set(self.schools))
+
     def check_schools(self, schools: tuple[str, ...] | list[str]) -> None:
-        """Raise NotAllowed unless every school is one of this member's (no school at all: admins only)."""
-        if self.role == "admin":
+        """Raise NotAllowed unless this member covers the schools (see covers)."""
+        if self.covers(schools):
             return
         if not schools:  # an empty list would pass every school check: it belongs to no school, so to admins
             raise NotAllowed(f"{self.name} may not send to a broadcast of no school (admins only)")

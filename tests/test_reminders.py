@@ -171,26 +171,32 @@ def test_a_removed_or_moved_workshop_sends_no_stale_reminder(app, aviso, shipped
     assert outbox(aviso, family["phones"]["es"]) == []
 
 
-def test_a_claim_left_by_a_dead_worker_is_checked_before_sending_again(app, aviso, content, family):
-    """One worker died after Twilio accepted the message (es), another before sending it (en)."""
+DAY_MARKER = f"rem:1d:{EPOCH_1D}"  # a registration's claim field for the day-before reminder
+
+
+def leave_dead_claims(aviso, content, family) -> str:
+    """A worker died after Twilio accepted the day-before reminder (es), another before sending it (en);
+    return the reminder's body."""
     kyr, people = content.workshop("kyr"), family["keys"]
     body = content.text("es", "reminder.day", **describe(content, "es", kyr))
     aviso.sender.send(Address(SMS, family["phones"]["es"]), body)
-    marker, dead = f"rem:1d:{EPOCH_1D}", int((datetime.now(UTC).timestamp() - 60) * 1000)
+    dead = int((datetime.now(UTC).timestamp() - 60) * 1000)
     for person in (people["es"], people["en"]):
-        aviso.connection.hset(registrations.registration_key("kyr", person), marker, f"sending:{dead}:deadbeef")
+        aviso.connection.hset(registrations.registration_key("kyr", person), DAY_MARKER, f"sending:{dead}:deadbeef")
+    return body
+
+
+def test_a_claim_left_by_a_dead_worker_is_checked_before_sending_again(app, aviso, content, family):
+    """One worker died after Twilio accepted the message (es), another before sending it (en)."""
+    body = leave_dead_claims(aviso, content, family)
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 done, 1 sent"
     assert outbox(aviso, family["phones"]["es"]) == [body]
     assert len(outbox(aviso, family["phones"]["en"], WHATSAPP)) == 1
 
 
 def test_too_late_to_send_but_dead_claims_are_still_settled(app, aviso, content, family):
-    kyr, people = content.workshop("kyr"), family["keys"]
-    body = content.text("es", "reminder.day", **describe(content, "es", kyr))
-    aviso.sender.send(Address(SMS, family["phones"]["es"]), body)
-    marker, dead = f"rem:1d:{EPOCH_1D}", int((datetime.now(UTC).timestamp() - 60) * 1000)
-    for person in (people["es"], people["en"]):
-        aviso.connection.hset(registrations.registration_key("kyr", person), marker, f"sending:{dead}:deadbeef")
+    leave_dead_claims(aviso, content, family)
+    people, marker = family["keys"], DAY_MARKER
     assert fire(app, "kyr", "1d", EPOCH_1D, now=KYR_STARTS) == (
         "too late: nothing sent; claims settled for kyr: 1 done, 1 too_late")
     assert aviso.connection.hget(registrations.registration_key("kyr", people["es"]), marker).startswith(b"sent:")
