@@ -26,6 +26,8 @@ from .senders import RejectedSendError, RetryableSendError, SendError, Uncertain
 
 log = logging.getLogger(__name__)
 
+SETTLE_POLL_SECONDS = 1.0  # how often an uncertain call's message is looked for in Twilio's list
+STOPPED = object()  # _find_after_uncertain: the run stopped before Twilio's list could be trusted
 TICK_SECONDS = 0.2  # how often a running batch looks for a cancel and renews its lease
 OPT_OUT = 21610  # Twilio: the recipient texted STOP
 TOO_MANY_REQUESTS = 20429  # Twilio: the account has too many API requests open (HTTP 429)
@@ -296,12 +298,10 @@ class BatchRun:
             except UncertainSendError:
                 last, uncertain = "timeout", True
                 failures += 1
-                try:
-                    sid = await self.session.find_sent(
-                        address, datetime.fromtimestamp(claimed_at(value), UTC),
-                        delivery.body if delivery.content_sid is None else None)
-                except SendError:
-                    sid = None  # unknown: the next attempt's outcome is checked the same way
+                sid = await self._find_after_uncertain(address, value, delivery)
+                if sid is STOPPED:
+                    self._abandon(contact, value, uncertain)
+                    return
                 if sid:
                     record(contact, value, f"sent:{sid}", sid)
                     return
@@ -318,6 +318,27 @@ class BatchRun:
         log.warning("broadcast %s: %s failed after %s calls (%s)", self.broadcast.id, log_name(contact),
                     failures + throttled, last)
         record(contact, value, f"{FAILED}:{last}")
+
+    async def _find_after_uncertain(self, address: Address, claim: str, delivery: Delivery) -> str | None:
+        """After a call that may have reached Twilio: the sid Twilio lists for it, or None once the listing
+        can be trusted (STOPPED if the run stopped first). A request still queued at Twilio when we gave up
+        is listed only once Twilio processes it, so "not listed" counts only after settle_seconds: sending
+        again on the first empty list sent families the same alert twice on a busy machine."""
+        since = datetime.fromtimestamp(claimed_at(claim), UTC)
+        body = delivery.body if delivery.content_sid is None else None
+        deadline = time.monotonic() + self.policy.settle_seconds
+        while True:
+            try:
+                sid = await self.session.find_sent(address, since, body)
+            except SendError:
+                sid = None  # Twilio cannot list now: ask again until the deadline
+            if sid:
+                return sid
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if await self._stopped_within(min(SETTLE_POLL_SECONDS, remaining)):
+                return STOPPED
 
     async def _call(self, address: Address, delivery: Delivery):
         """One Twilio call, in the batch's window of calls in flight and under the rate limit; None when the

@@ -81,8 +81,6 @@ def content_bump(directory: str | None) -> None:
 @click.option("--by", "by", default=None, help="Who publishes (for the audit trail).")
 def content_publish(by: str | None) -> None:
     """Validate the content directory and make it the live version in every process."""
-    from .content import Content
-
     settings = _settings()
     report = content_check.check(settings.content_dir)
     if report.errors:
@@ -90,7 +88,7 @@ def content_publish(by: str | None) -> None:
             click.echo(f"error    {error}")
         raise click.ClickException("not published: fix the errors above (aviso content check)")
     _, aviso = _services(settings)
-    version = aviso.content.publish(Content.from_dir(settings.content_dir), by=by)
+    version = aviso.content.publish(aviso.shipped_content(), by=by)
     click.echo(f"published content version {version}")
 
 

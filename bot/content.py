@@ -59,6 +59,7 @@ def read_tree(content_dir: Path) -> dict:
         raise ContentError(f"{SCHOOLS}: line {rejected[0].line}: {rejected[0].reason}")
     interpreters_path = content_dir / INTERPRETERS
     sources_path = content_dir / SOURCES
+    workshops_file = _read_toml(workshops_path) if workshops_path.exists() else {}
     return {
         "sources": _read_toml(sources_path).get("texts", {}) if sources_path.exists() else {},
         "schools": [school.as_row() for school in schools],
@@ -67,7 +68,9 @@ def read_tree(content_dir: Path) -> dict:
         "menu": _read_toml(content_dir / MENU),
         "languages": languages,
         "resources": _read_toml(resources_path).get("resources", []) if resources_path.exists() else [],
-        "workshops": _read_toml(workshops_path).get("workshops", []) if workshops_path.exists() else [],
+        "workshops": workshops_file.get("workshops", []),
+        # Sample workshops move to the coming weeks in development (bot.sample_workshops).
+        "workshop_samples": bool(workshops_file.get("samples", False)),
     }
 
 

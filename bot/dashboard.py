@@ -292,7 +292,7 @@ def content_publish():
     if report.errors:
         return error_page(400, "content.invalid", count=len(report.errors), first=str(report.errors[0]))
     try:
-        version = g.aviso.content.publish(Content.from_dir(g.aviso.settings.content_dir), by=actor(g.staff))
+        version = g.aviso.content.publish(g.aviso.shipped_content(), by=actor(g.staff))
     except VersionConflict:
         return error_page(409, "content.conflict")
     g.aviso.audit.record(actor(g.staff), "published", f"content {version}")

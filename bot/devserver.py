@@ -12,9 +12,9 @@ import click
 
 from . import embedded_redis
 from .config import Settings
-from .content import Content
 from .content_check import check
 from .publishing import ContentStore
+from .services import shipped_content
 
 
 def _publish_if_new(settings: Settings, redis_url: str) -> str:
@@ -24,6 +24,7 @@ def _publish_if_new(settings: Settings, redis_url: str) -> str:
     store = ContentStore(redis.Redis.from_url(redis_url))
     report = check(settings.content_dir)
     active = store.active_version()
+    content = shipped_content(settings)
     if report.errors:
         for error in report.errors[:10]:
             click.echo(f"content error  {error}", err=True)
@@ -31,9 +32,9 @@ def _publish_if_new(settings: Settings, redis_url: str) -> str:
             raise click.ClickException("the content has errors and nothing is published: aviso content check")
         click.echo(f"content has errors; still serving version {active}", err=True)
         return active
-    if active != report.version:
-        store.publish(Content.from_dir(settings.content_dir), by="aviso dev")
-    return report.version or ""
+    if active != content.version:
+        store.publish(content, by="aviso dev")
+    return content.version
 
 
 def run(settings: Settings, port: int) -> None:

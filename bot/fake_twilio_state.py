@@ -30,6 +30,7 @@ DEFAULTS = {
     "hang_count": 0,  # the next N message creates are delayed by hang_seconds
     "hang_seconds": 30.0,  # long enough to trip a client timeout
     "hang_accepts": True,  # a hung create is still accepted (True) or answered 503 unprocessed (False)
+    "list_delay_ms": 0.0,  # an accepted message shows in Messages.json lists only this long after (list lag)
     "max_segments_per_second": None,  # accepted segments allowed in any 1 s window, else 429 / 20429
     # REST API requests the account may have open at once; one arriving beyond it is answered 429 / 20429
     # unprocessed, as Twilio limits an account's concurrent API requests (None: no limit).
@@ -310,9 +311,11 @@ class FakeState:
         """Accepted messages matching Twilio's To/From/DateSent filters, newest first."""
         filters = [(op, parse_when(query[f"DateSent{op}"]))
                    for op in (">", "<", "") if query.get(f"DateSent{op}")]
+        listed_before = time.time() - self.config["list_delay_ms"] / 1000.0
         with self.lock:
             found = [m for m in self.messages
-                     if query.get("To", m["json"]["to"]) == m["json"]["to"]
+                     if m["ts"] <= listed_before
+                     and query.get("To", m["json"]["to"]) == m["json"]["to"]
                      and query.get("From", m["json"]["from"]) == m["json"]["from"]
                      and all(date_matches(m["ts"], op, when) for op, when in filters)]
             return [dict(m["json"]) for m in reversed(found)]

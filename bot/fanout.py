@@ -67,6 +67,9 @@ class Policy:
     max_throttled: int = 20
     backoff_base: float = 0.5  # first retry waits up to this, doubling, with full jitter
     backoff_cap: float = 8.0
+    # After a call that timed out, Twilio's list of sent messages is trusted to say "never sent" only this
+    # long after: a request Twilio had not processed yet when we gave up is listed once it is.
+    settle_seconds: float = 20.0
     max_batch_runs: int = 6  # a batch started this often without finishing fails the broadcast
 
     @classmethod

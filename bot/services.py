@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import date, datetime
 from functools import cached_property
 
 import redis
 from flask import Flask, current_app
 from twilio.request_validator import RequestValidator
 
-from . import embedded_redis
+from . import embedded_redis, sample_workshops
 from .audit import AuditLog
 from .broadcasts import BroadcastStore
 from .config import Settings
@@ -27,6 +28,16 @@ from .turn import AlertFacts
 
 log = logging.getLogger(__name__)
 EXTENSION = "aviso"
+
+
+def shipped_content(settings: Settings, today: date | None = None) -> Content:
+    """The content folder as it would be published: in development, its sample workshops moved to the
+    coming weeks; otherwise exactly as the files say."""
+    content = Content.from_dir(settings.content_dir)
+    if not settings.is_development:
+        return content
+    today = today or datetime.now(settings.timezone).date()
+    return Content(sample_workshops.moved_to_coming_weeks(content.tree, today))
 
 
 class Aviso:
@@ -107,6 +118,10 @@ class Aviso:
         """Twilio when configured, else the outbox."""
         return make_sender(self.settings, self.connection, self.keyring)
 
+    def shipped_content(self, today: date | None = None) -> Content:
+        """The content folder as it would be published now (see shipped_content)."""
+        return shipped_content(self.settings, today)
+
     def ensure_content(self) -> str:
         """Publish the shipped content on a first boot, when Redis has no active version yet."""
         with self._bootstrap_lock:
@@ -117,7 +132,7 @@ class Aviso:
             problems = check(self.settings.content_dir)
             if problems.errors:
                 raise RuntimeError(f"shipped content is invalid: {problems.errors[0]}")
-            version = self.content.publish(Content.from_dir(self.settings.content_dir), by="first boot")
+            version = self.content.publish(self.shipped_content(), by="first boot")
             log.info("published content version %s on first boot", version)
             return version
 

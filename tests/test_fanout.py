@@ -205,6 +205,30 @@ def test_a_timed_out_call_that_twilio_accepted_is_not_sent_twice(app, aviso, fak
     assert len(fake.messages()) == 3 and fake.duplicates() == {}
 
 
+# A call we gave up on (timeout) that Twilio accepts but lists only later: on a busy machine every call
+# can time out before the fake Twilio has even read it, and a list made at once says "never sent".
+SLOW_LISTING = {"hang_count": 1, "hang_seconds": 4.0, "hang_accepts": True, "list_delay_ms": 2500}
+
+
+def test_a_timed_out_call_is_looked_for_until_twilios_list_can_be_trusted(app, aviso, fake, monkeypatch):
+    monkeypatch.setattr(senders, "REQUEST_TIMEOUT_SECONDS", 0.3)
+    family(aviso, 3)
+    fake.configure(**SLOW_LISTING)
+    broadcast = send(app, aviso, make_broadcast(), replace(QUICK, settle_seconds=8.0))
+    outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
+    assert outcomes.sent == 3 and outcomes.failed == {}
+    assert len(fake.messages()) == 3 and fake.duplicates() == {}
+
+
+def test_trusting_the_first_empty_list_after_a_timeout_sends_twice(app, aviso, fake, monkeypatch):
+    # The race the settle time closes, reproduced: this is what a family got before (the alert twice).
+    monkeypatch.setattr(senders, "REQUEST_TIMEOUT_SECONDS", 0.3)
+    family(aviso, 3)
+    fake.configure(**SLOW_LISTING)
+    send(app, aviso, make_broadcast(), replace(QUICK, settle_seconds=0.0))
+    assert fake.duplicates()  # the timed-out call, at least (on a busy machine, every call that timed out)
+
+
 def test_bad_credentials_stop_the_batch_and_leave_everyone_pending(app, aviso, fake):
     family(aviso, 12)
     fake.configure(auth_token="0" * 32)  # the account's token was rotated: every call is a 401 / 20003
