@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
-from bot import create_app, embedded_redis, services
+from bot import create_app, embedded_redis, sample_workshops, services
 from bot.config import Settings
 from bot.content import Content
 
@@ -20,6 +25,36 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "1" * 32
 PUBLIC_BASE_URL = "https://aviso.example.org"
 PARENT = "+12135550123"
+
+
+def _clock_offset(text: str) -> timedelta:
+    """AVISO_TEST_CLOCK: "+365d", "-365d", "+6h"."""
+    match = re.fullmatch(r"([+-])(\d+)([dh])", text.strip())
+    if not match:
+        raise pytest.UsageError(f"AVISO_TEST_CLOCK={text!r}: write it like +365d, -365d or +6h")
+    sign, amount, unit = match.groups()
+    offset = timedelta(days=int(amount)) if unit == "d" else timedelta(hours=int(amount))
+    return offset if sign == "+" else -offset
+
+
+def pytest_configure(config):
+    """AVISO_TEST_CLOCK=+365d moves this process's clock (time, datetime, date; still ticking) for the whole
+    run, to show that no test depends on the day it runs. time-machine rather than libfaketime: the
+    tests fork RQ work horses while the fake Twilio's threads read the clock, and a fork under
+    libfaketime deadlocks on its lock (and Debian's 0.9.10 never returns from Python 3.11's timed lock
+    waits). Servers the tests start (Redis, gunicorn, chromium) keep the real clock."""
+    offset = os.environ.get("AVISO_TEST_CLOCK")
+    if offset:
+        traveller = time_machine.travel(datetime.now(UTC) + _clock_offset(offset), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config):
+    """Say when the clock is moved."""
+    if os.environ.get("AVISO_TEST_CLOCK"):
+        return f"clock moved {os.environ['AVISO_TEST_CLOCK']}: today is {date.today()}"
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +68,11 @@ def redis_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def shipped_content() -> Content:
-    """The content that ships in content/."""
-    return Content.from_dir(CONTENT_DIR)
+    """The content that ships in content/, as development publishes it: its sample workshops moved to the
+    weeks after the day the run started (the `app` fixture publishes exactly this)."""
+    literal = Content.from_dir(CONTENT_DIR)
+    today = datetime.now(ZoneInfo(literal.tree["manifest"]["timezone"])).date()
+    return Content(sample_workshops.moved_to_coming_weeks(literal.tree, today))
 
 
 @pytest.fixture
@@ -52,13 +90,13 @@ def settings(redis_url, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def app(settings):
-    """The app on an empty Redis, content published."""
+def app(settings, shipped_content):
+    """The app on an empty Redis, the shipped content published."""
     app = create_app(settings)
     app.testing = True
     aviso = services.current_from(app)
     aviso.connection.flushdb()
-    aviso.ensure_content()
+    aviso.content.publish(shipped_content, by="first boot")
     yield app
     aviso.connection.flushdb()
 

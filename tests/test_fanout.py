@@ -243,8 +243,10 @@ def test_bad_credentials_stop_the_batch_and_leave_everyone_pending(app, aviso, f
 
 
 def test_cancel_mid_send_stops(app, aviso, fake):
+    # 4 calls in flight of 100 ms: 40 messages a second, so the bound below holds unless the batch is
+    # starved for seconds; the batch sees a cancel within a tick (0.2 s) of its own clock.
     family(aviso, 120)
-    fake.configure(latency_ms=40)
+    fake.configure(latency_ms=100)
     broadcast = make_broadcast()
 
     def cancel_soon():
@@ -258,7 +260,7 @@ def test_cancel_mid_send_stops(app, aviso, fake):
     canceller.join()
     assert stored.status == CANCELLED and stored.finished_at
     sent_at_cancel = len(fake.messages())
-    assert 10 <= sent_at_cancel < 30  # in-flight calls finish; nothing new starts
+    assert 10 <= sent_at_cancel < 60  # in-flight calls finish; nothing new starts
     outcomes = BroadcastStore(aviso.connection).outcomes(broadcast.id)
     assert outcomes.sent == sent_at_cancel and outcomes.pending == 120 - sent_at_cancel
     records = aviso.connection.hvals(keys.BROADCAST_OUTCOMES.format(id=broadcast.id))

@@ -16,7 +16,7 @@ from bot.matching import fold_case
 from bot.workshop_flow import FREE, MINE, PICK, WAITLIST, describe, format_when, workshops_text
 
 from .conftest import PARENT, Phone
-from .workshops_support import NOW, content_with, publish, workshop
+from .workshops_support import NOW, content_with, in_days, publish, workshop
 
 KYR = workshop("kyr", "2026-12-03T18:00", title="Know your rights")
 PLAN = workshop("plan", "2026-12-10T18:00", title="Family plan")
@@ -182,8 +182,8 @@ def test_every_workshop_message_fits_its_budget_with_long_real_values(shipped_co
 @pytest.fixture
 def small(aviso, shipped_content):
     """Content whose first workshop has one seat."""
-    return publish(aviso, shipped_content, workshop("kyr", "2027-06-03T18:00", capacity=1, title="Rights"),
-                   workshop("plan", "2027-06-10T18:00", title="Plan"))
+    return publish(aviso, shipped_content, workshop("kyr", in_days(30), capacity=1, title="Rights"),
+                   workshop("plan", in_days(37), title="Plan"))
 
 
 def contact_key(aviso, number: str, channel: str = SMS) -> str:
@@ -228,8 +228,8 @@ def test_freeing_a_seat_promotes_the_first_on_the_waitlist_with_a_message(app, c
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
     assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.reminders.send_promotions"]
     with app.app_context():
-        assert reminders.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
-        assert reminders.send_promotions("kyr", now=NOW) == "nobody to tell"
+        assert reminders.send_promotions("kyr") == "promotions for kyr: 1 sent"
+        assert reminders.send_promotions("kyr") == "nobody to tell"
     sent = aviso.sender.messages_for(Address(SMS, "+12135550002"))
     assert sent[-1]["body"].startswith("Good news: a seat opened for Rights (en)")  # it texted WORKSHOPS: English
     assert sent[-1]["content_version"] == small.version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import contacts
@@ -15,6 +15,12 @@ from bot.identity import SMS, Address
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=LA)
 _versions = itertools.count(1)
+
+
+def in_days(days: int, at: str = "18:00") -> str:
+    """A workshop start `days` after today (the real, ticking clock) at a local time, as workshops.toml writes
+    it: for tests that go through the webhook or a job, which read the clock."""
+    return f"{(datetime.now(LA).date() + timedelta(days=days)).isoformat()}T{at}"
 
 
 def workshop(workshop_id: str, starts: str, *, capacity: int = 60, languages=("es", "en"), online: bool = False,
