@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
+import libfaketime
 import pytest
 import time_machine
 from click.testing import CliRunner
@@ -45,9 +47,35 @@ def pytest_configure(config):
     waits). Servers the tests start (Redis, gunicorn, chromium) keep the real clock."""
     offset = os.environ.get("AVISO_TEST_CLOCK")
     if offset:
-        traveller = time_machine.travel(datetime.now(UTC) + _clock_offset(offset), tick=True)
+        moved = _clock_offset(offset)
+        traveller = time_machine.travel(datetime.now(UTC) + moved, tick=True)
         traveller.start()
         config.add_cleanup(traveller.stop)
+        # The Python processes the tests start move their clocks the same way (tests/clock/sitecustomize.py).
+        os.environ["TEST_CLOCK_OFFSET_SECONDS"] = str(moved.total_seconds())
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "clock"),
+                                                                 os.environ.get("PYTHONPATH")]))
+
+
+@contextmanager
+def _redis_clock():
+    """Start Redis with the tests' clock: under AVISO_TEST_CLOCK, through the libfaketime that the
+    `libfaketime` package ships (Redis expires keys at absolute times the app computes)."""
+    offset = os.environ.get("AVISO_TEST_CLOCK")
+    if not offset:
+        yield
+        return
+    library = next(Path(libfaketime.__file__).parent.glob("vendor/libfaketime/src/libfaketime.so.1"))
+    saved = {name: os.environ.get(name) for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")}
+    os.environ.update(LD_PRELOAD=str(library), FAKETIME=offset.strip(), FAKETIME_DONT_FAKE_MONOTONIC="1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def pytest_report_header(config):
@@ -61,7 +89,8 @@ def pytest_report_header(config):
 def redis_url(tmp_path_factory):
     """One embedded redis-server for the whole test session."""
     data_dir = tmp_path_factory.mktemp("redis")
-    url = embedded_redis.ensure_running(data_dir)
+    with _redis_clock():
+        url = embedded_redis.ensure_running(data_dir)
     yield url
     embedded_redis.stop(data_dir)
 
@@ -129,6 +158,8 @@ def cli_env(settings) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
         "TWILIO_API_BASE_URL": settings.twilio_api_base_url or "",
         "TWILIO_MESSAGING_SERVICE_SID": settings.twilio_messaging_service_sid or "",
+        # Under AVISO_TEST_CLOCK, a process started with this environment keeps the tests' clock.
+        **{name: os.environ[name] for name in ("PYTHONPATH", "TEST_CLOCK_OFFSET_SECONDS") if name in os.environ},
     }
 
 

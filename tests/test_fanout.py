@@ -452,7 +452,8 @@ def test_a_worker_killed_mid_broadcast_loses_and_duplicates_nobody(app, aviso, f
            "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_keys[0],
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,
-           "PUBLIC_BASE_URL": aviso.settings.public_base_url, "PYTHONPATH": str(REPO)}
+           "PUBLIC_BASE_URL": aviso.settings.public_base_url,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     log = tmp_path / "workers.log"
     survivor = _start_worker(env, log)
     _wait_until(lambda: aviso.connection.exists("rq:scheduler-lock:urgent"))  # the survivor schedules
