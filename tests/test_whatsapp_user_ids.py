@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from bot import keys
+from bot import keys, registrations
 from bot.broadcasts import DONE, BroadcastStore
 from bot.contacts import contact_redis_key, number_of
 from bot.fake_twilio import FakeTwilio
@@ -18,6 +18,8 @@ from bot.identity import WHATSAPP, Address
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, Phone, replies
 from .test_broadcasts import ES_TEXT, make_broadcast
 from .test_fanout import send
+from .test_reminders import DAY_BEFORE, EPOCH_1D, KYR, fire
+from .workshops_support import NOW, make_contact, publish
 
 SERVICE_SID = "MG" + "b" * 32
 WHATSAPP_FROM = "whatsapp:+12135550199"
@@ -161,3 +163,11 @@ def test_a_user_id_only_family_follows_a_school_and_receives_its_broadcast(app, 
     received = {m["to"]: m["body"] for m in fake.messages()}
     assert set(received) == {f"whatsapp:{USER_ID}", f"whatsapp:{NUMBER}"}
     assert all(ES_TEXT in body for body in received.values())
+
+
+def test_a_workshop_reminder_reaches_a_user_id_family_through_twilio(app, aviso, shipped_content, fake):
+    content = publish(aviso, shipped_content, KYR)
+    family = make_contact(aviso, USER_ID, "es", channel=WHATSAPP)
+    registrations.register(aviso.connection, family, content.workshop("kyr"), NOW)
+    assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 sent"
+    assert [m["to"] for m in fake.messages()] == [f"whatsapp:{USER_ID}"]
