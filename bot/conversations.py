@@ -13,7 +13,7 @@ from html import escape
 
 import redis
 
-from . import aliases, alert_flow, contacts, keys, registrations, reminders
+from . import alert_flow, aliases, contacts, keys, registrations, reminders
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
 from .publishing import ContentStore

@@ -12,8 +12,10 @@ import pytest
 from bot import keys, registrations
 from bot.broadcasts import DONE, BroadcastStore
 from bot.contacts import contact_redis_key, number_of
+from bot.engine import submenu_text
 from bot.fake_twilio import FakeTwilio
 from bot.identity import WHATSAPP, Address
+from bot.simulator import inbound_params
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, Phone, replies
 from .test_broadcasts import ES_TEXT, make_broadcast
@@ -171,3 +173,10 @@ def test_a_workshop_reminder_reaches_a_user_id_family_through_twilio(app, aviso,
     registrations.register(aviso.connection, family, content.workshop("kyr"), NOW)
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 sent"
     assert [m["to"] for m in fake.messages()] == [f"whatsapp:{USER_ID}"]
+
+
+def test_the_simulator_and_aviso_chat_text_as_a_family_known_only_by_its_user_id(client, settings, shipped_content):
+    params = inbound_params(f"whatsapp:{USER_ID}", "DERECHOS", settings)
+    assert params["ExternalUserId"] == params["From"] == f"whatsapp:{USER_ID}" and "WaId" not in params
+    response = Phone(client).post(params)
+    assert replies(response.data) == [submenu_text(shipped_content, "es", "rights")]
