@@ -42,9 +42,9 @@ class Address:
 
     @property
     def e164(self) -> str:
-        """The number; a user id has none (ValueError), so code that needs a number cannot get a BSUID."""
+        """The number; a user id has none (InvalidAddress), so code that needs a number cannot get a BSUID."""
         if self.is_user_id:
-            raise ValueError("this address is a WhatsApp user id, not a phone number")
+            raise InvalidAddress("a WhatsApp user id is not a phone number")
         return self.handle
 
     @property

@@ -180,3 +180,12 @@ def test_the_simulator_and_aviso_chat_text_as_a_family_known_only_by_its_user_id
     assert params["ExternalUserId"] == params["From"] == f"whatsapp:{USER_ID}" and "WaId" not in params
     response = Phone(client).post(params)
     assert replies(response.data) == [submenu_text(shipped_content, "es", "rights")]
+
+
+def test_a_user_id_is_refused_where_a_phone_number_is_needed(aviso, runner, cli_env):
+    from bot.cli import cli
+
+    result = runner.invoke(cli, ["staff", "add", "--phone", f"whatsapp:{USER_ID}", "--name", "X", "--role", "sender",
+                                 "--schools", "BELMONT"], env=cli_env)
+    assert result.exit_code != 0 and "not a phone number" in result.output
+    assert aviso.roster.all() == []
