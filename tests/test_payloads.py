@@ -7,11 +7,13 @@ replies to a message) and the business-scoped user ids Meta gives WhatsApp users
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
 
 from bot.engine import submenu_text, welcome_text
+from bot.payloads import BadRequest, parse_inbound
 
 from .conftest import ACCOUNT_SID, Phone, replies
 
@@ -105,3 +107,41 @@ def test_a_malformed_external_user_id_is_ignored_and_the_family_answered(client,
     response = Phone(client).post({"MessageSid": "SM" + uuid.uuid4().hex, **fields})
     assert replies(response.data) == [submenu_text(shipped_content, "en", "rights")]
     assert list(aviso.connection.scan_iter("aviso:alias:*")) == []
+
+
+FUZZ_ALPHABET = "0123456789²³¹١٢०௧߀𝟘０+-. :whatsapUS\x00\n\t🙂éSMabcdef"
+FUZZ_FIELDS = ("MessageSid", "From", "NumMedia", "Body", "ExternalUserId", "ButtonPayload", "OptOutType")
+
+
+def fuzzed_form(rng: random.Random) -> dict[str, str]:
+    """A form whose fields are kept, dropped, or replaced by random text (digits of every script too)."""
+    form = whatsapp(Body="RIGHTS", ExternalUserId=f"whatsapp:{USER_ID}")
+    form["MessageSid"] = "SM" + uuid.UUID(int=rng.getrandbits(128)).hex
+    for name in FUZZ_FIELDS:
+        roll = rng.random()
+        if roll < 0.15:
+            form.pop(name, None)
+        elif roll < 0.6:
+            form[name] = "".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(0, 40)))
+    return form
+
+
+def test_fuzzed_fields_are_parsed_or_refused_with_a_reason_never_an_error():
+    rng = random.Random(13)
+    parsed = refused = 0
+    for _ in range(3000):
+        try:
+            message = parse_inbound(fuzzed_form(rng))
+        except BadRequest as exc:
+            refused += 1
+            assert str(exc).split()[0] in {"missing", *FUZZ_FIELDS, "From:"}
+        else:
+            parsed += 1
+            assert 0 <= message.num_media <= 9999
+    assert parsed and refused  # both sides of the line were exercised
+
+
+def test_fuzzed_requests_through_the_signed_webhook_get_200_or_400(client):
+    rng = random.Random(17)
+    statuses = {Phone(client).post(fuzzed_form(rng)).status_code for _ in range(300)}
+    assert statuses == {200, 400}
