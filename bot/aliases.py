@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from . import keys
+from . import keys, registrations
+from .content import Content
 from .identity import Address, Keyring
+from .turn import ContactState
 
 ALIASES_FIELD = "aliases"  # the contact's alias names, comma-separated (FORGET erases them)
 USER_ID_FIELD = "uid"  # the contact's WhatsApp user id, Fernet-encrypted, when its num is its number
@@ -56,3 +59,18 @@ def contact_fields(
             and keyring.contact_key(user_id) != found.contact_key):
         extra[USER_ID_FIELD] = keyring.encrypt(user_id.handle)
     return extra
+
+
+def lifetime(contact_ttl: int | None, state: ContactState, content: Content, now: datetime, idle_ttl: int) -> int:
+    """Seconds an alias lives (0: until a message changes it), so that it never outlives its contact.
+
+    A subscriber's contact stays until a message of the family's ends that (and that message sets the
+    alias again). A contact kept only by workshop sign-ups is let expire when its workshops' data is
+    deleted (registrations.drop, no message involved): its aliases expire then too, idle_ttl later.
+    """
+    if contact_ttl is not None:
+        return contact_ttl
+    if state.schools:
+        return 0
+    kept = [registrations.keep_until(w) for w in map(content.workshop, state.workshops + state.waitlisted) if w]
+    return max(max(kept, default=0) - int(now.timestamp()), 0) + idle_ttl

@@ -14,6 +14,7 @@ from html import escape
 import redis
 
 from . import alert_flow, aliases, contacts, keys, registrations, reminders
+from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
 from .publishing import ContentStore
@@ -39,23 +40,23 @@ for i = 4, #KEYS, 2 do
 end
 return {1, version, 0, {}}
 """
-# One round trip after: the contact's fields and expiry, the schools it joined or left, its aliases (with the
-# contact's expiry), the answer kept for Twilio's retries, the day's count per command and language.
-# All at once, as a transaction would.
+# One round trip after: the contact's fields and expiry, the schools it joined or left, its aliases (they
+# expire when the contact does), the answer kept for Twilio's retries, the day's count per command and
+# language. All at once, as a transaction would.
 # KEYS: contact hash, answer, day's counts, schools joined..., schools left..., aliases...
 # ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
-#       aliases a, n field/value pairs, then the fields to delete
+#       aliases a, their ttl (0: keep), n field/value pairs, then the fields to delete
 _ANSWERED = """
 local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
-local pairs_end = 10 + 2 * n
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 11, pairs_end)) end
+local pairs_end = 11 + 2 * n
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 12, pairs_end)) end
 if #ARGV > pairs_end then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1, #ARGV)) end
 if ARGV[1] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 for i = 1, joined do redis.call('SADD', KEYS[3 + i], ARGV[9]) end
 for i = 1, left do redis.call('SREM', KEYS[3 + joined + i], ARGV[9]) end
 for i = 1, aliases do
   local alias = KEYS[3 + joined + left + i]
-  if ARGV[1] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[1]) end
+  if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
 end
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
 redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
@@ -166,7 +167,7 @@ class Conversations:
         twiml = render_twiml(outcome.replies)
         promoted = [result.workshop for result in signed if result.promoted]
         extra = aliases.contact_fields(fields, message.addresses, naming, self.keyring)
-        self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra)
+        self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content)
         log.info(
             "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
@@ -188,7 +189,7 @@ class Conversations:
 
     def _apply(
         self, naming: aliases.Naming, message: InboundMessage, outcome: Outcome, now: datetime,
-        twiml: str, inbound_key: str, is_new: bool, promoted: list[str], extra: dict[str, str],
+        twiml: str, inbound_key: str, is_new: bool, promoted: list[str], extra: dict[str, str], content: Content,
     ) -> None:
         contact_key = naming.contact_key
         if any(isinstance(effect, Forget) for effect in outcome.effects):
@@ -202,6 +203,7 @@ class Conversations:
         write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
                                  now=now, ttl_seconds=self.contact_ttl_seconds)
         fields = {**write.fields, **extra}
+        alias_ttl = aliases.lifetime(write.ttl_seconds, outcome.state, content, now, self.contact_ttl_seconds)
         joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
@@ -211,5 +213,5 @@ class Conversations:
                   *map(aliases.alias_redis_key, naming.aliases)],
             args=[write.ttl_seconds or 0, len(fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
                   f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
-                  len(naming.aliases), *(item for pair in fields.items() for item in pair), *write.emptied],
+                  len(naming.aliases), alias_ttl, *(item for pair in fields.items() for item in pair), *write.emptied],
             client=self._own_connection())

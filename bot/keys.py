@@ -10,7 +10,7 @@ PREFIX = "aviso"
 CONTACT = PREFIX + ":contact:{key}"
 # Another name of a contact: the keyed hash of a WhatsApp user id (or number) seen with the contact's own
 # number (or user id) -> that contact's key, so later payloads carrying only one of them find the family.
-# It expires with the contact (same TTL, set at every message) and FORGET deletes it.
+# Set at every message to expire when its contact does (aliases.lifetime); FORGET deletes it.
 CONTACT_ALIAS = PREFIX + ":alias:{key}"
 # A processed inbound message: the TwiML answered, so Twilio's retries get the same answer.
 INBOUND_MESSAGE = PREFIX + ":inbound:{sid}"

@@ -5,6 +5,7 @@ Through the real signed webhook, the real twilio library and the fake Twilio RES
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -189,3 +190,15 @@ def test_a_user_id_is_refused_where_a_phone_number_is_needed(aviso, runner, cli_
                                  "--schools", "BELMONT"], env=cli_env)
     assert result.exit_code != 0 and "not a phone number" in result.output
     assert aviso.roster.all() == []
+
+
+def test_a_workshop_sign_ups_alias_expires_when_its_registration_data_and_contact_do(client, aviso, settings):
+    both = WhatsAppUser(client, number=NUMBER, user_id=USER_ID)
+    both.text("TALLERES")
+    both.text("1")
+    contact, alias = contact_redis_key(key_of(aviso, NUMBER)), keys.CONTACT_ALIAS.format(key=key_of(aviso, USER_ID))
+    assert aviso.connection.ttl(contact) == -1  # kept while signed up; let expire when the workshop's data goes
+    (workshop_id,) = aviso.connection.hget(contact, "workshops").decode().split(",")
+    workshop = aviso.active_content().workshop(workshop_id)
+    expected = registrations.keep_until(workshop) - time.time() + settings.contact_ttl_days * 24 * 3600
+    assert abs(aviso.connection.ttl(alias) - expected) <= 5
