@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from . import keys, registrations
-from .content import Content
+from . import keys
 from .identity import Address, Keyring
-from .turn import ContactState
 
 ALIASES_FIELD = "aliases"  # the contact's alias names, comma-separated (FORGET erases them)
 USER_ID_FIELD = "uid"  # the contact's WhatsApp user id, Fernet-encrypted, when its num is its number
@@ -61,16 +58,15 @@ def contact_fields(
     return extra
 
 
-def lifetime(contact_ttl: int | None, state: ContactState, content: Content, now: datetime, idle_ttl: int) -> int:
+def lifetime(contact_ttl: int | None, subscribed: bool, kept_until: Sequence[int], now: float, idle_ttl: int) -> int:
     """Seconds an alias lives (0: until a message changes it), so that it never outlives its contact.
 
     A subscriber's contact stays until a message of the family's ends that (and that message sets the
     alias again). A contact kept only by workshop sign-ups is let expire when its workshops' data is
-    deleted (registrations.drop, no message involved): its aliases expire then too, idle_ttl later.
+    deleted (kept_until, epoch seconds; no message is involved then): its aliases expire idle_ttl later.
     """
     if contact_ttl is not None:
         return contact_ttl
-    if state.schools:
+    if subscribed:
         return 0
-    kept = [registrations.keep_until(w) for w in map(content.workshop, state.workshops + state.waitlisted) if w]
-    return max(max(kept, default=0) - int(now.timestamp()), 0) + idle_ttl
+    return max(max(kept_until, default=0) - int(now), 0) + idle_ttl

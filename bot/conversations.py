@@ -203,7 +203,10 @@ class Conversations:
         write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
                                  now=now, ttl_seconds=self.contact_ttl_seconds)
         fields = {**write.fields, **extra}
-        alias_ttl = aliases.lifetime(write.ttl_seconds, outcome.state, content, now, self.contact_ttl_seconds)
+        signed_up = map(content.workshop, outcome.state.workshops + outcome.state.waitlisted)
+        alias_ttl = aliases.lifetime(write.ttl_seconds, bool(outcome.state.schools),
+                                     [registrations.keep_until(w) for w in signed_up if w], now.timestamp(),
+                                     self.contact_ttl_seconds)
         joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
