@@ -50,6 +50,9 @@ class Address:
     @property
     def twilio(self) -> str:
         """The address as Twilio writes it: +1…, whatsapp:+1…, or whatsapp:US.1… for a user id (To and From)."""
+        # Every message Aviso sends is addressed here. Twilio puts a user id in From (and ExternalUserId)
+        # as whatsapp:US.1… with no "+", and takes it back the same way in To; should Twilio settle on
+        # another form for sending, this line is the one to change.
         return f"{WHATSAPP_PREFIX}{self.handle}" if self.channel == WHATSAPP else self.handle
 
 
