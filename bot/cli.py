@@ -171,7 +171,8 @@ def schools_import(csv_file: str, directory: str | None) -> None:
 
 @cli.command()
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="Where Aviso runs.")
-@click.option("--from", "from_", default="+12135550123", show_default=True, help="Your phone number.")
+@click.option("--from", "from_", default="+12135550123", show_default=True,
+              help="Your phone number (with --whatsapp, also a WhatsApp user id such as US.13491208655302741918).")
 @click.option("--whatsapp", is_flag=True, help="Text as a WhatsApp user.")
 def chat(url: str, from_: str, whatsapp: bool) -> None:
     """Be a parent texting Aviso: a REPL against the running app's real webhook, signed like Twilio."""

@@ -87,7 +87,7 @@ def changes(
     """The writes that store a contact after a message."""
     fields = state_fields(state)
     if is_new:
-        fields["num"] = keyring.encrypt(address.e164)
+        fields["num"] = keyring.encrypt(address.handle)  # a number, or a WhatsApp user id
         fields["ch"] = address.channel
     if address.channel == "whatsapp":
         fields["wa_seen"] = str(int(now.timestamp()))  # opens WhatsApp's 24-hour session window
@@ -139,15 +139,17 @@ def forget(connection: redis.Redis, contact_key: str) -> None:
     for hook in _FORGET_HOOKS:
         hook(connection, contact_key)
     name = contact_redis_key(contact_key)
-    schools = _codes((connection.hget(name, "schools") or b"").decode())
+    schools, aliases = (_codes((value or b"").decode()) for value in connection.hmget(name, "schools", "aliases"))
     pipe = connection.pipeline(transaction=True)
     for school in schools:
         unfollow(pipe, contact_key, school)
+    for alias in aliases:  # the contact's other names (a WhatsApp user id seen with its number): see aliases.py
+        pipe.delete(keys.CONTACT_ALIAS.format(key=alias))
     pipe.delete(name)
     pipe.execute()
 
 
 def number_of(connection: redis.Redis, keyring: Keyring, contact_key: str) -> str | None:
-    """Decrypt a contact's number, for sending only."""
+    """Decrypt a contact's number (or WhatsApp user id: the handle Twilio sends to), for sending only."""
     token = connection.hget(contact_redis_key(contact_key), "num")
     return keyring.decrypt(token.decode()) if token else None

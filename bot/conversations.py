@@ -13,7 +13,8 @@ from html import escape
 
 import redis
 
-from . import alert_flow, contacts, keys, registrations, reminders
+from . import alert_flow, aliases, contacts, keys, registrations, reminders
+from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
 from .publishing import ContentStore
@@ -22,25 +23,41 @@ log = logging.getLogger(__name__)
 RETRY_WAIT_SECONDS = 5.0
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
-# One round trip before answering: claim the MessageSid (or read the answer a first delivery left), and
-# read the contact and the active content version.
+# One round trip before answering: claim the MessageSid (or read the answer a first delivery left), read the
+# active content version, and find the contact: the first of the message's names (own number, then
+# WhatsApp user id) that is a contact, else the first that is an alias of one (its target: index -1).
+# KEYS: inbound, content active, then per name: its contact hash, its alias.
 _BEGIN = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {0, redis.call('GET', KEYS[1])} end
-return {1, redis.call('GET', KEYS[3]), redis.call('HGETALL', KEYS[2])}
+local version = redis.call('GET', KEYS[2])
+for i = 3, #KEYS, 2 do
+  local fields = redis.call('HGETALL', KEYS[i])
+  if #fields > 0 then return {1, version, (i - 1) / 2, fields} end
+end
+for i = 4, #KEYS, 2 do
+  local target = redis.call('GET', KEYS[i])
+  if target then return {1, version, -1, target} end
+end
+return {1, version, 0, {}}
 """
-# One round trip after: the contact's fields and expiry, the schools it joined or left, the answer kept
-# for Twilio's retries, the day's count per command and language. All at once, as a transaction would.
-# KEYS: contact hash, answer, day's counts, schools joined..., schools left...
+# One round trip after: the contact's fields and expiry, the schools it joined or left, its aliases (they
+# expire when the contact does), the answer kept for Twilio's retries, the day's count per command and
+# language. All at once, as a transaction would.
+# KEYS: contact hash, answer, day's counts, schools joined..., schools left..., aliases...
 # ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
-#       n field/value pairs, then the fields to delete
+#       aliases a, their ttl (0: keep), n field/value pairs, then the fields to delete
 _ANSWERED = """
-local n, joined, left = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local pairs_end = 9 + 2 * n
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 10, pairs_end)) end
+local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
+local pairs_end = 11 + 2 * n
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 12, pairs_end)) end
 if #ARGV > pairs_end then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1, #ARGV)) end
 if ARGV[1] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 for i = 1, joined do redis.call('SADD', KEYS[3 + i], ARGV[9]) end
 for i = 1, left do redis.call('SREM', KEYS[3 + joined + i], ARGV[9]) end
+for i = 1, aliases do
+  local alias = KEYS[3 + joined + left + i]
+  if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
+end
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
 redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[8])
@@ -57,10 +74,16 @@ class InboundMessage:
     """The fields of Twilio's inbound webhook that Aviso uses (already validated)."""
 
     sid: str
-    address: Address
+    address: Address  # From: a number, or on WhatsApp a user id (BSUID) when the family hides its number
     body: str
     num_media: int = 0
     opt_out_type: str | None = None
+    user_id: Address | None = None  # the WhatsApp user id that came with a number (ExternalUserId)
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        """Every address naming the sender, its own number (or only user id) first."""
+        return (self.address,) if self.user_id is None else (self.address, self.user_id)
 
 
 TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -108,15 +131,22 @@ class Conversations:
 
     def answer(self, message: InboundMessage, now: datetime) -> str:
         """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML."""
-        contact_key = self.keyring.contact_key(message.address)
+        names = [self.keyring.contact_key(address) for address in message.addresses]
         inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
+        lookups = [key for name in names for key in (contacts.contact_redis_key(name), aliases.alias_redis_key(name))]
         claimed, *found = self._begin(
-            keys=[inbound_key, contacts.contact_redis_key(contact_key), keys.CONTENT_ACTIVE],
+            keys=[inbound_key, keys.CONTENT_ACTIVE, *lookups],
             args=[keys.INBOUND_PENDING, keys.INBOUND_CLAIM_SECONDS], client=self._own_connection())
         if not claimed:
             return self._previous_answer(inbound_key, found[0])
-        version, flat = found
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        version, index, flat = found
+        if index == -1:  # another name of a known contact (its number, or its user id): read that contact
+            contact_key = flat.decode()
+            fields = self._own_connection().hgetall(contacts.contact_redis_key(contact_key))
+        else:
+            contact_key = names[max(index, 1) - 1]
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        naming = aliases.naming(names, contact_key)
         if version is None:
             self.connection.delete(inbound_key)
             raise ContentUnavailable("no content version is published")
@@ -136,7 +166,8 @@ class Conversations:
             outcome = replace(answered, effects=outcome.effects)
         twiml = render_twiml(outcome.replies)
         promoted = [result.workshop for result in signed if result.promoted]
-        self._apply(contact_key, message, outcome, now, twiml, inbound_key, state.is_new, promoted)
+        extra = aliases.contact_fields(fields, message.addresses, naming, self.keyring)
+        self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content)
         log.info(
             "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
@@ -157,24 +188,33 @@ class Conversations:
         return previous.decode()
 
     def _apply(
-        self, contact_key: str, message: InboundMessage, outcome: Outcome, now: datetime,
-        twiml: str, inbound_key: str, is_new: bool, promoted: list[str],
+        self, naming: aliases.Naming, message: InboundMessage, outcome: Outcome, now: datetime,
+        twiml: str, inbound_key: str, is_new: bool, promoted: list[str], extra: dict[str, str], content: Content,
     ) -> None:
+        contact_key = naming.contact_key
         if any(isinstance(effect, Forget) for effect in outcome.effects):
             contacts.forget(self.connection, contact_key)
+            if naming.aliases:  # this message's other names, should the contact not have listed them yet
+                self.connection.delete(*map(aliases.alias_redis_key, naming.aliases))
             self.connection.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
             return
         if promoted:  # queued first: a promotion job is safe to run twice, never to miss
             reminders.enqueue_promotions(self.connection, promoted)
         write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
                                  now=now, ttl_seconds=self.contact_ttl_seconds)
+        fields = {**write.fields, **extra}
+        signed_up = map(content.workshop, outcome.state.workshops + outcome.state.waitlisted)
+        alias_ttl = aliases.lifetime(write.ttl_seconds, bool(outcome.state.schools),
+                                     [registrations.keep_until(w) for w in signed_up if w], now.timestamp(),
+                                     self.contact_ttl_seconds)
         joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
         self._answered(
             keys=[contacts.contact_redis_key(contact_key), inbound_key,
-                  keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left],
-            args=[write.ttl_seconds or 0, len(write.fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
+                  keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left,
+                  *map(aliases.alias_redis_key, naming.aliases)],
+            args=[write.ttl_seconds or 0, len(fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
                   f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
-                  *(item for pair in write.fields.items() for item in pair), *write.emptied],
+                  len(naming.aliases), alias_ttl, *(item for pair in fields.items() for item in pair), *write.emptied],
             client=self._own_connection())

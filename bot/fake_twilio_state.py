@@ -64,7 +64,9 @@ GSM7_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = set("\f^{}\\[~]|€")  # each costs two septets (escape + char)
-E164 = re.compile(r"^(whatsapp:)?\+[1-9]\d{1,14}$")
+# A To Twilio accepts: a number, on WhatsApp too, or a WhatsApp business-scoped user id (whatsapp:US.1…,
+# no "+"), the way Twilio addresses WhatsApp users who hide their number behind a username.
+RECIPIENT = re.compile(r"(whatsapp:)?\+[1-9][0-9]{1,14}|whatsapp:[A-Z]{2}\.[A-Za-z0-9]{1,128}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -268,7 +270,7 @@ class FakeState:
         segments = num_segments(body) if body else 1
         code = (21604 if not to else 21603 if not (from_ or service)
                 else 21602 if not (body or content or form.get("MediaUrl"))
-                else 21211 if not E164.match(to) else None)
+                else 21211 if not RECIPIENT.fullmatch(to) else None)
         with self.lock:
             if code is None:
                 code = lookup(self.config["recipient_errors"], to)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -18,6 +19,9 @@ CHANNELS = (SMS, WHATSAPP)
 WHATSAPP_PREFIX = "whatsapp:"
 CONTACT_KEY_HEX_LENGTH = 32  # 128 bits of an HMAC-SHA256 are plenty to tell contacts apart
 LOG_PREFIX_LENGTH = 8
+# A WhatsApp business-scoped user id (BSUID): a country code, a dot, up to 128 letters and digits. Meta
+# gives one to every WhatsApp user; a user with a username may reach Aviso with it instead of a number.
+USER_ID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9]{1,128}")
 
 
 class InvalidAddress(ValueError):
@@ -26,25 +30,42 @@ class InvalidAddress(ValueError):
 
 @dataclass(frozen=True)
 class Address:
-    """A channel and an E.164 number: the one thing that identifies a family's phone."""
+    """A channel and a handle (an E.164 number, or on WhatsApp a business-scoped user id): one family's phone."""
 
     channel: str
-    e164: str
+    handle: str
+
+    @property
+    def is_user_id(self) -> bool:
+        """Whether the handle is a WhatsApp business-scoped user id rather than a number."""
+        return not self.handle.startswith("+")
+
+    @property
+    def e164(self) -> str:
+        """The number; a user id has none (InvalidAddress), so code that needs a number cannot get a BSUID."""
+        if self.is_user_id:
+            raise InvalidAddress("a WhatsApp user id is not a phone number")
+        return self.handle
 
     @property
     def twilio(self) -> str:
-        """The address as Twilio writes it (whatsapp:+1… or +1…)."""
-        return f"{WHATSAPP_PREFIX}{self.e164}" if self.channel == WHATSAPP else self.e164
+        """The address as Twilio writes it: +1…, whatsapp:+1…, or whatsapp:US.1… for a user id (To and From)."""
+        # Every message Aviso sends is addressed here. Twilio puts a user id in From (and ExternalUserId)
+        # as whatsapp:US.1… with no "+", and takes it back the same way in To; should Twilio settle on
+        # another form for sending, this line is the one to change.
+        return f"{WHATSAPP_PREFIX}{self.handle}" if self.channel == WHATSAPP else self.handle
 
 
 def parse_address(raw: str) -> Address:
-    """Parse Twilio's From (`+E164` or `whatsapp:+E164`) through phonenumbers."""
+    """Parse Twilio's From: `+E164`, `whatsapp:+E164` (numbers through phonenumbers) or `whatsapp:US.1…`."""
     value = (raw or "").strip()
     channel = SMS
     if value.lower().startswith(WHATSAPP_PREFIX):
         channel, value = WHATSAPP, value[len(WHATSAPP_PREFIX) :]
+    if channel == WHATSAPP and USER_ID.fullmatch(value):
+        return Address(WHATSAPP, value)  # opaque: kept exactly as Meta wrote it
     if not value.startswith("+"):
-        raise InvalidAddress("a phone number in +E.164 form is required")
+        raise InvalidAddress("a phone number in +E.164 form (or on WhatsApp a user id like US.1234) is required")
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
@@ -71,8 +92,8 @@ class Keyring:
         )
 
     def contact_key(self, address: Address) -> str:
-        """The stable, keyed, irreversible name of a contact."""
-        digest = hmac.new(self._hash_key, f"{address.channel}:{address.e164}".encode(), hashlib.sha256)
+        """The stable, keyed, irreversible name of a contact (or of a WhatsApp user id that names one)."""
+        digest = hmac.new(self._hash_key, f"{address.channel}:{address.handle}".encode(), hashlib.sha256)
         return digest.hexdigest()[:CONTACT_KEY_HEX_LENGTH]
 
     def keyed_hash(self, purpose: str, value: str) -> str:

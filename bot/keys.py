@@ -2,9 +2,16 @@
 
 PREFIX = "aviso"
 
-# Contact state: a hash per contact, named by the keyed hash of channel and number (identity.py).
-# Fields: lang, at, pending, pending_until, opted_out, num (Fernet-encrypted E.164), ch, wa_seen.
+# Contact state: a hash per contact, named by the keyed hash of channel and number (identity.py), or of
+# channel and WhatsApp user id (BSUID) for a family that hides its number behind a WhatsApp username.
+# Fields: lang, at, pending, pending_until, opted_out, num (Fernet-encrypted E.164 or user id), ch,
+# wa_seen; uid (Fernet-encrypted user id, when num is the number), aliases (the CONTACT_ALIAS names
+# that lead here, comma-separated, so FORGET erases them).
 CONTACT = PREFIX + ":contact:{key}"
+# Another name of a contact: the keyed hash of a WhatsApp user id (or number) seen with the contact's own
+# number (or user id) -> that contact's key, so later payloads carrying only one of them find the family.
+# Set at every message to expire when its contact does (aliases.lifetime); FORGET deletes it.
+CONTACT_ALIAS = PREFIX + ":alias:{key}"
 # A processed inbound message: the TwiML answered, so Twilio's retries get the same answer.
 INBOUND_MESSAGE = PREFIX + ":inbound:{sid}"
 INBOUND_PENDING = "\x00pending"  # value while the first delivery is being answered

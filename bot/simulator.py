@@ -35,7 +35,10 @@ def inbound_params(from_: str, body: str, settings: Settings) -> dict[str, str]:
         "ApiVersion": "2010-04-01",
     }
     if address.channel == "whatsapp":
-        params["WaId"] = address.e164.lstrip("+")
+        if address.is_user_id:  # a family on a WhatsApp username: Twilio sends no number, only the user id
+            params["ExternalUserId"] = address.twilio
+        else:
+            params["WaId"] = address.handle.lstrip("+")
         params["ProfileName"] = "Simulator"
     return params
 

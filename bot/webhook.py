@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime
 from functools import wraps
 
@@ -14,16 +13,10 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from . import services
-from .conversations import ContentUnavailable, InboundMessage
-from .identity import InvalidAddress, parse_address
+from .conversations import ContentUnavailable
+from .payloads import SID_PATTERN, BadRequest, parse_inbound
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
-SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
-MAX_BODY_CHARACTERS = 1600 * 10  # Twilio's own limit is 1,600; anything bigger is not from Twilio
-
-
-class BadRequest(ValueError):
-    """A webhook request missing a field or carrying a malformed one."""
 
 
 def signed_url() -> str:
@@ -63,35 +56,6 @@ def twilio_signed(view):
     return checked
 
 
-def _required(name: str) -> str:
-    value = request.form.get(name)
-    if value is None:
-        raise BadRequest(f"missing {name}")
-    return value
-
-
-def parse_inbound() -> InboundMessage:
-    """The inbound message in this request, or BadRequest saying what is wrong."""
-    sid = _required("MessageSid")
-    if not SID_PATTERN.match(sid):
-        raise BadRequest("MessageSid is malformed")
-    try:
-        address = parse_address(_required("From"))
-    except InvalidAddress as exc:
-        raise BadRequest(f"From: {exc}") from None
-    _required("To")
-    body = _required("Body")
-    if len(body) > MAX_BODY_CHARACTERS:
-        body = body[:MAX_BODY_CHARACTERS]
-    num_media = request.form.get("NumMedia", "0") or "0"
-    if not num_media.isdigit():
-        raise BadRequest("NumMedia must be a number")
-    return InboundMessage(
-        sid=sid, address=address, body=body, num_media=int(num_media),
-        opt_out_type=request.form.get("OptOutType") or None,
-    )
-
-
 def _bad_request(reason: str) -> Response:
     return Response(f"bad request: {reason}\n", 400, mimetype="text/plain")
 
@@ -101,7 +65,7 @@ def _bad_request(reason: str) -> Response:
 def messages():
     """Answer an SMS or WhatsApp message with TwiML."""
     try:
-        message = parse_inbound()
+        message = parse_inbound(request.form)
     except BadRequest as exc:
         return _bad_request(str(exc))
     aviso = services.current()
@@ -122,7 +86,7 @@ def status():
 
     sid = request.form.get("MessageSid", "")
     message_status = request.form.get("MessageStatus", "")
-    if not SID_PATTERN.match(sid) or not message_status:
+    if not SID_PATTERN.fullmatch(sid) or not message_status:
         return _bad_request("MessageSid and MessageStatus are required")
     broadcast_id = request.args.get("b")
     if broadcast_id:  # idempotent per MessageSid and final status, so Twilio's retries count once

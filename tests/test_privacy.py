@@ -9,6 +9,10 @@ from bot import contacts
 from .conftest import Phone
 
 NUMBERS = ["+12135550123", "+13105550177", "+525512345678", "+447700900123"]
+# WhatsApp users who hide their number: business-scoped user ids and the usernames shown for them.
+USER_IDS = ["US.13491208655302741918", "MX.8817263544190283746", "GB.Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9"]
+USERNAMES = ["maria.lopez.la", "papa_de_sofi"]
+BODIES = ("hola", "2", "DERECHOS", "1", "ALERTAS Belmont", "1", "FORGET", "STOP", "START", "MENU")
 
 
 def number_forms(e164: str) -> list[str]:
@@ -37,30 +41,50 @@ def dump(connection) -> bytes:
     return b"\n".join(out)
 
 
+def user_id_forms(user_id: str) -> list[str]:
+    """Ways a WhatsApp user id could leak: whole, and the part after the country code."""
+    return [user_id, user_id.split(".", 1)[1]]
+
+
 def converse(client):
     for number in NUMBERS:
         for channel_number in (number, f"whatsapp:{number}"):
             phone = Phone(client, channel_number)
-            for body in ("hola", "2", "DERECHOS", "1", "FORGET", "STOP", "START", "MENU"):
+            for body in BODIES:
                 phone.text(body)
+    for user_id, username in zip(USER_IDS, USERNAMES, strict=False):  # a user id alone (the number hidden)
+        phone = Phone(client, f"whatsapp:{user_id}")
+        for body in BODIES:
+            phone.text(body, ExternalUserId=f"whatsapp:{user_id}", ProfileName=username)
+    both = Phone(client, f"whatsapp:{NUMBERS[0]}")  # a number with its user id, then the user id alone
+    for body in BODIES[:6]:
+        both.text(body, ExternalUserId=f"whatsapp:{USER_IDS[2]}", ProfileName=USERNAMES[0])
+    alone = Phone(client, f"whatsapp:{USER_IDS[2]}")
+    for body in ("MIS ALERTAS", "DERECHOS"):
+        alone.text(body, ExternalUserId=f"whatsapp:{USER_IDS[2]}")
 
 
-def test_no_plaintext_number_anywhere_in_redis(client, aviso):
+def leaks() -> list[str]:
+    """Every form of every number, user id and username that must stay out of Redis and the logs."""
+    return ([form for number in NUMBERS for form in number_forms(number)]
+            + [form for user_id in USER_IDS for form in user_id_forms(user_id)] + USERNAMES)
+
+
+def test_no_plaintext_number_user_id_or_username_anywhere_in_redis(client, aviso):
     converse(client)
     data = dump(aviso.connection)
     assert data, "the conversation stored something"
-    for number in NUMBERS:
-        for form in number_forms(number):
-            assert form.encode() not in data, f"{form} found in Redis"
+    assert list(aviso.connection.scan_iter("aviso:alias:*")), "the number with a user id left an alias"
+    for form in leaks():
+        assert form.encode() not in data, f"{form} found in Redis"
 
 
-def test_no_number_in_logs(client, caplog):
+def test_no_number_user_id_or_username_in_logs(client, caplog):
     caplog.set_level("DEBUG")
     converse(client)
     assert "inbound contact=" in caplog.text
-    for number in NUMBERS:
-        for form in number_forms(number):
-            assert form not in caplog.text, f"{form} found in the logs"
+    for form in leaks():
+        assert form not in caplog.text, f"{form} found in the logs"
 
 
 def test_contacts_are_keyed_by_a_keyed_hash_and_the_number_is_recoverable_only_with_the_key(client, aviso):

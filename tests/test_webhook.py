@@ -111,9 +111,18 @@ MALFORMED = [
     ({"From": "12135550123"}, "From"),
     ({"From": "+1"}, "From"),
     ({"From": "whatsapp:banana"}, "From"),
-    ({"To": None}, "To"),
-    ({"Body": None}, "Body"),
+    ({"From": "US.13491208655302741918"}, "From"),  # a WhatsApp user id, but From says SMS
+    ({"From": "whatsapp:US."}, "From"),
+    ({"From": "whatsapp:USA.1349"}, "From"),
+    ({"From": "whatsapp:US.1349-1208"}, "From"),
+    ({"From": "whatsapp:US." + "1" * 129}, "From"),
+    ({"MessageSid": "SM" + "a" * 32 + "\n"}, "MessageSid"),
     ({"NumMedia": "lots"}, "NumMedia"),
+    ({"NumMedia": "²"}, "NumMedia"),  # str.isdigit() says yes, int() raises: it was a 500
+    ({"NumMedia": "١"}, "NumMedia"),  # Arabic-Indic one: int() would read it, Twilio never sends it
+    ({"NumMedia": "-1"}, "NumMedia"),
+    ({"NumMedia": " 1"}, "NumMedia"),
+    ({"NumMedia": "9" * 5000}, "NumMedia"),  # past int()'s 4,300-digit limit: a ValueError, not a count
 ]
 
 

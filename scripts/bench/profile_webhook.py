@@ -34,7 +34,7 @@ PARTS = [
     ("app: whole request (Flask.wsgi_app)", "flask/app.py", "(wsgi_app)"),
     ("  signature check (RequestValidator.validate)", "request_validator.py", "(validate)"),
     ("  form parsing (Request.form)", "werkzeug/wrappers/request.py", "(form)"),
-    ("  parse_inbound (incl. phonenumbers)", "bot/webhook.py", "(parse_inbound)"),
+    ("  parse_inbound (incl. phonenumbers)", "bot/payloads.py", "(parse_inbound)"),
     ("  Conversations.answer", "bot/conversations.py", "(answer)"),
     ("    Redis pipelines (Pipeline.execute)", "redis/client.py", "(execute)"),
     ("    engine (respond)", "bot/engine.py", "(respond)"),
