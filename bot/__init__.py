@@ -6,8 +6,8 @@ import logging
 
 from flask import Flask
 
-from .config import Settings, load_settings
-from .forms import AvisoRequest
+from bot.config import Settings, load_settings
+from bot.web.forms import AvisoRequest
 
 # Bodies larger than this are refused (413) before they are read: Twilio's webhook forms and the dashboard's
 # are a few kilobytes and an API broadcast a few tens, so 1 MiB leaves room without parsing 60 MB of JSON.
@@ -24,7 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import api, dashboard, health, services, simulator, webhook
+    from bot import services
+    from bot.web import api, health, simulator, webhook
+    from bot.web.dashboard import views as dashboard
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)

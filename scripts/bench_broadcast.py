@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_broadcast.py [--parts a,b,c,d] [--workers 3] [--subscribers 100000]
 
 Everything runs on this machine: a private embedded Redis (AOF on, as Aviso runs by default), the fake
-Twilio as its own process (`python -m bot.fake_twilio --latency-ms 150`), and --workers RQ worker
+Twilio as its own process (`python -m bot.twilio.fake --latency-ms 150`), and --workers RQ worker
 processes started exactly as the Procfile's `worker: aviso worker` (same entry point, bot.cli worker,
 AVISO_ENV=production). The parts:
 
@@ -42,11 +42,13 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import contacts, embedded_redis, fanout, keys  # noqa: E402
-from bot.broadcasts import APPROVED, SENDING, Broadcast, BroadcastStore, new_id  # noqa: E402
-from bot.engine import ContactState  # noqa: E402
-from bot.fake_twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
-from bot.identity import Address, Keyring  # noqa: E402
+from bot.broadcasts import fanout  # noqa: E402
+from bot.broadcasts.store import APPROVED, SENDING, Broadcast, BroadcastStore, new_id  # noqa: E402
+from bot.conversation.engine import ContactState  # noqa: E402
+from bot.people import contacts  # noqa: E402
+from bot.people.identity import Address, Keyring  # noqa: E402
+from bot.store import embedded_redis, keys  # noqa: E402
+from bot.twilio.fake_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 SERVICE_SID = "MG" + "e" * 32
@@ -81,7 +83,7 @@ class Bench:
         self.redis.flushall()
         self.keyring = Keyring((SECRET,))
         self.fake = subprocess.Popen(
-            [sys.executable, "-m", "bot.fake_twilio", "--port", "0", "--latency-ms", str(LATENCY_MS),
+            [sys.executable, "-m", "bot.twilio.fake", "--port", "0", "--latency-ms", str(LATENCY_MS),
              "--messaging-service", SERVICE_SID], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         self.fake_url = self.fake.stdout.readline().strip()
         self.env = {**os.environ, "REDIS_URL": self.redis_url, "AVISO_ENV": "production",

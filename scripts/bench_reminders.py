@@ -51,14 +51,17 @@ sys.path.insert(0, str(ROOT))
 from rq.registry import FailedJobRegistry  # noqa: E402
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE  # noqa: E402
 
-from bot import contacts, create_app, embedded_redis, queues, registrations, services  # noqa: E402
+from bot import create_app, services  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.content import Content  # noqa: E402
-from bot.engine import ContactState  # noqa: E402
-from bot.fake_twilio import FakeTwilio  # noqa: E402
-from bot.identity import SMS, WHATSAPP, Address  # noqa: E402
-from bot.reminders import Offset  # noqa: E402
-from bot.workshop_changes import sync  # noqa: E402
+from bot.content.model import Content  # noqa: E402
+from bot.conversation.engine import ContactState  # noqa: E402
+from bot.people import contacts  # noqa: E402
+from bot.people.identity import SMS, WHATSAPP, Address  # noqa: E402
+from bot.store import embedded_redis, queues  # noqa: E402
+from bot.twilio.fake import FakeTwilio  # noqa: E402
+from bot.workshops import registrations  # noqa: E402
+from bot.workshops.changes import sync  # noqa: E402
+from bot.workshops.reminders import Offset  # noqa: E402
 
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"

@@ -694,9 +694,9 @@ def main() -> int:
         if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
             parser.error(f"--configs: {config!r} is not WORKERSxTHREADS")
 
-    from bot import embedded_redis
     from bot.config import load_settings
     from bot.services import Aviso
+    from bot.store import embedded_redis
 
     # A SIGTERM (timeout, kill) unwinds through the finally blocks: servers and Redis are stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

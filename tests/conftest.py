@@ -17,9 +17,11 @@ import time_machine
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
-from bot import create_app, embedded_redis, sample_workshops, services
+from bot import create_app, services
 from bot.config import Settings
-from bot.content import Content
+from bot.content import samples as sample_workshops
+from bot.content.model import Content
+from bot.store import embedded_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"

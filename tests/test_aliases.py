@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import aliases
-from bot.identity import WHATSAPP, Address, Keyring
+from bot.people import aliases
+from bot.people.identity import WHATSAPP, Address, Keyring
 
 KEYRING = Keyring(("test-secret-key-that-is-long-enough-0123456789",))
 NUMBER, USER_ID = Address(WHATSAPP, "+13105550142"), Address(WHATSAPP, "US.13491208655302741918")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.broadcasts import PENDING_APPROVAL
+from bot.broadcasts.store import PENDING_APPROVAL
 
 ALL_CLEAR = {"schools": ["BELMONT"], "kind": "all_clear", "template": "all_clear", "variables": {"time": "8 am"}}
 

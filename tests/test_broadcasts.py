@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot import keys
-from bot.broadcasts import (
+from bot.broadcasts.outcomes import OutcomeStore, claim_value
+from bot.broadcasts.store import (
     APPROVED,
     CANCELLED,
     DONE,
@@ -26,9 +26,9 @@ from bot.broadcasts import (
     Undeliverable,
     new_id,
 )
-from bot.contacts import contact_redis_key
-from bot.identity import Address
-from bot.outcomes import OutcomeStore, claim_value
+from bot.people.contacts import contact_redis_key
+from bot.people.identity import Address
+from bot.store import keys
 
 SCHOOL = "lincoln"
 ES_TEXT = "ALERTA: actividad reportada cerca de Main y 3rd. Use la entrada norte. Codigo K7Q2"
@@ -268,8 +268,8 @@ def test_bulk_records_compare_and_set_each_claim_and_count_once(store, aviso):
 
 
 def test_the_outbox_sends_a_broadcast_exactly_once_without_a_twilio_account(store, aviso, app):
-    from bot import fanout
-    from bot.senders import OutboxSender
+    from bot.broadcasts import fanout
+    from bot.twilio.senders import OutboxSender
 
     numbers = [f"+121355501{80 + n}" for n in range(6)]
     contacts = [subscribe(aviso, number) for number in numbers]
@@ -312,8 +312,8 @@ def test_verify_names_the_correction_of_an_alert_once_the_correction_went_out(st
 def test_staff_see_when_a_scheduled_broadcast_goes_out(store, aviso, app, runner, cli_env):
     from datetime import UTC, datetime, timedelta
 
-    from bot import fanout
-    from bot.cli import cli
+    from bot.broadcasts import fanout
+    from bot.cli.main import cli
 
     broadcast = store.create(make_broadcast())
     when = datetime.now(UTC) + timedelta(hours=3)

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import segments
-from bot.compose import (
+from bot.broadcasts.compose import (
     CODE_ALPHABET,
     BroadcastRequest,
     ComposeError,
@@ -18,6 +17,7 @@ from bot.compose import (
     templates,
     validate,
 )
+from bot.content import segments
 
 ROUTE = BroadcastRequest(
     schools=("BELMONT",), kind="update", template="route_change",

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from bot.broadcasts.fanout import Policy, default_policy
 from bot.config import ConfigError, load_settings
-from bot.fanout import Policy, default_policy
 
 from .conftest import ROOT
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.congestion import CallWindow
+from bot.twilio.congestion import CallWindow
 
 
 class Clock:

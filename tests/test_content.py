@@ -8,10 +8,11 @@ from datetime import date
 
 import pytest
 
-from bot import content_check, create_app, services
-from bot.content import Content
-from bot.engine import submenu_text
-from bot.publishing import NothingToRollBack, VersionConflict
+from bot import create_app, services
+from bot.content.model import Content
+from bot.conversation.engine import submenu_text
+from bot.publishing import check as content_check
+from bot.publishing.store import NothingToRollBack, VersionConflict
 
 from .conftest import CONTENT_DIR, Phone
 

@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 import pytest
 from rq import Worker
 
-from bot import dashboard_auth, keys, queues, segments
-from bot.broadcasts import CANCELLED, DONE, DRAFT, PENDING_APPROVAL, SCHEDULED
-from bot.dashboard import receipts_open
-from bot.dashboard_text import EN, ES, TEXTS, placeholders, text
-from bot.identity import parse_address
-from bot.outcomes import OutcomeStore
+from bot.broadcasts.outcomes import OutcomeStore
+from bot.broadcasts.store import CANCELLED, DONE, DRAFT, PENDING_APPROVAL, SCHEDULED
+from bot.content import segments
+from bot.people.identity import parse_address
+from bot.store import keys, queues
+from bot.web.dashboard import auth as dashboard_auth
+from bot.web.dashboard.text import EN, ES, TEXTS, placeholders, text
+from bot.web.dashboard.views import receipts_open
 
 from .test_broadcasts import subscribe
 from .test_privacy import dump, number_forms

@@ -15,7 +15,7 @@ import time
 import pytest
 from werkzeug.serving import make_server
 
-from bot.fake_twilio import FakeTwilio
+from bot.twilio.fake import FakeTwilio
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
 from .test_broadcasts import subscribe

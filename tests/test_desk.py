@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from rq import Worker
 
-from bot import keys, queues
-from bot.broadcasts import APPROVED, CANCELLED, DONE, DRAFT, FAILED, PENDING_APPROVAL, SCHEDULED
-from bot.cli import cli
-from bot.compose import BroadcastRequest, ComposeError, MissingTranslation
-from bot.desk import quiet_until
-from bot.identity import parse_address
-from bot.staff import NotAllowed
+from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation
+from bot.broadcasts.desk import quiet_until
+from bot.broadcasts.store import APPROVED, CANCELLED, DONE, DRAFT, FAILED, PENDING_APPROVAL, SCHEDULED
+from bot.cli.main import cli
+from bot.people.identity import parse_address
+from bot.people.staff import NotAllowed
+from bot.store import keys, queues
 
 from .conftest import Phone
 from .workshops_support import publish, workshop

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.engine import (
+from bot.conversation.engine import (
     LANGUAGE_MENU,
     MAIN,
     AlertFacts,
@@ -26,7 +26,7 @@ from bot.engine import (
     welcome_text,
     workshops_text,
 )
-from bot.identity import SMS, WHATSAPP
+from bot.people.identity import SMS, WHATSAPP
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
 NEW = ContactState()

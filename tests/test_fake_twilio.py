@@ -19,9 +19,9 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from bot.fake_twilio import FakeTwilio
-from bot.fake_twilio_state import num_segments
-from bot.twilio_client import make_async_client, make_client, rewrite_url
+from bot.twilio.client import make_async_client, make_client, rewrite_url
+from bot.twilio.fake import FakeTwilio
+from bot.twilio.fake_state import num_segments
 
 SENDER = "+15005550006"
 FAMILY = "+15551230001"
@@ -366,7 +366,7 @@ def test_make_client_rewrites_every_twilio_host_onto_the_base_url():
 def test_command_line_prints_its_url_and_serves_until_terminated():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.fake_twilio", "--port", "0", "--latency-ms", "1", "--config",
+        [sys.executable, "-m", "bot.twilio.fake", "--port", "0", "--latency-ms", "1", "--config",
          json.dumps({"error_429_count": 1})],
         cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
     )
@@ -389,7 +389,7 @@ def test_command_line_prints_its_url_and_serves_until_terminated():
 def test_async_client_forms_are_encoded_as_requests_would_and_keep_no_number_cached(data):
     from urllib.parse import urlencode
 
-    from bot.twilio_client import _quote_shared, encode_form
+    from bot.twilio.client import _quote_shared, encode_form
 
     _quote_shared.cache_clear()
     assert encode_form(data) == urlencode(data, doseq=True).encode()

@@ -19,13 +19,15 @@ from rq import Queue, Worker
 from rq.job import Job
 from werkzeug.serving import make_server
 
-from bot import fanout, keys, queues, senders
-from bot.broadcasts import CANCELLED, DONE, FAILED, SENDING, BroadcastStore
-from bot.contacts import contact_redis_key
-from bot.fake_twilio import FakeTwilio
-from bot.fanout import Policy
-from bot.outcomes import OutcomeStore, claim_value
-from bot.twilio_client import make_client
+from bot.broadcasts import fanout
+from bot.broadcasts.fanout import Policy
+from bot.broadcasts.outcomes import OutcomeStore, claim_value
+from bot.broadcasts.store import CANCELLED, DONE, FAILED, SENDING, BroadcastStore
+from bot.people.contacts import contact_redis_key
+from bot.store import keys, queues
+from bot.twilio import senders
+from bot.twilio.client import make_client
+from bot.twilio.fake import FakeTwilio
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, sign
 from tests.test_broadcasts import EN_TEXT, ES_TEXT, make_broadcast, subscribe
 
@@ -186,7 +188,7 @@ def test_a_batch_keeps_to_the_accounts_limit_on_open_requests(app, aviso, fake, 
     fake.configure(max_concurrent_requests=6, latency_ms=20)
     broadcast = make_broadcast()
     store = start_only(app, aviso, broadcast, replace(QUICK, batch_size=150, concurrency=48))
-    with app.app_context(), caplog.at_level("WARNING", logger="bot.batches"):
+    with app.app_context(), caplog.at_level("WARNING", logger="bot.broadcasts.batches"):
         fanout.send_batch(broadcast.id, 0)
     outcomes = store.outcomes(broadcast.id)
     stats = fake.stats()

@@ -8,8 +8,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from bot.forms import parse_urlencoded
-from bot.webhook import expected_signature
+from bot.web.forms import parse_urlencoded
+from bot.web.webhook import expected_signature
 
 BODIES = [
     "From=%2B12135550123&To=%2B12135550100&Body=DERECHOS&NumMedia=0",

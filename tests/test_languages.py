@@ -7,8 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from bot import compose, engine, segments
-from bot.content import Content
+from bot.broadcasts import compose
+from bot.content import segments
+from bot.content.model import Content
+from bot.conversation import engine
 
 from .conftest import CONTENT_DIR, Phone
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.matching import MATCHABLE_LENGTH, TYPO_MIN_LENGTH, KeywordIndex, Match, _single, within_one_edit
+from bot.content.matching import MATCHABLE_LENGTH, TYPO_MIN_LENGTH, KeywordIndex, Match, _single, within_one_edit
 
 
 def scan_every_keyword(index: KeywordIndex, text: str) -> Match | None:
     """The slow reference: a typo compared with every keyword (what the index must agree with)."""
-    from bot.matching import fold_case, strip_accents
+    from bot.content.matching import fold_case, strip_accents
 
     folded = fold_case(text[: MATCHABLE_LENGTH * 4])
     plain = strip_accents(folded)

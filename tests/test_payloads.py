@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from bot.engine import submenu_text, welcome_text
-from bot.payloads import BadRequest, parse_inbound
+from bot.conversation.engine import submenu_text, welcome_text
+from bot.web.payloads import BadRequest, parse_inbound
 
 from .conftest import ACCOUNT_SID, Phone, replies
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot import contacts
+from bot.people import contacts
 
 from .conftest import Phone
 

@@ -13,10 +13,10 @@ import urllib.request
 
 import pytest
 
-from bot import keys
-from bot.broadcasts import BroadcastStore
-from bot.fanout import Policy
-from bot.ratelimit import LATE_SECONDS, RateLimiter, RateLimitError
+from bot.broadcasts.fanout import Policy
+from bot.broadcasts.store import BroadcastStore
+from bot.store import keys
+from bot.twilio.ratelimit import LATE_SECONDS, RateLimiter, RateLimitError
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.test_broadcasts import make_broadcast
 from tests.test_fanout import SERVICE_SID, family, send
@@ -31,7 +31,7 @@ class FakeProcess:
     def __init__(self):
         config = json.dumps({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.fake_twilio", "--port", "0", "--messaging-service", SERVICE_SID,
+            [sys.executable, "-m", "bot.twilio.fake", "--port", "0", "--messaging-service", SERVICE_SID,
              "--config", config], stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().strip()
 

@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot import contacts, keys, registrations
-from bot.content import Content
-from bot.turn import CancelRegistration, Register
+from bot.content.model import Content
+from bot.conversation.turn import CancelRegistration, Register
+from bot.people import contacts
+from bot.store import keys
+from bot.workshops import registrations
 
 from .workshops_support import NOW, content_with, make_contact, numbers, publish, workshop
 
@@ -109,7 +111,7 @@ def test_forget_contact_frees_everything_and_queues_the_promotion_notice(aviso, 
 
     jobs = Queue("default", connection=aviso.connection).jobs
     assert [(j.func_name, j.args) for j in jobs if j.func_name.endswith("send_promotions")] == [
-        ("bot.reminders.send_promotions", ("kyr",))]
+        ("bot.workshops.reminders.send_promotions", ("kyr",))]
 
 
 def test_close_deletes_a_workshops_registrations_and_lets_contacts_expire_again(aviso, content):
@@ -140,7 +142,7 @@ def test_counts_and_attendance_name_nobody(aviso, content):
 
 
 def test_cli_lists_counts_and_prints_an_attendance_sheet_without_numbers(aviso, shipped_content, runner, cli_env):
-    from bot.cli import cli
+    from bot.cli.main import cli
 
     content = publish(aviso, shipped_content, workshop("kyr", "2027-06-03T18:00", capacity=2, title="Rights"))
     phones = numbers(3)

@@ -9,12 +9,16 @@ import pytest
 from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
-from bot import contacts, create_app, queues, registrations, reminders, services, workshop_changes
+from bot import create_app, services
 from bot.config import ConfigError, load_settings
-from bot.fake_twilio import FakeTwilio
-from bot.identity import SMS, WHATSAPP, Address
-from bot.reminders import Incomplete, Offset, due_times, schedule
-from bot.workshop_flow import describe
+from bot.conversation.workshops import describe
+from bot.people import contacts
+from bot.people.identity import SMS, WHATSAPP, Address
+from bot.store import queues
+from bot.twilio.fake import FakeTwilio
+from bot.workshops import changes as workshop_changes
+from bot.workshops import registrations, reminders
+from bot.workshops.reminders import Incomplete, Offset, due_times, schedule
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 from .workshops_support import LA, NOW, content_with, make_contact, numbers, publish, workshop
@@ -271,7 +275,7 @@ def scheduled(aviso) -> dict[str, int]:
 def test_publishing_and_rollback_queue_a_sync(aviso, shipped_content):
     publish(aviso, shipped_content, KYR)
     jobs = Queue(queues.LOW, connection=aviso.connection).jobs
-    assert "bot.workshop_changes.sync_job" in [j.func_name for j in jobs]
+    assert "bot.workshops.changes.sync_job" in [j.func_name for j in jobs]
     aviso.content.rollback()
     assert len(Queue(queues.LOW, connection=aviso.connection).jobs) == len(jobs) + 1
 
@@ -329,7 +333,7 @@ def test_more_seats_promote_from_the_waitlist(app, aviso, shipped_content, conte
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "more_seats")]
     assert registrations.registrants(aviso.connection, "kyr")[-1] == family["keys"]["wait"]
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
-    assert any(j.func_name == "bot.reminders.send_promotions" and j.args == ("kyr",) for j in jobs)
+    assert any(j.func_name == "bot.workshops.reminders.send_promotions" and j.args == ("kyr",) for j in jobs)
 
 
 def test_a_due_reminder_fires_through_a_real_worker_and_its_scheduler(app, aviso, shipped_content):

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from bot import services
-from bot.sample_workshops import LEAD_DAYS, moved_to_coming_weeks
+from bot.content.samples import LEAD_DAYS, moved_to_coming_weeks
 
 
 def tree(*starts: str, samples: bool = True) -> dict:

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from bot import content_check
-from bot.cli import cli
-from bot.schools import School, SchoolIndex, parse_csv
+from bot.cli.main import cli
+from bot.content.schools import School, SchoolIndex, parse_csv
+from bot.publishing import check as content_check
 
 from .conftest import CONTENT_DIR
 
@@ -166,7 +166,7 @@ def test_columns_aviso_does_not_use_are_named(runner, tmp_path):
 
 
 def test_an_import_names_the_schools_it_removes_and_how_many_families_follow_them(runner, tmp_path, aviso, cli_env):
-    from bot import keys
+    from bot.store import keys
 
     aviso.connection.sadd(keys.SCHOOL_SUBSCRIBERS.format(code="VENICE"), "contact:a", "contact:b")
     kept = [c for c in SHIPPED_CODES if c not in ("VENICE", "GARFIELD")]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot import segments
+from bot.content import segments
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import cli
-from bot.fake_twilio import FakeTwilio
+from bot.cli.main import cli
+from bot.twilio.fake import FakeTwilio
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 

@@ -9,8 +9,8 @@ from flask import session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import create_app, services
-from bot.conversations import render_twiml
-from bot.engine import submenu_text
+from bot.conversation.engine import submenu_text
+from bot.services.conversations import render_twiml
 
 from .conftest import PUBLIC_BASE_URL, Phone, inbound, sign
 
@@ -225,7 +225,7 @@ def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
 
 
 def test_every_reply_is_logged_with_the_content_version(phone, shipped_content, caplog):
-    caplog.set_level("INFO", logger="bot.conversations")
+    caplog.set_level("INFO", logger="bot.services.conversations")
     phone.text("DERECHOS")
     assert f"content={shipped_content.version}" in caplog.text
 

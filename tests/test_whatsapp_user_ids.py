@@ -10,13 +10,14 @@ import uuid
 
 import pytest
 
-from bot import keys, registrations
-from bot.broadcasts import DONE, BroadcastStore
-from bot.contacts import contact_redis_key, number_of
-from bot.engine import submenu_text
-from bot.fake_twilio import FakeTwilio
-from bot.identity import WHATSAPP, Address
-from bot.simulator import inbound_params
+from bot.broadcasts.store import DONE, BroadcastStore
+from bot.conversation.engine import submenu_text
+from bot.people.contacts import contact_redis_key, number_of
+from bot.people.identity import WHATSAPP, Address
+from bot.store import keys
+from bot.twilio.fake import FakeTwilio
+from bot.web.simulator import inbound_params
+from bot.workshops import registrations
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, Phone, replies
 from .test_broadcasts import ES_TEXT, make_broadcast
@@ -184,7 +185,7 @@ def test_the_simulator_and_aviso_chat_text_as_a_family_known_only_by_its_user_id
 
 
 def test_a_user_id_is_refused_where_a_phone_number_is_needed(aviso, runner, cli_env):
-    from bot.cli import cli
+    from bot.cli.main import cli
 
     result = runner.invoke(cli, ["staff", "add", "--phone", f"whatsapp:{USER_ID}", "--name", "X", "--role", "sender",
                                  "--schools", "BELMONT"], env=cli_env)

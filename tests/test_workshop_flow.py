@@ -8,12 +8,24 @@ from datetime import timedelta
 import pytest
 from rq import Queue
 
-from bot import contacts, keys, queues, registrations, reminders, segments
-from bot.content_check import _budget
-from bot.engine import CARRIER_WORDS, MAIN, CancelRegistration, ContactState, Inbound, OptOut, Register, respond
-from bot.identity import SMS, WHATSAPP, Address
-from bot.matching import fold_case
-from bot.workshop_flow import FREE, MINE, PICK, WAITLIST, describe, format_when, workshops_text
+from bot.content import segments
+from bot.content.matching import fold_case
+from bot.conversation.engine import (
+    CARRIER_WORDS,
+    MAIN,
+    CancelRegistration,
+    ContactState,
+    Inbound,
+    OptOut,
+    Register,
+    respond,
+)
+from bot.conversation.workshops import FREE, MINE, PICK, WAITLIST, describe, format_when, workshops_text
+from bot.people import contacts
+from bot.people.identity import SMS, WHATSAPP, Address
+from bot.publishing.check import _budget
+from bot.store import keys, queues
+from bot.workshops import registrations, reminders
 
 from .conftest import PARENT, Phone
 from .workshops_support import NOW, content_with, in_days, publish, workshop
@@ -226,7 +238,7 @@ def test_freeing_a_seat_promotes_the_first_on_the_waitlist_with_a_message(app, c
     assert aviso.connection.hget(contacts.contact_redis_key(promoted), "workshops") == b"kyr"
     assert aviso.connection.hget(contacts.contact_redis_key(promoted), "waitlisted") is None
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
-    assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.reminders.send_promotions"]
+    assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.workshops.reminders.send_promotions"]
     with app.app_context():
         assert reminders.send_promotions("kyr") == "promotions for kyr: 1 sent"
         assert reminders.send_promotions("kyr") == "nobody to tell"

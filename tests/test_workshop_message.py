@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import cli
-from bot.compose import BroadcastRequest
-from bot.staff import NotAllowed
+from bot.broadcasts.compose import BroadcastRequest
+from bot.cli.main import cli
+from bot.people.staff import NotAllowed
 
 from .conftest import Phone
 from .test_desk import NOON, outbox_for, work

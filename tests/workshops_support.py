@@ -7,10 +7,10 @@ import itertools
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import contacts
-from bot.content import Content
-from bot.engine import ContactState
-from bot.identity import SMS, Address
+from bot.content.model import Content
+from bot.conversation.engine import ContactState
+from bot.people import contacts
+from bot.people.identity import SMS, Address
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=LA)

@@ -34,7 +34,7 @@ PARTS = [
     ("app: whole request (Flask.wsgi_app)", "flask/app.py", "(wsgi_app)"),
     ("  signature check (RequestValidator.validate)", "request_validator.py", "(validate)"),
     ("  form parsing (Request.form)", "werkzeug/wrappers/request.py", "(form)"),
-    ("  parse_inbound (incl. phonenumbers)", "bot/payloads.py", "(parse_inbound)"),
+    ("  parse_inbound (incl. phonenumbers)", "bot/web/payloads.py", "(parse_inbound)"),
     ("  Conversations.answer", "bot/conversations.py", "(answer)"),
     ("    Redis pipelines (Pipeline.execute)", "redis/client.py", "(execute)"),
     ("    engine (respond)", "bot/engine.py", "(respond)"),
@@ -81,8 +81,9 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=3000)
     args = parser.parse_args()
 
-    from bot import create_app, embedded_redis
+    from bot import create_app
     from bot.config import load_settings
+    from bot.store import embedded_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="aviso-profile-"))
     try:

@@ -75,8 +75,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; the least is reported (3)")
     args = parser.parse_args()
 
-    from bot import create_app, embedded_redis, services
+    from bot import create_app, services
     from bot.config import load_settings
+    from bot.store import embedded_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="aviso-user-ids-"))
     try:

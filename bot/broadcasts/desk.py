@@ -1,0 +1,216 @@
+"""The desk: staff create, preview, approve, reject, schedule and cancel broadcasts here (the CLI and the
+JSON API are thin shells around it). Quiet hours and the two-person rule live here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.broadcasts import fanout
+from bot.broadcasts.compose import (
+    SENSITIVE_KINDS,
+    BroadcastRequest,
+    ComposeError,
+    check_languages,
+    new_code,
+    render,
+    validate,
+)
+from bot.broadcasts.store import (
+    APPROVED,
+    CANCELLED,
+    DONE,
+    DRAFT,
+    PENDING_APPROVAL,
+    Broadcast,
+    BroadcastNotFound,
+    BroadcastStore,
+    DuplicateBroadcast,
+    InvalidTransition,
+    Plan,
+    new_id,
+)
+from bot.config import Settings
+from bot.content.model import Content, Workshop
+from bot.people.audit import AuditLog
+from bot.people.staff import NotAllowed, StaffMember
+
+CODE_ATTEMPTS = 20
+
+
+def quiet_until(settings: Settings, moment: datetime) -> datetime | None:
+    """When quiet hours end, if `moment` falls inside them (None: not quiet)."""
+    if settings.quiet_hours is None:
+        return None
+    start, end = settings.quiet_hours
+    local = moment.astimezone(settings.timezone)
+    now_time = local.timetz().replace(tzinfo=None)
+    overnight = start > end
+    inside = (now_time >= start or now_time < end) if overnight else (start <= now_time < end)
+    if not inside:
+        return None
+    day = local.date() + timedelta(days=1) if overnight and now_time >= start else local.date()
+    return datetime.combine(day, end, tzinfo=settings.timezone)
+
+
+class Desk:
+    """Broadcast work for staff, with the rules: own schools only, a second approver, quiet hours."""
+
+    def __init__(self, store: BroadcastStore, content: Content, settings: Settings, audit: AuditLog):
+        self.store = store
+        self.content = content
+        self.settings = settings
+        self.audit = audit
+
+    def get(self, broadcast_id: str) -> Broadcast:
+        """The broadcast with this id, or BroadcastNotFound saying so."""
+        try:
+            return self.store.get(broadcast_id)
+        except BroadcastNotFound:
+            raise BroadcastNotFound(f"no broadcast with id {broadcast_id}") from None
+
+    def owners(self, broadcast: Broadcast) -> tuple[str, ...]:
+        """The schools whose staff may see and act on a broadcast: its own, its workshop's or its original's."""
+        if broadcast.schools:
+            return broadcast.schools
+        if broadcast.workshop:  # stored before workshop broadcasts kept their schools
+            workshop = self.content.workshop(broadcast.workshop)
+            return workshop_schools(self.content, workshop) if workshop else ()
+        if broadcast.corrects:
+            try:
+                return self.owners(self.store.get(broadcast.corrects))
+            except BroadcastNotFound:
+                return ()
+        return ()
+
+    def check_access(self, staff: StaffMember, broadcast: Broadcast) -> None:
+        """Raise NotAllowed unless the broadcast belongs to the staff member's schools (admins: any)."""
+        staff.check_schools(self.owners(broadcast))
+
+    def show(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
+        """One broadcast, if it belongs to the staff member's schools."""
+        broadcast = self.get(broadcast_id)
+        self.check_access(staff, broadcast)
+        return broadcast
+
+    def recent(self, staff: StaffMember, limit: int) -> list[Broadcast]:
+        """The newest broadcasts of the staff member's schools."""
+        mine = []
+        for broadcast in self.store.list_recent(limit):
+            try:
+                self.check_access(staff, broadcast)
+            except NotAllowed:
+                continue
+            mine.append(broadcast)
+        return mine
+
+    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
+        workshop = self.content.workshop(request.workshop) if request.workshop else None
+        if request.corrects and request.kind == "correction":
+            original = self.get(request.corrects)
+            if original.started_at is None:  # cancelled or failed part way still reached some families
+                raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
+            # a correction reaches exactly the original's recipients, so it belongs to the original's schools
+            request = replace(request, schools=self.owners(original))
+        elif workshop is not None:  # the workshop's school owns the message, whatever schools were named
+            request = replace(request, schools=workshop_schools(self.content, workshop))
+        validate(request, self.content, now)
+        schools = request.schools
+        staff.check_schools(schools)
+        draft = Broadcast(
+            id=new_id(), schools=schools, kind=request.kind, texts={}, code="", created_by=staff.id,
+            languages=request.languages, fallback_language=request.fallback_language, urgent=request.urgent,
+            corrects=request.corrects, verified_by=request.verified_by or None,
+            content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
+        )
+        code = new_code()
+        draft = replace(draft, code=code, texts=render(request, self.content, code))
+        audience_languages = set(self.store.plan(draft, strict=False).missing) | set(draft.texts)
+        check_languages(request, self.content, audience_languages)
+        return draft
+
+    def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
+        """What the broadcast would say in each language and cost, without storing anything."""
+        draft = self._draft(staff, request)
+        return draft, self.store.plan(draft, strict=False)
+
+    def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
+        """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
+        draft = self._draft(staff, request, now)
+        for _ in range(CODE_ATTEMPTS):
+            try:
+                broadcast = self.store.create(draft)
+                break
+            except DuplicateBroadcast:
+                code = new_code()
+                draft = replace(draft, code=code, texts=render(request, self.content, code))
+        else:
+            raise ComposeError("could not find a free verification code; try again")
+        detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
+        self.audit.record(_actor(staff), "created", broadcast.id, detail)
+        if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
+            return self.store.transition(broadcast.id, PENDING_APPROVAL)
+        return self._release(broadcast, now)
+
+    def approve(self, approver: StaffMember, broadcast_id: str, now: datetime | None = None) -> Broadcast:
+        """A second staff member approves; the broadcast goes out (or waits for its time)."""
+        broadcast = self.get(broadcast_id)
+        self.check_access(approver, broadcast)
+        if broadcast.status != PENDING_APPROVAL:
+            raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
+        if approver.id == broadcast.created_by:
+            raise NotAllowed("a broadcast needs a second staff member's approval, not its sender's")
+        if not approver.can_approve:
+            raise NotAllowed(f"{approver.name} is a sender, not an approver")
+        broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
+        self.audit.record(_actor(approver), "approved", broadcast.id)
+        return self._release(broadcast, now)
+
+    def reject(self, approver: StaffMember, broadcast_id: str, reason: str) -> Broadcast:
+        """Send a broadcast back to its sender with a reason."""
+        if not reason.strip():
+            raise ComposeError("say why, so the sender can fix it")
+        broadcast = self.get(broadcast_id)
+        self.check_access(approver, broadcast)
+        if broadcast.status != PENDING_APPROVAL:
+            raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
+        if approver.id == broadcast.created_by or not approver.can_approve:
+            raise NotAllowed("only another staff member who approves can reject")
+        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip())
+        return self.store.transition(broadcast_id, DRAFT)
+
+    def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
+        """Stop a broadcast: before it goes out, or while it is sending."""
+        broadcast = self.get(broadcast_id)
+        self.check_access(staff, broadcast)
+        if broadcast.status in (DONE, CANCELLED):
+            raise InvalidTransition(f"broadcast {broadcast_id} is already {broadcast.status}")
+        cancelled = fanout.cancel(self.store.connection, broadcast_id)
+        self.audit.record(_actor(staff), "cancelled", broadcast_id)
+        return cancelled
+
+    def _release(self, broadcast: Broadcast, now: datetime | None) -> Broadcast:
+        now = now or datetime.now(UTC)
+        if broadcast.status != APPROVED:
+            broadcast = self.store.transition(broadcast.id, APPROVED)
+        when = max(broadcast.scheduled_for or now, now)
+        if not broadcast.urgent:
+            when = quiet_until(self.settings, when) or when
+        if when > now + timedelta(seconds=1):
+            fanout.schedule(self.store.connection, broadcast.id, when)
+            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"))
+        else:
+            fanout.enqueue_start(self.store.connection, broadcast.id)
+            self.audit.record("aviso", "sending", broadcast.id)
+        return self.store.get(broadcast.id)
+
+
+def workshop_schools(content: Content, workshop: Workshop) -> tuple[str, ...]:
+    """The codes of the school a workshop is at (content names it; an online workshop has none)."""
+    if not workshop.school:
+        return ()
+    return tuple(code for code, school in content.schools.by_code.items() if school.name == workshop.school)
+
+
+def _actor(staff: StaffMember) -> str:
+    return f"{staff.name} ({staff.id})"

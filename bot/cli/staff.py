@@ -1,0 +1,265 @@
+"""`aviso staff`, `aviso broadcast` and `aviso twilio` commands (operators on the server's own shell)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from bot.broadcasts.compose import BroadcastRequest, ComposeError, templates
+
+
+def _aviso():
+    from bot.cli.main import _services, _settings
+
+    app, aviso = _services(_settings())
+    return aviso
+
+
+def _member(aviso, staff_id: str):
+    member = aviso.roster.get(staff_id)
+    if member is None:
+        raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
+    return member
+
+
+@click.group()
+def staff() -> None:
+    """The roster of staff who may send or approve broadcasts."""
+
+
+@staff.command("add")
+@click.option("--phone", required=True, help="Their mobile number, +E.164 (login codes go there).")
+@click.option("--name", required=True, help="Display name, shown to other staff.")
+@click.option("--role", type=click.Choice(["sender", "approver", "admin"]), required=True)
+@click.option("--schools", required=True, help="School codes, comma-separated (admins: any).")
+def staff_add(phone: str, name: str, role: str, schools: str) -> None:
+    """Add a staff member."""
+    from bot.people.identity import InvalidAddress
+    from bot.people.staff import StaffError
+
+    aviso = _aviso()
+    codes = [c.strip().upper() for c in schools.split(",") if c.strip()]
+    known = set(aviso.active_content().schools.by_code)
+    try:
+        member = aviso.roster.add(phone, name, role, codes, known)
+    except (StaffError, InvalidAddress) as exc:
+        raise click.ClickException(str(exc)) from None
+    aviso.audit.record("operator", "staff added", member.id, f"{member.name}, {member.role}")
+    click.echo(f"added {member.id}: {member.name} ({member.role}) for {', '.join(member.schools)}")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """Everyone on the roster (numbers are not shown)."""
+    for member in _aviso().roster.all():
+        click.echo(f"{member.id}  {member.name:30} {member.role:9} {', '.join(member.schools)}")
+
+
+@staff.command("remove")
+@click.argument("staff_id")
+def staff_remove(staff_id: str) -> None:
+    """Take someone off the roster."""
+    from bot.people.staff import StaffError
+
+    aviso = _aviso()
+    try:
+        member = aviso.roster.remove(staff_id)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    aviso.audit.record("operator", "staff removed", member.id, member.name)
+    click.echo(f"removed {member.id}: {member.name}")
+
+
+@staff.command("token")
+@click.argument("staff_id")
+def staff_token(staff_id: str) -> None:
+    """Issue an API token for a staff member or a district system acting as them (shown once)."""
+    aviso = _aviso()
+    _member(aviso, staff_id)
+    click.echo(aviso.roster.issue_token(staff_id))
+
+
+@click.group()
+def broadcast() -> None:
+    """Create, preview, approve, cancel and follow broadcasts."""
+
+
+@broadcast.command("templates")
+def broadcast_templates() -> None:
+    """Template names and the variables each needs."""
+    for name, variables in templates(_aviso().active_content()).items():
+        click.echo(f"{name:20} {', '.join(variables) or '(no variables)'}")
+
+
+@broadcast.command("create")
+@click.option("--as", "staff_id", required=True, help="The staff member sending it.")
+@click.option("--schools", required=True, help="School codes, comma-separated.")
+@click.option("--kind", type=click.Choice(["update", "verified", "all_clear", "correction"]), required=True)
+@click.option("--template", help="A template name (aviso broadcast templates).")
+@click.option("--var", "variables", multiple=True, help="A template variable, name=value (repeat).")
+@click.option("--text", "texts", multiple=True, help="Custom text for one language, lang=text (repeat).")
+@click.option("--languages", help="Only subscribers of these languages, comma-separated.")
+@click.option("--fallback", help="Language whose text goes to recipients whose language has none.")
+@click.option("--verified-by", default="", help="Who verified it (verified alerts).")
+@click.option("--corrects", help="The broadcast id this corrects (corrections).")
+@click.option("--urgent", is_flag=True, help="Send even during quiet hours.")
+@click.option("--at", "send_at", help="Send later: ISO date and time with offset.")
+@click.option("--preview", is_flag=True, help="Show texts, recipients and segments; store nothing.")
+@click.option("--workshop", help="Send to this workshop's registrants instead of schools' subscribers.")
+def broadcast_create(staff_id, schools, kind, template, variables, texts, languages, fallback, verified_by,
+                     corrects, urgent, send_at, preview, workshop=None) -> None:
+    """Create a broadcast (it goes out, waits for its time, or waits for approval)."""
+    from bot.broadcasts.store import BroadcastError
+    from bot.people.staff import NotAllowed
+    from bot.web.api import broadcast_json, parse_request, plan_json
+
+    def pairs(items) -> dict[str, str]:
+        try:
+            return dict(item.split("=", 1) for item in items)
+        except ValueError:
+            raise click.ClickException("use name=value") from None
+
+    aviso = _aviso()
+    member = _member(aviso, staff_id)
+    data = {"schools": [c for c in schools.split(",") if c], "kind": kind, "workshop": workshop,
+            "template": template, "variables": pairs(variables),
+            "texts": pairs(texts), "languages": languages.split(",") if languages else [],
+            "fallback_language": fallback, "verified_by": verified_by, "corrects": corrects, "urgent": urgent,
+            "send_at": send_at}
+    try:
+        request: BroadcastRequest = parse_request(data)
+        if preview:
+            draft, plan = aviso.desk().preview(member, request)
+            click.echo(json.dumps({"texts": draft.texts, "plan": plan_json(plan)}, indent=2, ensure_ascii=False))
+            return
+        created = aviso.desk().create(member, request)
+    except (ComposeError, BroadcastError, NotAllowed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(broadcast_json(created), indent=2, ensure_ascii=False))
+
+
+def _act(action: str, staff_id: str, broadcast_id: str, *args) -> None:
+    from bot.broadcasts.store import BroadcastError
+    from bot.people.staff import NotAllowed
+
+    aviso = _aviso()
+    member = _member(aviso, staff_id)
+    try:
+        result = getattr(aviso.desk(), action)(member, broadcast_id, *args)
+    except (ComposeError, BroadcastError, NotAllowed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{result.id}: {result.status}")
+
+
+@broadcast.command("approve")
+@click.argument("broadcast_id")
+@click.option("--as", "staff_id", required=True, help="The approving staff member (not the sender).")
+def broadcast_approve(broadcast_id: str, staff_id: str) -> None:
+    """Approve another staff member's broadcast."""
+    _act("approve", staff_id, broadcast_id)
+
+
+@broadcast.command("reject")
+@click.argument("broadcast_id")
+@click.option("--as", "staff_id", required=True)
+@click.option("--reason", required=True, help="Why; the sender sees it.")
+def broadcast_reject(broadcast_id: str, staff_id: str, reason: str) -> None:
+    """Send a broadcast back to its sender."""
+    _act("reject", staff_id, broadcast_id, reason)
+
+
+@broadcast.command("cancel")
+@click.argument("broadcast_id")
+@click.option("--as", "staff_id", required=True)
+def broadcast_cancel(broadcast_id: str, staff_id: str) -> None:
+    """Cancel a broadcast, also while it is sending."""
+    _act("cancel", staff_id, broadcast_id)
+
+
+def progress_line(outcomes, width: int = 30) -> str:
+    """A text progress bar with the counts so far."""
+    settled = outcomes.sent + sum(outcomes.failed.values()) + sum(outcomes.skipped.values())
+    total = max(outcomes.audience, 1)
+    filled = int(width * settled / total)
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {settled}/{outcomes.audience}  sent {outcomes.sent}  "
+            f"delivered {outcomes.delivered}  failed {sum(outcomes.failed.values())}  "
+            f"skipped {sum(outcomes.skipped.values())}")
+
+
+@broadcast.command("status")
+@click.argument("broadcast_id")
+@click.option("--watch/--no-watch", default=True, help="Follow it live until it is done.")
+def broadcast_status(broadcast_id: str, watch: bool) -> None:
+    """Live progress, then the final counts per outcome."""
+    from bot.broadcasts.store import CANCELLED, DONE, FAILED, SCHEDULED, BroadcastError
+
+    aviso = _aviso()
+    try:
+        current = aviso.broadcasts.get(broadcast_id)
+    except BroadcastError:
+        raise click.ClickException(f"no broadcast with id {broadcast_id}") from None
+    live = watch and sys.stdout.isatty()
+    while True:
+        current = aviso.broadcasts.get(broadcast_id)
+        outcomes = aviso.broadcasts.outcomes(broadcast_id)
+        line = f"{current.status:16} {progress_line(outcomes)}"
+        if not live or current.status in (DONE, CANCELLED, FAILED):
+            break
+        click.echo("\r" + line, nl=False)  # redraw the bar in place
+        time.sleep(0.5)
+    click.echo(("\r" if live else "") + line)
+    if current.status == SCHEDULED and current.starts_at:
+        click.echo(f"  goes out at {current.starts_at.astimezone(aviso.settings.timezone):%Y-%m-%d %H:%M %Z}")
+    for code, count in sorted(outcomes.failed.items()):
+        click.echo(f"  failed {code}: {count}")
+    for reason, count in sorted(outcomes.skipped.items()):
+        click.echo(f"  skipped {reason}: {count}")
+    click.echo(f"  undelivered {outcomes.undelivered}, delivery failed {outcomes.delivery_failed}, "
+               f"pending {outcomes.pending}")
+
+
+@click.group()
+def twilio() -> None:
+    """Connect Aviso to Twilio."""
+
+
+@twilio.command("setup")
+@click.option("--number", help="The Twilio phone number families text (+E.164), when not using a service.")
+def twilio_setup(number: str | None) -> None:
+    """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook and status callback."""
+    from twilio.base.exceptions import TwilioRestException
+
+    from bot.twilio.client import make_client
+
+    aviso = _aviso()
+    settings = aviso.settings
+    if not settings.twilio_sending_configured:
+        raise click.ClickException("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN first (.env)")
+    client = make_client(settings.twilio_account_sid, settings.twilio_auth_token,
+                         api_base_url=settings.twilio_api_base_url)
+    inbound = settings.public_base_url + "/twilio/messages"
+    status = settings.public_base_url + "/twilio/status"
+    try:
+        if settings.twilio_messaging_service_sid and not number:
+            client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
+                inbound_request_url=inbound, inbound_method="POST", status_callback=status,
+                use_inbound_webhook_on_number=False,
+            )
+            target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
+        else:
+            wanted = number or settings.twilio_sms_from
+            if not wanted:
+                raise click.ClickException("give --number or set TWILIO_SMS_FROM")
+            found = client.incoming_phone_numbers.list(phone_number=wanted, limit=1)
+            if not found:
+                raise click.ClickException(f"{wanted} is not a number of this Twilio account")
+            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status)
+            target = f"number {wanted}"
+            audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
+    except TwilioRestException as exc:
+        raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
+    aviso.audit.record("operator", "twilio setup", audit_target, inbound)
+    click.echo(f"{target}: inbound -> {inbound}, status callbacks -> {status}")

@@ -1,0 +1,1 @@
+"""Content: the content model read from the content files, keyword matching, the school index, SMS segments."""

@@ -1,0 +1,1 @@
+"""The conversation: the pure engine, its flows (alerts, workshops) and the data of one turn."""

@@ -1,0 +1,1 @@
+"""People: contact addresses and keys, contacts' stored state, the staff roster, the audit log."""

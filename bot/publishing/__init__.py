@@ -1,0 +1,1 @@
+"""Publishing content: checking a content tree, publishing versions and rolling back."""

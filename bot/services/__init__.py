@@ -1,0 +1,169 @@
+"""Services: the per-app objects (Redis, keys, content, conversations, sender), built once per app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, datetime
+from functools import cached_property
+
+import redis
+from flask import Flask, current_app
+from twilio.request_validator import RequestValidator
+
+from bot.broadcasts.desk import Desk
+from bot.broadcasts.store import BroadcastStore
+from bot.config import Settings
+from bot.content import samples as sample_workshops
+from bot.content.model import Content
+from bot.conversation.engine import Policy
+from bot.conversation.turn import AlertFacts
+from bot.people.audit import AuditLog
+from bot.people.identity import Keyring
+from bot.people.staff import Roster
+from bot.publishing.check import check
+from bot.publishing.store import ContentStore
+from bot.services.conversations import Conversations
+from bot.store import embedded_redis
+from bot.twilio.senders import Sender, make_sender
+
+log = logging.getLogger(__name__)
+EXTENSION = "aviso"
+
+
+def shipped_content(settings: Settings, today: date | None = None) -> Content:
+    """The content folder as it would be published: in development, its sample workshops moved to the
+    coming weeks; otherwise exactly as the files say."""
+    content = Content.from_dir(settings.content_dir)
+    if not settings.is_development:
+        return content
+    today = today or datetime.now(settings.timezone).date()
+    return Content(sample_workshops.moved_to_coming_weeks(content.tree, today))
+
+
+class Aviso:
+    """Everything a request or job needs, made lazily so that nothing connects at import or startup."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._bootstrap_lock = threading.Lock()
+
+    @cached_property
+    def redis_url(self) -> str:
+        """REDIS_URL, or the embedded server's (started on first use)."""
+        return self.settings.redis_url or embedded_redis.ensure_running(self.settings.data_dir)
+
+    @cached_property
+    def connection(self) -> redis.Redis:
+        """The shared Redis connection pool."""
+        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """Keys for contact hashing and encryption."""
+        return Keyring(self.settings.secret_keys)
+
+    @cached_property
+    def request_validator(self) -> RequestValidator:
+        """Checks X-Twilio-Signature with TWILIO_AUTH_TOKEN."""
+        return RequestValidator(self.settings.twilio_auth_token or "")
+
+    @cached_property
+    def content(self) -> ContentStore:
+        """Published content versions."""
+        return ContentStore(self.connection)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        """The inbound-message service."""
+        policy = Policy(carrier_answers_sms_keywords=self.settings.advanced_opt_out)
+        ttl = self.settings.contact_ttl_days * 24 * 3600
+        return Conversations(self.connection, self.keyring, self.content, policy, ttl, self.alert_facts)
+
+    @cached_property
+    def broadcasts(self) -> BroadcastStore:
+        """Broadcasts and their outcomes."""
+        return BroadcastStore(self.connection)
+
+    @cached_property
+    def roster(self) -> Roster:
+        """Staff who may send or approve."""
+        return Roster(self.connection, self.keyring)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """Who did what."""
+        return AuditLog(self.connection)
+
+    def active_content(self) -> Content:
+        """The content every process answers with now (published on first use if need be)."""
+        self.ensure_content()
+        return self.content.active()
+
+    def desk(self) -> Desk:
+        """Broadcast work for staff, with the active content."""
+        return Desk(self.broadcasts, self.active_content(), self.settings, self.audit)
+
+    def alert_facts(self, code: str) -> AlertFacts | None:
+        """What VERIFY may say about the alert with this code: an alert that started going out is genuine,
+        also when it was cancelled or failed part way (some families got it)."""
+        broadcast = self.broadcasts.find_by_code(code)
+        if broadcast is None or broadcast.started_at is None:
+            return None
+        corrections = self.broadcasts.corrections_of(broadcast.id)
+        return AlertFacts(broadcast.code, broadcast.kind, broadcast.schools, broadcast.started_at,
+                          broadcast.verified_by or "", corrections[-1].code if corrections else "")
+
+    @cached_property
+    def sender(self) -> Sender:
+        """Twilio when configured, else the outbox."""
+        return make_sender(self.settings, self.connection, self.keyring)
+
+    def shipped_content(self, today: date | None = None) -> Content:
+        """The content folder as it would be published now (see shipped_content)."""
+        return shipped_content(self.settings, today)
+
+    def ensure_content(self) -> str:
+        """Publish the shipped content on a first boot, when Redis has no active version yet."""
+        with self._bootstrap_lock:
+            active = self.content.active_version()
+            if active:
+                return active
+            # Several processes may boot at once: the check-and-publish is idempotent per version.
+            problems = check(self.settings.content_dir)
+            if problems.errors:
+                raise RuntimeError(f"shipped content is invalid: {problems.errors[0]}")
+            version = self.content.publish(self.shipped_content(), by="first boot")
+            log.info("published content version %s on first boot", version)
+            return version
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach Aviso's services to an app."""
+    app.extensions[EXTENSION] = Aviso(settings)
+
+
+def current() -> Aviso:
+    """The services of the app handling this request or command."""
+    return current_app.extensions[EXTENSION]
+
+
+def current_from(app: Flask) -> Aviso:
+    """The services of a given app (outside a request)."""
+    return app.extensions[EXTENSION]
+
+
+_job_services: Aviso | None = None
+
+
+def for_job() -> Aviso:
+    """The services for an RQ job: the worker's app context, else an app built from the environment once."""
+    global _job_services
+    try:
+        return current()
+    except RuntimeError:  # a plain `rq worker` has no app context
+        if _job_services is None:
+            from bot import create_app
+
+            _job_services = current_from(create_app())
+        return _job_services

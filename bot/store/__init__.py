@@ -1,0 +1,1 @@
+"""Storage: Redis key names, the embedded Redis server, queue names."""

@@ -1,0 +1,1 @@
+"""Twilio: REST clients, senders, the send rate limit, and the fake Twilio server for tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""The staff dashboard: views, sign-in and roles, the data it shows, its strings."""

@@ -1,0 +1,372 @@
+"""The staff dashboard's door: sign-in with a one-time code by SMS, server-side sessions, CSRF, language.
+
+Privacy: a phone number typed here is looked up (Roster.by_phone) and then only its keyed hash is kept:
+in the session cookie (which is signed, not encrypted), in the code's Redis key and in the attempt
+counters. The code itself is stored as a keyed hash. The page answers the same whether or not the
+number is on the roster, and the code is sent from a background thread so that answering takes the
+same time either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from datetime import timedelta
+from functools import wraps
+
+import phonenumbers
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+
+from bot import services
+from bot.people.identity import SMS, Address
+from bot.people.staff import StaffMember
+from bot.store import keys
+from bot.web.dashboard.text import LANGUAGES, known, text
+
+log = logging.getLogger(__name__)
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+CODE_DIGITS = 6
+CODE_TTL_SECONDS = 10 * 60
+LIMIT_WINDOW_SECONDS = 15 * 60
+# Per window: codes asked for one number / from one address; codes tried for one number / from one address.
+# Per address it is generous: a school office's staff may all sign in from one network during an incident.
+LIMITS = {"codes-number": 5, "codes-address": 30, "checks-number": 5, "checks-address": 30}
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+MACHINE_PATHS = ("/twilio/", "/api/", "/healthz")
+PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_post", "dashboard.login_code",
+                              "dashboard.login_code_post", "dashboard.language"})
+JSON_ENDPOINTS = frozenset({"dashboard.preview_json", "dashboard.progress"})
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+DEFAULT_COUNTRY = "US"  # a number typed without +1 is read as a US number
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+clock = time.time  # tests move it forward to expire a code
+
+
+@bp.record_once
+def _configure(state) -> None:
+    """Session cookie: secure (unless development over http), HttpOnly, SameSite=Lax, expiring."""
+    app = state.app
+    settings = app.config["AVISO_SETTINGS"]
+    secure = not (settings.is_development and settings.public_base_url.startswith("http://"))
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-aviso" if secure else "aviso_session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.dashboard_session_hours),
+    )
+    app.session_interface = PageSessions()
+
+
+class PageSessions(SecureCookieSessionInterface):
+    """Cookie sessions for the pages people use; Twilio's webhooks, the JSON API and /healthz get none,
+    so the webhook does not build a signing serializer for every message."""
+
+    def open_session(self, app, request):
+        """The session of a page request; a null one for machine endpoints."""
+        if request.path.startswith(MACHINE_PATHS):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
+# ---- helpers the views share ------------------------------------------------------------------------
+
+def t(key: str, **values) -> str:
+    """A UI string in the current request's language."""
+    return text(g.get("lang", "en"), key, **values)
+
+
+def actor(staff: StaffMember) -> str:
+    """How the audit log names a staff member (as the desk does): name and id, never a number."""
+    return f"{staff.name} ({staff.id})"
+
+
+def error_page(status: int, key: str, **values):
+    """A small page saying what went wrong, in the staff member's language."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify(error=t(key, **values)), status
+    return render_template("dashboard/error.html", message=t(key, **values), status=status), status
+
+
+def roles(*allowed: str):
+    """Only staff with one of these roles may use the view (403 otherwise)."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if g.staff.role not in allowed:
+                return error_page(403, "error.role")
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _csrf_ok() -> bool:
+    expected = session.get("csrf") or ""
+    given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def safe_next(target: str | None) -> str:
+    """A path inside the dashboard to go back to (never another site)."""
+    if target and target.startswith(bp.url_prefix + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.home")
+
+
+# ---- sessions -----------------------------------------------------------------------------------------
+
+def _session_key(sid: str) -> str:
+    return keys.DASHBOARD_SESSION.format(sid=hashlib.sha256(sid.encode()).hexdigest())
+
+
+def start_session(aviso, member: StaffMember) -> None:
+    """A fresh session (new id and CSRF token: nothing from before sign-in carries over but the language)."""
+    lang = session.get("lang")
+    session.clear()
+    sid = secrets.token_urlsafe(32)
+    aviso.connection.set(_session_key(sid), member.id, ex=aviso.settings.dashboard_session_hours * 3600)
+    session.permanent = True
+    session.update(sid=sid, csrf=secrets.token_urlsafe(32))
+    if lang:
+        session["lang"] = lang
+
+
+def end_session(aviso) -> None:
+    """Sign out: the server forgets the session, the cookie keeps only the language."""
+    sid = session.get("sid")
+    if sid:
+        aviso.connection.delete(_session_key(sid))
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def current_staff(aviso) -> StaffMember | None:
+    """The signed-in member, or None (no session, expired, signed out, or no longer on the roster)."""
+    sid = session.get("sid")
+    if not sid:
+        return None
+    staff_id = aviso.connection.get(_session_key(sid))
+    member = aviso.roster.get(staff_id.decode()) if staff_id else None
+    if member is None:
+        end_session(aviso)
+    return member
+
+
+# ---- codes and attempt limits ------------------------------------------------------------------------
+
+def normalize_phone(raw: str) -> str | None:
+    """E.164 from what a person types (+1 213 555 0101, (213) 555-0101...), or None."""
+    try:
+        number = phonenumbers.parse((raw or "").strip(), DEFAULT_COUNTRY)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _limited(aviso, kind: str, who: str) -> bool:
+    """Count one attempt; True when this window's limit is passed."""
+    key = keys.DASHBOARD_LIMIT.format(kind=kind, who=who)
+    pipe = aviso.connection.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.ttl(key)
+    count, ttl = pipe.execute()
+    if ttl < 0:
+        aviso.connection.expire(key, LIMIT_WINDOW_SECONDS)
+    return count > LIMITS[kind]
+
+
+def client_address(trusted_proxies: int) -> str:
+    """The client's address: the connection's, or the one the trusted proxies say they were sent by."""
+    if trusted_proxies:
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
+    return request.remote_addr or ""
+
+
+def _address_hash(aviso) -> str:
+    return aviso.keyring.keyed_hash("dashboard-address", client_address(aviso.settings.trusted_proxies))
+
+
+def _code_hash(aviso, number_hash: str, code: str) -> str:
+    return aviso.keyring.keyed_hash("dashboard-code", f"{number_hash}:{code}")
+
+
+def issue_code(aviso, number_hash: str, staff_id: str) -> str:
+    """A new code for a member (replacing any earlier one), stored only as a keyed hash."""
+    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    key = keys.DASHBOARD_CODE.format(number=number_hash)
+    pipe = aviso.connection.pipeline(transaction=True)
+    pipe.delete(key)
+    pipe.hset(key, mapping={"code": _code_hash(aviso, number_hash, code), "staff": staff_id, "at": int(clock())})
+    pipe.expire(key, CODE_TTL_SECONDS)
+    pipe.execute()
+    return code
+
+
+def redeem_code(aviso, number_hash: str, code: str) -> StaffMember | None:
+    """The member a right, fresh code belongs to (the code is used up), else None."""
+    key = keys.DASHBOARD_CODE.format(number=number_hash)
+    stored = aviso.connection.hgetall(key)
+    if not stored:
+        return None
+    right = hmac.compare_digest(stored[b"code"].decode(), _code_hash(aviso, number_hash, code))
+    fresh = clock() - int(stored[b"at"]) <= CODE_TTL_SECONDS
+    if not (right and fresh):
+        return None
+    if aviso.connection.delete(key) != 1:  # redeemed by another request a moment ago: single use
+        return None
+    staff_id = stored[b"staff"].decode()
+    return aviso.roster.get(staff_id) if staff_id else None
+
+
+def _send_code(aviso, member: StaffMember, code: str, lang: str) -> None:
+    """Text the code to the member's own number, off the request so the answer takes the same time."""
+    phone = aviso.roster.phone_of(member.id)
+    body = text(lang, "login.sms", code=code, minutes=CODE_TTL_SECONDS // 60)
+
+    def send() -> None:
+        try:
+            aviso.sender.send(Address(SMS, phone), body)
+            log.info("dashboard sign-in code sent to staff %s", member.id)
+        except Exception:  # noqa: BLE001 - a thread has nobody to raise to; the log says who
+            log.warning("dashboard sign-in code for staff %s could not be sent", member.id)
+
+    if phone:
+        threading.Thread(target=send, name="dashboard-code", daemon=True).start()
+
+
+# ---- every dashboard request --------------------------------------------------------------------------
+
+@bp.before_request
+def _guard():
+    aviso = services.current()
+    g.aviso = aviso
+    g.lang = session.get("lang") or request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
+    if request.method not in SAFE_METHODS and not _csrf_ok():
+        return error_page(400, "error.csrf")
+    g.staff = current_staff(aviso)
+    if g.staff is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if request.endpoint in JSON_ENDPOINTS:
+            return jsonify(error=t("error.signed_out")), 401
+        return redirect(url_for("dashboard.login"))
+    return None
+
+
+@bp.after_request
+def _headers(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.context_processor
+def _template_helpers() -> dict:
+    other = next(code for code in LANGUAGES if code != g.get("lang", "en"))
+    return {"t": t, "known": known, "lang": g.get("lang", "en"), "other_lang": other, "staff": g.get("staff"),
+            "csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
+
+
+# ---- sign-in, sign-out, language ----------------------------------------------------------------------
+
+@bp.get("/login")
+def login():
+    """Step one: the phone number."""
+    if g.staff is not None:
+        return redirect(url_for("dashboard.home"))
+    return render_template("dashboard/login.html", step="number")
+
+
+@bp.post("/login")
+def login_post():
+    """Send a code if the number is on the roster; answer the same either way."""
+    aviso = g.aviso
+    phone = normalize_phone(request.form.get("phone", ""))
+    if phone is None:
+        return render_template("dashboard/login.html", step="number", error=t("login.bad_number")), 400
+    number_hash = aviso.keyring.keyed_hash("dashboard-number", phone)
+    over_number = _limited(aviso, "codes-number", number_hash)
+    over_address = _limited(aviso, "codes-address", _address_hash(aviso))
+    if over_number or over_address:
+        return render_template("dashboard/login.html", step="number", error=t("login.too_many")), 429
+    member = aviso.roster.by_phone(phone)
+    # The same Redis work either way (a code nobody receives and no staff member redeems, for a number
+    # off the roster), so the answer's timing does not tell who is on the roster either.
+    code = issue_code(aviso, number_hash, member.id if member else "")
+    if member is not None:
+        _send_code(aviso, member, code, g.lang)
+    session["login"] = number_hash
+    return redirect(url_for("dashboard.login_code"))
+
+
+@bp.get("/login/code")
+def login_code():
+    """Step two: the code."""
+    if g.staff is not None:
+        return redirect(url_for("dashboard.home"))
+    if not session.get("login"):
+        return redirect(url_for("dashboard.login"))
+    return render_template("dashboard/login.html", step="code")
+
+
+@bp.post("/login/code")
+def login_code_post():
+    """Check the code: a session for the member it belongs to, or the same refusal for every failure."""
+    aviso = g.aviso
+    number_hash = session.get("login") or ""
+    over_number = _limited(aviso, "checks-number", number_hash) if number_hash else False
+    over_address = _limited(aviso, "checks-address", _address_hash(aviso))
+    if over_number or over_address:
+        return render_template("dashboard/login.html", step="code", error=t("login.too_many")), 429
+    code = re.sub(r"\s", "", request.form.get("code", ""))
+    member = redeem_code(aviso, number_hash, code) if number_hash and code.isdigit() else None
+    if member is None:
+        return render_template("dashboard/login.html", step="code", error=t("login.bad_code")), 400
+    start_session(aviso, member)
+    aviso.audit.record(actor(member), "signed in", "dashboard")
+    return redirect(url_for("dashboard.home"))
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out everywhere this session was used."""
+    end_session(g.aviso)
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.post("/language")
+def language():
+    """Switch the dashboard between English and Spanish."""
+    chosen = request.form.get("lang", "")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    return redirect(safe_next(request.form.get("next")))

@@ -1,0 +1,342 @@
+"""The staff dashboard (/dashboard): home, compose with a live preview, approvals, a broadcast's live
+progress, workshops, content, the audit log and the RQ queues. Thin views over the desk and the stores;
+sign-in, sessions and CSRF are in bot/dashboard_auth.py, the figures in bot/dashboard_data.py and every
+string a staff member reads in bot/dashboard_text.py."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+
+from flask import flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
+
+from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
+from bot.broadcasts.store import (
+    CANCELLED,
+    DONE,
+    DRAFT,
+    FAILED,
+    ID_PATTERN,
+    PENDING_APPROVAL,
+    SCHEDULED,
+    SENDING,
+    BroadcastError,
+    BroadcastNotFound,
+)
+from bot.content.model import Content
+from bot.people.staff import NotAllowed
+from bot.publishing.check import check
+from bot.publishing.store import NothingToRollBack, VersionConflict
+from bot.web.api import broadcast_json, parse_request, plan_json
+from bot.web.dashboard import data
+from bot.web.dashboard.auth import actor, bp, error_page, roles, t
+from bot.workshops import registrations
+
+__all__ = ["bp"]
+TERMINAL = (DONE, CANCELLED, FAILED)
+# Delivery receipts (Twilio's status callbacks) keep coming after the last message is accepted, for
+# minutes when a carrier is slow: a finished broadcast's page keeps counting them this long.
+RECEIPTS_WATCH = timedelta(minutes=30)
+RECENT = 20
+AUDIT_SHOWN = 200
+AUDIT_SCAN = 1000  # audit entries read to find why a broadcast was sent back
+
+
+def _content() -> Content:
+    return g.aviso.active_content()
+
+
+def _name_of(staff_id: str | None) -> str:
+    member = g.aviso.roster.get(staff_id) if staff_id else None
+    return member.name if member else (staff_id or "")
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(g.aviso.settings.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _rejections(ids: set[str]) -> dict[str, object]:
+    """The latest "sent back" audit entry of each of these broadcasts."""
+    found: dict[str, object] = {}
+    for entry in g.aviso.audit.recent(AUDIT_SCAN):
+        if entry.action == "rejected" and entry.subject in ids and entry.subject not in found:
+            found[entry.subject] = entry
+    return found
+
+
+def _mine(limit: int = 50):
+    owners = g.aviso.desk().owners  # a workshop broadcast's schools come from the content
+    return [b for b in g.aviso.broadcasts.list_recent(limit) if g.staff.covers(owners(b))]
+
+
+def _page(template: str, status: int = 200, **context):
+    context.setdefault("notices", get_flashed_messages())
+    return render_template(f"dashboard/{template}", local=_local, name_of=_name_of, content=_content(),
+                           language_name=lambda code: data.language_name(_content(), code), **context), status
+
+
+@bp.get("/")
+def home():
+    """My schools and their subscribers (counts), approvals waiting, broadcasts sent back, recent ones."""
+    aviso, content = g.aviso, _content()
+    schools = [(code, content.schools.by_code[code].name, data.subscriber_counts(aviso.connection, code))
+               for code in data.my_schools(g.staff, content)]
+    recent = _mine()
+    pending = [b for b in recent if b.status == PENDING_APPROVAL and b.created_by != g.staff.id and g.staff.can_approve]
+    sent_back = [b for b in recent if b.status == DRAFT and b.created_by == g.staff.id]
+    return _page("home.html", schools=schools, recent=recent[:RECENT], pending=pending, sent_back=sent_back,
+                 reasons=_rejections({b.id for b in sent_back}))
+
+
+# ---- compose -----------------------------------------------------------------------------------------------
+
+def _compose(form=None, preview=None, error=None, status=200):
+    content = _content()
+    form = form if form is not None else request.args
+    corrects = form.get("corrects") or None
+    original = None
+    if corrects:
+        try:
+            original = g.aviso.broadcasts.get(corrects)
+        except BroadcastNotFound:
+            return error_page(404, "error.not_found")
+        owners = g.aviso.desk().owners(original)
+        if not g.staff.covers(owners):
+            return error_page(403, "err.not_your_school", schools=", ".join(owners))
+    names = templates(content)
+    variables = {var: " ".join(name for name, needed in names.items() if var in needed)
+                 for var in sorted({var for needed in names.values() for var in needed})}
+    workshop = content.workshop(form.get("workshop", "")) if form.get("workshop") else None
+    return _page("compose.html", status, form=form, original=original, workshop=workshop, templates=names,
+                 variables=variables,
+                 kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
+                 schools=[(c, content.schools.by_code[c].name) for c in data.my_schools(g.staff, content)],
+                 preview=preview, error=error, settings=g.aviso.settings)
+
+
+def _preview(form) -> dict:
+    """The desk's preview of the form: texts, plan (as the JSON API gives them) and the rendered cards."""
+    content = _content()
+    draft, plan = g.aviso.desk().preview(g.staff, parse_request(data.form_payload(form, content,
+                                                                                 g.aviso.settings.timezone)))
+    return {"texts": draft.texts, "code_example": draft.code, "plan": plan_json(plan),
+            "html": render_template("dashboard/_plan.html", texts=draft.texts, plan=plan, content=content, example=True,
+                                    language_name=lambda code: data.language_name(content, code))}
+
+
+@bp.get("/broadcasts/new")
+def compose():
+    """The compose form (a correction when ?kind=correction&corrects=<id>)."""
+    return _compose()
+
+
+@bp.post("/broadcasts/preview.json")
+def preview_json():
+    """The live preview the compose page asks for as the form changes (session + X-CSRF-Token)."""
+    try:
+        return jsonify(_preview(request.form))
+    except (ComposeError, BroadcastError, NotAllowed) as exc:
+        problem = data.refusal(exc, _content(), g.lang)
+        return jsonify(error=t(problem.key, **problem.values)), problem.status
+
+
+@bp.post("/broadcasts/new")
+def compose_post():
+    """Preview (without JavaScript) or create: it is sent, scheduled, or waits for a second staff member."""
+    form = request.form
+    try:
+        if form.get("action") == "preview":
+            return _compose(form, preview=_preview(form))
+        payload = data.form_payload(form, _content(), g.aviso.settings.timezone)
+        broadcast = g.aviso.desk().create(g.staff, parse_request(payload))
+    except (ComposeError, BroadcastError, NotAllowed) as exc:
+        problem = data.refusal(exc, _content(), g.lang)
+        return _compose(form, error=t(problem.key, **problem.values), status=problem.status)
+    key = {PENDING_APPROVAL: "created.pending", SCHEDULED: "created.scheduled"}.get(broadcast.status, "created.sending")
+    flash(t(key, when=_local(broadcast.scheduled_for)))
+    return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast.id))
+
+
+# ---- one broadcast -------------------------------------------------------------------------------------------
+
+def _load(broadcast_id: str):
+    """The broadcast, if this member may see it; else an error page."""
+    if not ID_PATTERN.match(broadcast_id):
+        return None, error_page(404, "error.not_found")
+    try:
+        broadcast = g.aviso.broadcasts.get(broadcast_id)
+    except BroadcastNotFound:
+        return None, error_page(404, "error.not_found")
+    owners = g.aviso.desk().owners(broadcast)
+    if not g.staff.covers(owners):
+        return None, error_page(403, "err.not_your_school", schools=", ".join(owners))
+    return broadcast, None
+
+
+def receipts_open(broadcast, now: datetime | None = None) -> bool:
+    """Whether a finished broadcast may still get delivery receipts worth showing as they come."""
+    finished = broadcast.finished_at
+    return (broadcast.status in TERMINAL and finished is not None
+            and (now or datetime.now(UTC)) - finished < RECEIPTS_WATCH)
+
+
+def _progress_context(broadcast) -> dict:
+    outcomes = g.aviso.broadcasts.outcomes(broadcast.id)
+    return {"broadcast": broadcast, "outcomes": outcomes, "settled": data.settled(outcomes),
+            "receipts_open": receipts_open(broadcast),
+            "failed_total": sum(outcomes.failed.values()), "skipped_total": sum(outcomes.skipped.values())}
+
+
+@bp.get("/broadcasts/<broadcast_id>")
+def broadcast(broadcast_id: str):
+    """Texts, state, full preview for an approver, live progress, cancel, send a correction."""
+    found, refused = _load(broadcast_id)
+    if refused:
+        return refused
+    plan = g.aviso.broadcasts.plan(found, strict=False) if found.status in (DRAFT, PENDING_APPROVAL) else None
+    reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
+    snapshots = data.progress(g.aviso.connection, found.id)
+    return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
+                 can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
+                              and g.staff.id != found.created_by),
+                 can_correct=found.status in (SENDING, DONE), **_progress_context(found))
+
+
+@bp.get("/broadcasts/<broadcast_id>/progress.json")
+def progress(broadcast_id: str):
+    """Counts so far (and their history for the chart), polled by the broadcast page while it fans out."""
+    found, refused = _load(broadcast_id)
+    if refused:
+        return refused
+    context = _progress_context(found)
+    started = found.status not in (DRAFT, PENDING_APPROVAL)
+    snapshots = data.record_progress(g.aviso.connection, found.id, context["outcomes"]) if started else []
+    return jsonify(status=found.status, terminal=found.status in TERMINAL, receipts_open=context["receipts_open"],
+                   outcomes=asdict(context["outcomes"]),
+                   broadcast=broadcast_json(found), snapshots=snapshots,
+                   html=render_template("dashboard/_progress.html", **context))
+
+
+def _act(broadcast_id: str, action, done_key: str):
+    found, refused = _load(broadcast_id)
+    if refused:
+        return refused
+    try:
+        action(found)
+    except (ComposeError, BroadcastError, NotAllowed) as exc:
+        problem = data.refusal(exc, _content(), g.lang)
+        return error_page(problem.status, problem.key, **problem.values)
+    flash(t(done_key))
+    return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast_id))
+
+
+@bp.post("/broadcasts/<broadcast_id>/approve")
+def approve(broadcast_id: str):
+    """A second staff member approves: it goes out (or waits for its time)."""
+    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id), "done.approved")
+
+
+@bp.post("/broadcasts/<broadcast_id>/reject")
+def reject(broadcast_id: str):
+    """Send it back to its sender with a reason (shown on their home page and the broadcast's page)."""
+    reason = request.form.get("reason", "")
+    return _act(broadcast_id, lambda b: g.aviso.desk().reject(g.staff, b.id, reason), "done.rejected")
+
+
+@bp.post("/broadcasts/<broadcast_id>/cancel")
+def cancel(broadcast_id: str):
+    """Stop it: before it goes out, or while it is sending."""
+    return _act(broadcast_id, lambda b: g.aviso.desk().cancel(g.staff, b.id), "done.cancelled")
+
+
+@bp.get("/approvals")
+def approvals():
+    """Broadcasts waiting for a second staff member."""
+    waiting = [b for b in _mine(200) if b.status == PENDING_APPROVAL]
+    return _page("approvals.html", waiting=waiting)
+
+
+# ---- workshops, content, audit, queues --------------------------------------------------------------------
+
+@bp.get("/workshops")
+def workshops():
+    """Upcoming workshops with their registrations (counts only)."""
+    content, now = _content(), datetime.now(UTC)
+    names = {content.schools.by_code[c].name for c in data.my_schools(g.staff, content)}
+    rows = [(w, registrations.counts(g.aviso.connection, w.id)) for w in content.workshops
+            if w.ends > now and (g.staff.role == "admin" or not w.school or w.school in names)]
+    return _page("workshops.html", rows=rows)
+
+
+def _folder_report():
+    return check(g.aviso.settings.content_dir)
+
+
+@bp.get("/content")
+def content_page():
+    """The active content version, who published it and when, each language's review."""
+    content = _content()
+    window, rows = data.reviews(content, date.today())
+    folder = _folder_report() if g.staff.role == "admin" else None
+    status_info = g.aviso.content.status()
+    if status_info["published_at"]:
+        status_info["published_at"] = _local(datetime.fromisoformat(status_info["published_at"]))
+    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder)
+
+
+@bp.post("/content/publish")
+@roles("admin")
+def content_publish():
+    """Validate the content folder and make it live everywhere (admins)."""
+    report = _folder_report()
+    if report.errors:
+        return error_page(400, "content.invalid", count=len(report.errors), first=str(report.errors[0]))
+    try:
+        version = g.aviso.content.publish(g.aviso.shipped_content(), by=actor(g.staff))
+    except VersionConflict:
+        return error_page(409, "content.conflict")
+    g.aviso.audit.record(actor(g.staff), "published", f"content {version}")
+    flash(t("content.published", version=version))
+    return redirect(url_for("dashboard.content_page"))
+
+
+@bp.post("/content/rollback")
+@roles("admin")
+def content_rollback():
+    """Return to the previously published version (admins)."""
+    try:
+        version = g.aviso.content.rollback()
+    except NothingToRollBack:
+        return error_page(409, "content.nothing_to_roll_back")
+    g.aviso.audit.record(actor(g.staff), "rolled back", f"content {version}")
+    flash(t("content.rolled_back", version=version))
+    return redirect(url_for("dashboard.content_page"))
+
+
+@bp.get("/audit")
+def audit():
+    """Who did what and when (an admin sees everything; others their schools' broadcasts and content)."""
+    shown, cache, owners = [], {}, g.aviso.desk().owners
+    for entry in g.aviso.audit.recent(AUDIT_SHOWN):
+        target = None
+        if ID_PATTERN.match(entry.subject):
+            if entry.subject not in cache:
+                try:
+                    cache[entry.subject] = g.aviso.broadcasts.get(entry.subject)
+                except BroadcastNotFound:
+                    cache[entry.subject] = None
+            target = cache[entry.subject]
+            allowed = g.staff.role == "admin" or (target is not None and g.staff.covers(owners(target)))
+        else:
+            allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
+        if allowed:
+            shown.append((entry, target, data.mask_numbers(entry.detail)))
+    return _page("audit.html", entries=shown)
+
+
+@bp.get("/queues")
+@roles("admin")
+def queues_page():
+    """RQ: jobs waiting, running, scheduled, deferred and failed per queue; the workers (admins)."""
+    rows, workers = data.queue_report(g.aviso.connection)
+    return _page("queues.html", rows=rows, workers=workers)

@@ -1,0 +1,1 @@
+"""Workshops: registrations and waitlists, reminders, announcing content changes to registrants."""
