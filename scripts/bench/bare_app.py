@@ -6,7 +6,7 @@ create_app(): the bare endpoint the target is measured against: Flask answering 
 with constant TwiML; no signature check, no form parsing, no Redis.
 
 create_signed_app() (--signed-bare): the same, after parsing the form and checking X-Twilio-Signature
-with Twilio's RequestValidator the way bot/webhook.py does (TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL from
+with Twilio's RequestValidator the way bot/web/webhook.py does (TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL from
 the environment): what any correct Twilio webhook in Flask pays before doing its own work.
 """
 
