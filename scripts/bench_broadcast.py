@@ -42,8 +42,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.broadcasts.store import fanout  # noqa: E402
-from bot.broadcasts.store.store import APPROVED, SENDING, Broadcast, BroadcastStore, new_id  # noqa: E402
+from bot.broadcasts import fanout  # noqa: E402
+from bot.broadcasts.store import APPROVED, SENDING, Broadcast, BroadcastStore, new_id  # noqa: E402
 from bot.conversation.engine import ContactState  # noqa: E402
 from bot.people import contacts  # noqa: E402
 from bot.people.identity import Address, Keyring  # noqa: E402

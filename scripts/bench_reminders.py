@@ -53,7 +53,7 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE 
 
 from bot import create_app, services  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.content.model.model import Content  # noqa: E402
+from bot.content.model import Content  # noqa: E402
 from bot.conversation.engine import ContactState  # noqa: E402
 from bot.people import contacts  # noqa: E402
 from bot.people.identity import SMS, WHATSAPP, Address  # noqa: E402

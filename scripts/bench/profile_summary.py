@@ -18,7 +18,7 @@ FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
 
 def strip(frame: str) -> str:
-    """'answer (bot/services/conversations.py:85)' -> 'answer (bot/services/conversations.py)'; keeps functions apart, not lines."""
+    """'answer (bot/web/api.py:85)' -> 'answer (bot/web/api.py)'; keeps functions apart, not lines."""
     match = FRAME.match(frame.strip())
     if not match:
         return frame.strip()
