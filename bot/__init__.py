@@ -24,6 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
+    # Imported here, not at the top: importing any bot module (bot.config, the fake Twilio) loads this package,
+    # and should not load the whole web app with it.
     from bot import services
     from bot.web import api, health, simulator, webhook
     from bot.web.dashboard import views as dashboard

@@ -28,6 +28,7 @@ from bot.broadcasts.store import (
 )
 from bot.people.contacts import contact_redis_key
 from bot.people.identity import Address
+from bot.services import jobs
 from bot.store import keys
 
 SCHOOL = "lincoln"
@@ -277,11 +278,11 @@ def test_the_outbox_sends_a_broadcast_exactly_once_without_a_twilio_account(stor
     policy = fanout.Policy(batch_size=3, concurrency=2)
     with app.app_context():
         assert isinstance(aviso.sender, OutboxSender)
-        fanout.start_broadcast(broadcast.id, fanout.asdict(policy))
+        jobs.start_broadcast(broadcast.id, fanout.asdict(policy))
         aviso.connection.hset(contact_redis_key(contacts[0]), "opted_out", "1")  # STOP after the snapshot
         for batch in range(2):
-            fanout.send_batch(broadcast.id, batch)
-            fanout.send_batch(broadcast.id, batch)  # again: nothing twice
+            jobs.send_batch(broadcast.id, batch)
+            jobs.send_batch(broadcast.id, batch)  # again: nothing twice
     assert store.get(broadcast.id).status == DONE
     summary = store.outcomes(broadcast.id)
     assert (summary.sent, summary.skipped, summary.pending) == (5, {"opted_out": 1}, 0)

@@ -24,6 +24,7 @@ from bot.broadcasts.fanout import Policy
 from bot.broadcasts.outcomes import OutcomeStore, claim_value
 from bot.broadcasts.store import CANCELLED, DONE, FAILED, SENDING, BroadcastStore
 from bot.people.contacts import contact_redis_key
+from bot.services import jobs
 from bot.store import keys, queues
 from bot.twilio import senders
 from bot.twilio.client import make_client
@@ -189,7 +190,7 @@ def test_a_batch_keeps_to_the_accounts_limit_on_open_requests(app, aviso, fake, 
     broadcast = make_broadcast()
     store = start_only(app, aviso, broadcast, replace(QUICK, batch_size=150, concurrency=48))
     with app.app_context(), caplog.at_level("WARNING", logger="bot.broadcasts.batches"):
-        fanout.send_batch(broadcast.id, 0)
+        jobs.send_batch(broadcast.id, 0)
     outcomes = store.outcomes(broadcast.id)
     stats = fake.stats()
     assert outcomes.sent == 150 and outcomes.failed == {} and fake.duplicates() == {}
@@ -237,7 +238,7 @@ def test_bad_credentials_stop_the_batch_and_leave_everyone_pending(app, aviso, f
     broadcast = make_broadcast()
     store = start_only(app, aviso, broadcast)
     with app.app_context(), pytest.raises(fanout.BatchFailed, match="20003"):
-        fanout.send_batch(broadcast.id, 0)
+        jobs.send_batch(broadcast.id, 0)
     assert fake.messages() == [] and len(fake.requests()) <= QUICK.concurrency
     records = aviso.connection.hvals(keys.BROADCAST_OUTCOMES.format(id=broadcast.id))
     assert not [r for r in records if r.startswith(b"sending:")]  # unclaimed: the retried job sends them
@@ -279,9 +280,9 @@ def test_running_a_batch_twice_sends_nothing_twice(app, aviso, fake):
     aviso.connection.set(keys.BROADCAST_BATCH.format(id=broadcast.id, n=0), ",".join(
         k.decode() for k in aviso.connection.hkeys(keys.BROADCAST_OUTCOMES.format(id=broadcast.id))))
     with app.app_context():
-        fanout.send_batch(broadcast.id, 0)
-        fanout.send_batch(broadcast.id, 0)
-        fanout.start_broadcast(broadcast.id)
+        jobs.send_batch(broadcast.id, 0)
+        jobs.send_batch(broadcast.id, 0)
+        jobs.start_broadcast(broadcast.id)
     work(app, aviso)
     assert len(fake.messages()) == 12 and fake.duplicates() == {}
     assert BroadcastStore(aviso.connection).outcomes(broadcast.id).sent == 12
@@ -316,12 +317,12 @@ def test_the_watchdog_requeues_a_batch_whose_worker_vanished(app, aviso, fake):
     aviso.connection.hset(Job.key_for(job_id), mapping={"status": "started",
                                                         "started_at": "2020-01-01T00:00:00.000000Z"})
     with app.app_context():
-        assert fanout.watch(broadcast.id) == "requeued [0]"
-        assert fanout.watch(broadcast.id) == "requeued []"  # its new job is waiting: nothing more
+        assert jobs.watch_broadcast(broadcast.id) == "requeued [0]"
+        assert jobs.watch_broadcast(broadcast.id) == "requeued []"  # its new job is waiting: nothing more
     work(app, aviso)
     assert store.get(broadcast.id).status == DONE and len(fake.messages()) == 15
     with app.app_context():
-        assert fanout.watch(broadcast.id) == "finished"
+        assert jobs.watch_broadcast(broadcast.id) == "finished"
 
 
 def test_nothing_is_requeued_for_a_cancelled_broadcast(app, aviso, fake):

@@ -11,6 +11,7 @@ import pytest
 from bot.content.model import Content
 from bot.conversation.turn import CancelRegistration, Register
 from bot.people import contacts
+from bot.services import conversations
 from bot.store import keys
 from bot.workshops import registrations
 
@@ -103,7 +104,7 @@ def test_forget_contact_frees_everything_and_queues_the_promotion_notice(aviso, 
     for key in (a, b, c):
         sign_up(aviso, content, key)
     sign_up(aviso, content, a, "open")
-    contacts.forget(aviso.connection, a)
+    conversations.forget(aviso.connection, a)
     assert not aviso.connection.exists(contacts.contact_redis_key(a))
     assert registrations.registrants(aviso.connection, "kyr") == [b, c]
     assert registrations.registrants(aviso.connection, "open") == []
@@ -111,7 +112,7 @@ def test_forget_contact_frees_everything_and_queues_the_promotion_notice(aviso, 
 
     jobs = Queue("default", connection=aviso.connection).jobs
     assert [(j.func_name, j.args) for j in jobs if j.func_name.endswith("send_promotions")] == [
-        ("bot.workshops.reminders.send_promotions", ("kyr",))]
+        ("bot.services.jobs.send_promotions", ("kyr",))]
 
 
 def test_close_deletes_a_workshops_registrations_and_lets_contacts_expire_again(aviso, content):

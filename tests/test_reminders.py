@@ -14,11 +14,14 @@ from bot.config import ConfigError, load_settings
 from bot.conversation.workshops import describe
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
+from bot.services import conversations, jobs
 from bot.store import queues
 from bot.twilio.fake import FakeTwilio
 from bot.workshops import changes as workshop_changes
-from bot.workshops import registrations, reminders
-from bot.workshops.reminders import Incomplete, Offset, due_times, schedule
+from bot.workshops import registrations
+from bot.workshops import schedule as schedule_module
+from bot.workshops.reminders import Incomplete
+from bot.workshops.schedule import Offset, due_times, schedule
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 from .workshops_support import LA, NOW, content_with, make_contact, numbers, publish, workshop
@@ -111,7 +114,7 @@ def outbox(aviso, number: str, channel: str = SMS) -> list[str]:
 
 def fire(app, *args, **kwargs) -> str:
     with app.app_context():
-        return reminders.send_reminders(*args, **kwargs)
+        return jobs.send_reminders(*args, **kwargs)
 
 
 def test_the_day_reminder_goes_to_each_seat_holder_once_in_their_language(app, aviso, content, family):
@@ -137,7 +140,7 @@ def test_the_hours_reminder_has_its_own_text(app, aviso, content, family):
 def test_nothing_for_opted_out_forgotten_or_freed_seats(app, aviso, content, family):
     people = family["keys"]
     aviso.connection.hset(contacts.contact_redis_key(people["es"]), "opted_out", "1")
-    contacts.forget(aviso.connection, people["en"])  # the waitlist's first gets the seat...
+    conversations.forget(aviso.connection, people["en"])  # the waitlist's first gets the seat...
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 opted_out, 1 sent"
     assert outbox(aviso, family["phones"]["wait"])  # ...and its reminder
     registrations.cancel(aviso.connection, people["wait"], "kyr")
@@ -221,12 +224,12 @@ def test_promotion_notice_goes_once_and_not_after_the_seat_was_freed(app, aviso,
     people = family["keys"]
     registrations.cancel(aviso.connection, people["es"], "kyr")
     with app.app_context():
-        assert reminders.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
+        assert jobs.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
         registrations.cancel(aviso.connection, people["en"], "kyr")
         registrations.register(aviso.connection, people["es"], content.workshop("kyr"), NOW, waitlist=True)
         registrations.cancel(aviso.connection, people["wait"], "kyr")  # es promoted, then...
         registrations.cancel(aviso.connection, people["es"], "kyr")  # ...frees it before the news went
-        assert reminders.send_promotions("kyr", now=NOW) == "nobody to tell"  # freeing it took it off the list
+        assert jobs.send_promotions("kyr", now=NOW) == "nobody to tell"  # freeing it took it off the list
     assert outbox(aviso, family["phones"]["wait"])[0].startswith("Buenas noticias: se abrio un lugar en Rights (es)")
     assert outbox(aviso, family["phones"]["es"]) == []
 
@@ -275,7 +278,7 @@ def scheduled(aviso) -> dict[str, int]:
 def test_publishing_and_rollback_queue_a_sync(aviso, shipped_content):
     publish(aviso, shipped_content, KYR)
     jobs = Queue(queues.LOW, connection=aviso.connection).jobs
-    assert "bot.workshops.changes.sync_job" in [j.func_name for j in jobs]
+    assert "bot.services.jobs.sync_workshops" in [j.func_name for j in jobs]
     aviso.content.rollback()
     assert len(Queue(queues.LOW, connection=aviso.connection).jobs) == len(jobs) + 1
 
@@ -295,8 +298,8 @@ def test_a_changed_workshop_notifies_each_registrant_once_and_moves_its_reminder
     assert scheduled(aviso) == {"ws-rem-kyr-1d": int(utc(2027, 6, 4, 2).timestamp()),
                                 "ws-rem-kyr-2h": int(utc(2027, 6, 5, 0).timestamp())}
     with app.app_context():
-        assert reminders.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 sent"
-        assert reminders.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 done"
+        assert jobs.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 sent"
+        assert jobs.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 done"
     assert outbox(aviso, family["phones"]["wait"]) == [
         "CAMBIO: Rights (es) ahora es vie 4 jun, 7:00 pm, Roosevelt High School. Sigue inscrito. ¿No puede ir? "
         "Envie MIS TALLERES para dejar su lugar."]
@@ -314,7 +317,7 @@ def test_a_removed_workshop_sends_a_cancellation_and_ends_its_registrations(app,
     report = workshop_changes.sync(aviso, now=NOW)
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "cancelled")]
     with app.app_context():
-        assert reminders.send_notices("kyr", "cancelled", content.version, str(report.serial), now=NOW) == (
+        assert jobs.send_notices("kyr", "cancelled", content.version, str(report.serial), now=NOW) == (
             "cancelled notices for kyr: 3 sent")
     assert outbox(aviso, family["phones"]["en"], WHATSAPP) == [
         "CANCELLED: Rights (en) (Thu Jun 3, 6:00 pm) will not take place. We are sorry. Text WORKSHOPS to see "
@@ -333,7 +336,7 @@ def test_more_seats_promote_from_the_waitlist(app, aviso, shipped_content, conte
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "more_seats")]
     assert registrations.registrants(aviso.connection, "kyr")[-1] == family["keys"]["wait"]
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
-    assert any(j.func_name == "bot.workshops.reminders.send_promotions" and j.args == ("kyr",) for j in jobs)
+    assert any(j.func_name == "bot.services.jobs.send_promotions" and j.args == ("kyr",) for j in jobs)
 
 
 def test_a_due_reminder_fires_through_a_real_worker_and_its_scheduler(app, aviso, shipped_content):
@@ -344,8 +347,8 @@ def test_a_due_reminder_fires_through_a_real_worker_and_its_scheduler(app, aviso
     person = make_contact(aviso, numbers(1, 500)[0], "es")
     registrations.register(aviso.connection, person, content.workshop("now"), datetime.now(LA) - timedelta(hours=1))
     assert workshop_changes.sync(aviso).scheduled == 1  # the 2h reminder; the day one is already past
-    job = Queue(queues.DEFAULT, connection=aviso.connection).fetch_job(reminders.reminder_job_id("now", "2h"))
-    assert job.kwargs == {} and job.timeout == reminders.JOB_TIMEOUT and job.retries_left == 5
+    job = Queue(queues.DEFAULT, connection=aviso.connection).fetch_job(schedule_module.reminder_job_id("now", "2h"))
+    assert job.kwargs == {} and job.timeout == schedule_module.JOB_TIMEOUT and job.retries_left == 5
     time.sleep(max(0.0, due.timestamp() - time.time()) + 0.1)
     with app.app_context():
         Worker(list(queues.ALL), connection=aviso.connection).work(burst=True, with_scheduler=True,
@@ -356,8 +359,8 @@ def test_a_due_reminder_fires_through_a_real_worker_and_its_scheduler(app, aviso
 
 def test_a_restarted_worker_requeues_the_reminders_due_now(app, aviso, content, family):
     with app.app_context():
-        assert reminders.recover(aviso, now=DAY_BEFORE - timedelta(hours=1)) == []
-        queued = reminders.recover(aviso, now=DAY_BEFORE + timedelta(minutes=3))
+        assert schedule_module.recover(aviso, now=DAY_BEFORE - timedelta(hours=1)) == []
+        queued = schedule_module.recover(aviso, now=DAY_BEFORE + timedelta(minutes=3))
     assert [j.split("-")[:4] for j in queued] == [["ws", "rem", "kyr", "1d"]]
     job = Queue(queues.DEFAULT, connection=aviso.connection).fetch_job(queued[0])
     assert job.args == ("kyr", "1d", EPOCH_1D) and job.kwargs == {}

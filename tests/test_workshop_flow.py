@@ -25,7 +25,7 @@ from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
 from bot.publishing.check import _budget
 from bot.store import keys, queues
-from bot.workshops import registrations, reminders
+from bot.workshops import registrations
 
 from .conftest import PARENT, Phone
 from .workshops_support import NOW, content_with, in_days, publish, workshop
@@ -238,10 +238,10 @@ def test_freeing_a_seat_promotes_the_first_on_the_waitlist_with_a_message(app, c
     assert aviso.connection.hget(contacts.contact_redis_key(promoted), "workshops") == b"kyr"
     assert aviso.connection.hget(contacts.contact_redis_key(promoted), "waitlisted") is None
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
-    assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.workshops.reminders.send_promotions"]
+    assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.services.jobs.send_promotions"]
     with app.app_context():
-        assert reminders.send_promotions("kyr") == "promotions for kyr: 1 sent"
-        assert reminders.send_promotions("kyr") == "nobody to tell"
+        assert jobs.send_promotions("kyr") == "promotions for kyr: 1 sent"
+        assert jobs.send_promotions("kyr") == "nobody to tell"
     sent = aviso.sender.messages_for(Address(SMS, "+12135550002"))
     assert sent[-1]["body"].startswith("Good news: a seat opened for Rights (en)")  # it texted WORKSHOPS: English
     assert sent[-1]["content_version"] == small.version

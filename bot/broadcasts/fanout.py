@@ -14,7 +14,6 @@ from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
-from bot import services
 from bot.broadcasts.batches import BatchRun, Lease
 from bot.broadcasts.store import (
     APPROVED,
@@ -29,6 +28,7 @@ from bot.broadcasts.store import (
     InvalidTransition,
     MissingTranslation,
 )
+from bot.content.segments import count
 from bot.store import keys, queues
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,6 @@ def default_policy(settings) -> Policy:
                   concurrency=getattr(settings, "send_concurrency", Policy.concurrency))
 
 
-def _aviso() -> services.Aviso:
-    """The services this job runs with (see services.for_job)."""
-    return services.for_job()
-
-
 def _run_state(connection: redis.Redis, broadcast_id: str) -> dict[str, str]:
     raw = connection.hgetall(keys.BROADCAST_RUN.format(id=broadcast_id))
     return {k.decode(): v.decode() for k, v in raw.items()}
@@ -100,7 +95,7 @@ def enqueue_start(connection: redis.Redis, broadcast_id: str, *, policy: Policy 
     """Queue the start of an approved broadcast (urgent ones on the urgent queue)."""
     broadcast = BroadcastStore(connection).get(broadcast_id)
     queue = Queue(queues.URGENT if broadcast.urgent else queues.DEFAULT, connection=connection)
-    return queue.enqueue(start_broadcast, broadcast_id, asdict(policy) if policy else None,
+    return queue.enqueue(queues.START_BROADCAST, broadcast_id, asdict(policy) if policy else None,
                          job_id=f"bcast-{broadcast_id}-start-{uuid.uuid4().hex[:6]}", retry=JOB_RETRY,
                          result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
@@ -111,7 +106,7 @@ def schedule(connection: redis.Redis, broadcast_id: str, when: datetime, *, poli
     broadcast = store.transition(broadcast_id, SCHEDULED)
     store.set_start(broadcast_id, when)
     queue = Queue(queues.URGENT if broadcast.urgent else queues.DEFAULT, connection=connection)
-    return queue.enqueue_at(when, start_broadcast, broadcast_id, asdict(policy) if policy else None,
+    return queue.enqueue_at(when, queues.START_BROADCAST, broadcast_id, asdict(policy) if policy else None,
                             retry=JOB_RETRY, result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
 
@@ -120,9 +115,8 @@ def cancel(connection: redis.Redis, broadcast_id: str) -> Broadcast:
     return BroadcastStore(connection).transition(broadcast_id, CANCELLED)
 
 
-def start_broadcast(broadcast_id: str, policy: dict | None = None) -> str:
-    """RQ job: snapshot the audience into batches and queue them; safe to run again."""
-    aviso = _aviso()
+def start_broadcast(aviso, broadcast_id: str, policy: dict | None = None) -> str:
+    """Snapshot the audience into batches and queue them (the job queues.START_BROADCAST); safe to run again."""
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     lock = Lease(connection, keys.BROADCAST_LEASE.format(id=broadcast_id, n="start"), 120)
     if not lock.acquire():
@@ -178,8 +172,6 @@ def _snapshot(aviso, store: BroadcastStore, broadcast: Broadcast, policy: Policy
 
 
 def _segments(texts) -> int:
-    from bot.content.segments import count
-
     return max((count(text).segments for text in texts), default=1)
 
 
@@ -193,7 +185,7 @@ def _enqueue_batches(connection: redis.Redis, broadcast_id: str, numbers: list[i
         runs = int(run.get(f"runs:{n}", 0)) + 1
         job_id = f"bcast-{broadcast_id}-b{n}-r{runs}"
         datas.append(Queue.prepare_data(
-            send_batch, args=(broadcast_id, n), job_id=job_id, timeout=int(run["timeout"]), retry=JOB_RETRY,
+            queues.SEND_BATCH, args=(broadcast_id, n), job_id=job_id, timeout=int(run["timeout"]), retry=JOB_RETRY,
             result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL, description=f"broadcast {broadcast_id} batch {n}"))
         mapping[f"job:{n}"], mapping[f"runs:{n}"] = job_id, runs
     with connection.pipeline() as pipe:
@@ -208,14 +200,14 @@ def _schedule_watch(connection: redis.Redis, broadcast_id: str, run: dict[str, s
     job_id = f"bcast-{broadcast_id}-watch-{uuid.uuid4().hex[:8]}"
     connection.hset(keys.BROADCAST_RUN.format(id=broadcast_id), "watch", job_id)
     Queue(run["queue"], connection=connection).enqueue_in(
-        timedelta(seconds=policy.watch_seconds), watch, broadcast_id, job_id=job_id,
+        timedelta(seconds=policy.watch_seconds), queues.WATCH_BROADCAST, broadcast_id, job_id=job_id,
         result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
 
-def watch(broadcast_id: str, linger: bool = False) -> str:
-    """RQ job: re-queue batches whose worker died and finish the broadcast. Scheduled, it looks again
-    later; lingering (queued by the last batches), it keeps looking until their leases tell."""
-    aviso = _aviso()
+def watch(aviso, broadcast_id: str, linger: bool = False) -> str:
+    """Re-queue batches whose worker died and finish the broadcast. Scheduled, it looks again
+    later; lingering (queued by the last batches), it keeps looking until their leases tell. The job
+    queues.WATCH_BROADCAST."""
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     run = _run_state(connection, broadcast_id)
     job = get_current_job()
@@ -304,7 +296,7 @@ def _watch_the_tail(connection: redis.Redis, broadcast_id: str) -> None:
     guard = keys.BROADCAST_LEASE.format(id=broadcast_id, n="tail")
     if connection.set(guard, "1", nx=True, ex=int(policy.lease_seconds + 4 * TAIL_POLL_SECONDS)):
         Queue(run["queue"], connection=connection).enqueue(
-            watch, broadcast_id, True, job_id=f"bcast-{broadcast_id}-tail-{uuid.uuid4().hex[:8]}",
+            queues.WATCH_BROADCAST, broadcast_id, True, job_id=f"bcast-{broadcast_id}-tail-{uuid.uuid4().hex[:8]}",
             result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL)
 
 
@@ -332,9 +324,8 @@ def _finish_if_complete(connection: redis.Redis, store: BroadcastStore, broadcas
     return True
 
 
-def send_batch(broadcast_id: str, batch_no: int) -> str:
-    """RQ job: send one batch; recipients already recorded are left alone, so running it twice is safe."""
-    aviso = _aviso()
+def send_batch(aviso, broadcast_id: str, batch_no: int) -> str:
+    """Send one batch (the job queues.SEND_BATCH); recipients already recorded are left alone: run twice, safe."""
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     run = _run_state(connection, broadcast_id)
     done_key = keys.BROADCAST_DONE_BATCHES.format(id=broadcast_id)

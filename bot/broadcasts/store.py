@@ -15,6 +15,7 @@ from bot.content import segments
 from bot.people.contacts import contact_redis_key
 from bot.people.identity import SMS, WHATSAPP
 from bot.store import keys
+from bot.workshops.registrations import registrants
 
 KINDS = ("update", "verified", "all_clear", "correction")
 DRAFT, PENDING_APPROVAL, APPROVED, SCHEDULED = "draft", "pending_approval", "approved", "scheduled"
@@ -352,8 +353,7 @@ class BroadcastStore:
         if broadcast.kind == "correction":
             candidates, wanted = self._original_recipients(broadcast.corrects or ""), None
         elif broadcast.workshop:
-            from bot.workshops.registrations import registrants  # the workshop's seats and waitlist, in sign-up order
-
+            # the workshop's seats and waitlist, in sign-up order
             candidates = registrants(self.connection, broadcast.workshop, waitlist=True)
             wanted = set(broadcast.languages) if broadcast.languages is not None else None
         else:

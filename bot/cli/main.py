@@ -12,22 +12,10 @@ from pathlib import Path
 
 import click
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.cli.context import services as _services
+from bot.cli.context import settings as _settings
+from bot.config import ConfigError, load_settings
 from bot.publishing import check as content_check
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
-
-
-def _services(settings: Settings):
-    from bot import create_app, services
-
-    app = create_app(settings)
-    return app, services.current_from(app)
 
 
 @click.group()
@@ -219,7 +207,7 @@ def worker() -> None:
     from bot.broadcasts import fanout
     from bot.store import queues
     from bot.workshops.changes import sync
-    from bot.workshops.reminders import recover
+    from bot.workshops.schedule import recover
 
     app, aviso = _services(_settings())
     with app.app_context():

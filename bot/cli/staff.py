@@ -9,11 +9,11 @@ import time
 import click
 
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, templates
+from bot.cli.context import services as _services
+from bot.cli.context import settings as _settings
 
 
 def _aviso():
-    from bot.cli.main import _services, _settings
-
     app, aviso = _services(_settings())
     return aviso
 

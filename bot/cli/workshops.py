@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import click
 
+from bot.cli.context import services as _services
+from bot.cli.context import settings as _settings
 from bot.conversation.workshops import format_when, title_of
 from bot.workshops import registrations
 
@@ -16,8 +18,6 @@ from bot.workshops import registrations
 @contextmanager
 def _aviso():
     """The services for one command; the Redis connections are closed after it."""
-    from bot.cli.main import _services, _settings
-
     app, aviso = _services(_settings())
     try:
         yield aviso

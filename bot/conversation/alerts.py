@@ -9,6 +9,7 @@ from functools import lru_cache
 from bot.content.matching import TYPO_MIN_LENGTH, fold_case, strip_accents, within_one_edit
 from bot.content.model import Content
 from bot.conversation.turn import Outcome, Subscribe, Turn, Unsubscribe, outcome
+from bot.conversation.workshops import format_when
 
 ASK_SCHOOL = "school"
 CHOOSE_SCHOOL = "school_choice"
@@ -211,7 +212,6 @@ def verify(turn: Turn) -> Outcome:
     facts = turn.inbound.verification
     if facts is None or facts.code != code:
         return outcome(turn, (turn.text("verify.unknown", code=code),), "verify_unknown")
-    from bot.conversation.engine import format_when  # the engine writes dates; imported here to avoid a cycle
 
     text = turn.text(
         "verify.genuine", code=code, school=turn.content.school_names(facts.schools),

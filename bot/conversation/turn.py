@@ -6,22 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.content.model import Content
-
-
-@dataclass(frozen=True)
-class ContactState:
-    """What Aviso remembers of a conversation: language, place in the menus, pending question."""
-
-    language: str | None = None
-    at: str | None = None
-    pending: str | None = None
-    pending_until: datetime | None = None
-    choices: tuple[str, ...] = ()  # what the numbers of the last numbered question stand for
-    schools: tuple[str, ...] = ()  # codes of the schools whose alerts the contact follows
-    workshops: tuple[str, ...] = ()  # ids of the workshops the contact holds a seat for
-    waitlisted: tuple[str, ...] = ()  # ids of the workshops the contact is on the waitlist for
-    opted_out: bool = False
-    is_new: bool = True
+from bot.people.state import ContactState
 
 
 @dataclass(frozen=True)

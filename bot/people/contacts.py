@@ -8,8 +8,8 @@ from datetime import datetime
 
 import redis
 
-from bot.conversation.engine import ContactState
 from bot.people.identity import Address, Keyring
+from bot.people.state import ContactState
 from bot.store import keys
 
 # Later features (alert subscriptions, workshop sign-ups) register here what FORGET must also erase.
@@ -132,10 +132,7 @@ def unfollow(pipe: redis.client.Pipeline, contact_key: str, school: str) -> None
 
 
 def forget(connection: redis.Redis, contact_key: str) -> None:
-    """Erase everything Aviso holds about a contact (its workshop seats go to the waitlist's first)."""
-    from bot.workshops import registrations  # imported here: registrations builds on this module
-
-    registrations.forget_contact(connection, contact_key)
+    """Erase the contact and its school subscriptions (services.conversations.forget frees its seats first)."""
     for hook in _FORGET_HOOKS:
         hook(connection, contact_key)
     name = contact_redis_key(contact_key)

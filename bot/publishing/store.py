@@ -10,6 +10,7 @@ import redis
 
 from bot.content.model import Content
 from bot.store import keys
+from bot.workshops import changes as workshop_changes
 
 
 class NothingToRollBack(Exception):
@@ -102,8 +103,6 @@ class ContentStore:
 
 def _after_switch(connection: redis.Redis, version: str) -> None:
     """Another version is live: queue the job that tells workshop registrants what changed."""
-    from bot.workshops import changes as workshop_changes  # imported here: it builds on this module's consumers
-
     workshop_changes.after_switch(connection, version)
 
 

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.broadcasts.desk import Desk
 from bot.broadcasts.store import BroadcastStore
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.content import samples as sample_workshops
 from bot.content.model import Content
 from bot.conversation.engine import Policy
@@ -161,9 +161,7 @@ def for_job() -> Aviso:
     global _job_services
     try:
         return current()
-    except RuntimeError:  # a plain `rq worker` has no app context
+    except RuntimeError:  # a plain `rq worker` has no app context: the services need none, only settings
         if _job_services is None:
-            from bot import create_app
-
-            _job_services = current_from(create_app())
+            _job_services = Aviso(load_settings())
         return _job_services

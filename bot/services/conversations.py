@@ -20,7 +20,7 @@ from bot.people import aliases, contacts
 from bot.people.identity import Address, Keyring, log_name
 from bot.publishing.store import ContentStore
 from bot.store import keys
-from bot.workshops import registrations, reminders
+from bot.workshops import registrations, schedule
 
 log = logging.getLogger(__name__)
 RETRY_WAIT_SECONDS = 5.0
@@ -67,6 +67,15 @@ redis.call('EXPIRE', KEYS[3], ARGV[8])
 return 1
 """
 
+
+
+def forget(connection: redis.Redis, contact_key: str) -> None:
+    """FORGET: free the contact's workshop places (queuing the promoted contacts' notices), then erase it."""
+    # Workshops first: they read the contact's seats from its hash, which contacts.forget deletes.
+    promoted = registrations.forget_contact(connection, contact_key)
+    if promoted:
+        schedule.enqueue_promotions(connection, promoted)
+    contacts.forget(connection, contact_key)
 
 class ContentUnavailable(RuntimeError):
     """No content version is published, so nothing can be answered."""
@@ -196,13 +205,13 @@ class Conversations:
     ) -> None:
         contact_key = naming.contact_key
         if any(isinstance(effect, Forget) for effect in outcome.effects):
-            contacts.forget(self.connection, contact_key)
+            forget(self.connection, contact_key)
             if naming.aliases:  # this message's other names, should the contact not have listed them yet
                 self.connection.delete(*map(aliases.alias_redis_key, naming.aliases))
             self.connection.set(inbound_key, twiml, ex=keys.INBOUND_TTL_SECONDS)
             return
         if promoted:  # queued first: a promotion job is safe to run twice, never to miss
-            reminders.enqueue_promotions(self.connection, promoted)
+            schedule.enqueue_promotions(self.connection, promoted)
         write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
                                  now=now, ttl_seconds=self.contact_ttl_seconds)
         fields = {**write.fields, **extra}

@@ -4,3 +4,17 @@ URGENT = "urgent"  # safety alerts: before anything else
 DEFAULT = "default"
 LOW = "low"  # reminders' housekeeping, expiry, reports
 ALL = (URGENT, DEFAULT, LOW)
+
+# The RQ jobs, by dotted name: a capability queues one without importing the services layer that runs it
+# (bot.services.jobs builds the services, then calls the capability). tests/test_architecture.py checks
+# that each name resolves.
+START_BROADCAST = "bot.services.jobs.start_broadcast"
+WATCH_BROADCAST = "bot.services.jobs.watch_broadcast"
+SEND_BATCH = "bot.services.jobs.send_batch"
+SEND_REMINDERS = "bot.services.jobs.send_reminders"
+SEND_PROMOTIONS = "bot.services.jobs.send_promotions"
+SEND_NOTICES = "bot.services.jobs.send_notices"
+CLOSE_WORKSHOP = "bot.services.jobs.close_workshop"
+SYNC_WORKSHOPS = "bot.services.jobs.sync_workshops"
+JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES, CLOSE_WORKSHOP,
+        SYNC_WORKSHOPS)

@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from bot import services
+from bot.broadcasts.outcomes import OutcomeStore
 from bot.services.conversations import ContentUnavailable
 from bot.web.payloads import SID_PATTERN, BadRequest, parse_inbound
 
@@ -82,8 +83,6 @@ def messages():
 @twilio_signed
 def status():
     """Accept Twilio's message status callback; a broadcast's (?b=<id> in its URL) rolls up into its counts."""
-    from bot.broadcasts.outcomes import OutcomeStore
-
     sid = request.form.get("MessageSid", "")
     message_status = request.form.get("MessageStatus", "")
     if not SID_PATTERN.fullmatch(sid) or not message_status:

@@ -23,7 +23,7 @@ from rq import Queue
 
 from bot.content.model import Content, Workshop
 from bot.store import keys, queues
-from bot.workshops import registrations, reminders
+from bot.workshops import registrations, schedule
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120
@@ -74,10 +74,10 @@ class SyncReport:
 
 
 def _notice(queue: Queue, change: Change, version: str, serial: int) -> str:
-    job_id = reminders.job_id(change.kind, change.workshop, str(serial))
-    queue.enqueue(reminders.send_notices, change.workshop, change.kind, version, str(serial), job_id=job_id,
-                  retry=reminders.JOB_RETRY, result_ttl=reminders.JOB_RESULT_TTL,
-                  failure_ttl=reminders.JOB_FAILURE_TTL, job_timeout=reminders.JOB_TIMEOUT)
+    job_id = schedule.job_id(change.kind, change.workshop, str(serial))
+    queue.enqueue(queues.SEND_NOTICES, change.workshop, change.kind, version, str(serial), job_id=job_id,
+                  retry=schedule.JOB_RETRY, result_ttl=schedule.JOB_RESULT_TTL,
+                  failure_ttl=schedule.JOB_FAILURE_TTL, job_timeout=schedule.JOB_TIMEOUT)
     return job_id
 
 
@@ -125,19 +125,19 @@ def sync(aviso, now: datetime | None = None) -> SyncReport | None:
                     notices.append(_notice(queue, change, active, serial))
                 elif registrations.promote(connection, change.new):
                     promoted.append(change.workshop)
-            reminders.enqueue_promotions(connection, promoted)
+            schedule.enqueue_promotions(connection, promoted)
             log.info("workshops: content %s -> %s, switch %d: %d change(s), %d notice job(s)",
                      previous, active, serial, len(changes), len(notices))
         scheduled = 0
         pipe = connection.pipeline(transaction=False)
         for workshop in new.workshops:
             if registrations.keep_until(workshop) > now.timestamp():
-                scheduled += len(reminders.schedule_workshop(
+                scheduled += len(schedule.schedule_workshop(
                     connection, workshop, aviso.settings.reminder_offsets, now, pipeline=pipe))
         pipe.execute()
         leftover = [w for w in registrations.registered_workshops(connection)
                     if connection.scard(keys.WORKSHOP_PROMOTED.format(id=w))]
-        reminders.enqueue_promotions(connection, leftover)  # a promotion whose job never got queued
+        schedule.enqueue_promotions(connection, leftover)  # a promotion whose job never got queued
         connection.hset(keys.WORKSHOPS_SYNCED, mapping={"version": active, "serial": serial})
         return SyncReport(active, previous, serial, tuple(changes), tuple(notices), scheduled)
     finally:
@@ -145,9 +145,9 @@ def sync(aviso, now: datetime | None = None) -> SyncReport | None:
                         "return 0", 1, keys.WORKSHOPS_SYNC_LOCK, token)
 
 
-def sync_job() -> str:
-    """RQ job: sync() in a worker (queued by publishing and rollback)."""
-    report = sync(reminders._aviso())
+def sync_job(aviso) -> str:
+    """sync(), summed up in a line: the job queues.SYNC_WORKSHOPS (queued by publishing and rollback)."""
+    report = sync(aviso)
     if report is None:
         return "another sync is running"
     return (f"content {report.version}: {len(report.changes)} change(s), {len(report.notices)} notice job(s), "
@@ -157,5 +157,5 @@ def sync_job() -> str:
 def after_switch(connection: redis.Redis, version: str) -> None:
     """Queue a sync for a version that just went live (publish or rollback): housekeeping, on the low queue."""
     Queue(queues.LOW, connection=connection).enqueue(
-        sync_job, job_id=reminders.job_id("sync", version, uuid.uuid4().hex[:8]), result_ttl=reminders.JOB_RESULT_TTL,
-        failure_ttl=reminders.JOB_FAILURE_TTL, retry=reminders.JOB_RETRY)
+        queues.SYNC_WORKSHOPS, job_id=schedule.job_id("sync", version, uuid.uuid4().hex[:8]),
+        result_ttl=schedule.JOB_RESULT_TTL, failure_ttl=schedule.JOB_FAILURE_TTL, retry=schedule.JOB_RETRY)

@@ -306,17 +306,14 @@ def close(connection: redis.Redis, workshop_id: str, contact_ttl_seconds: int) -
 
 
 def forget_contact(connection: redis.Redis, contact_key: str) -> list[str]:
-    """FORGET: give up every seat and waitlist place (promoting others); the workshops that promoted someone."""
+    """FORGET: give up every seat and waitlist place (promoting others); the workshops that promoted someone,
+    whose promotion notices the caller queues (schedule.enqueue_promotions)."""
     fields = connection.hmget(contact_redis_key(contact_key), "workshops", "waitlisted")
     ids = [i for value in fields if value for i in value.decode().split(",") if i]
     promoted = []
     for workshop_id in dict.fromkeys(ids):
         if _result(workshop_id, cancel(connection, contact_key, workshop_id)).promoted:
             promoted.append(workshop_id)
-    if promoted:
-        from bot.workshops import reminders  # imported here: reminders builds on this module
-
-        reminders.enqueue_promotions(connection, promoted)
     return promoted
 
 

@@ -17,44 +17,31 @@ minutes before. A wall-clock time that does not exist (the spring-forward hour) 
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import redis
-from rq import Queue, Retry
 
 from bot.content import segments
 from bot.content.model import Content, Workshop
 from bot.conversation.workshops import describe
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address, log_name
-from bot.store import keys, queues
+from bot.store import keys
 from bot.twilio.ratelimit import RateLimiter
 from bot.twilio.senders import RejectedSendError, RetryableSendError, SendError, UncertainSendError
 from bot.workshops import registrations
-
-if TYPE_CHECKING:
-    from bot.services import Aviso
+from bot.workshops.schedule import Offset
 
 log = logging.getLogger(__name__)
 
 LEASE_MS = 30_000  # a claim older than this is presumed abandoned; > the Twilio call timeout (10 s)
 EARLY_SLACK = timedelta(minutes=1)  # a job that runs this much before its due time sends nothing
-MIN_LATE_LIMIT = timedelta(minutes=10)
 CONCURRENCY = 8  # messages in flight per job (a Twilio call takes 100-300 ms)
-JOB_RETRY = Retry(max=5, interval=[30, 60, 120, 300, 600])
-JOB_TIMEOUT = 900
-JOB_RESULT_TTL = 24 * 3600
-JOB_FAILURE_TTL = 7 * 24 * 3600
 OPT_OUT = 21610
-OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
 # Outcomes of one delivery: sent now, or why not. RETRY ones make the job raise, so RQ runs it again.
 SENT, DONE, RETRY, BUSY, TOO_LATE = "sent", "done", "retry", "busy", "too_late"
 INCOMPLETE = (RETRY, BUSY)
@@ -64,112 +51,17 @@ class Incomplete(Exception):
     """Some messages of a job could not be settled yet (Twilio busy, a claim in flight); RQ retries."""
 
 
-@dataclass(frozen=True)
-class Offset:
-    """How long before a workshop a reminder goes: N calendar days (wall clock), hours or minutes."""
-
-    label: str
-    amount: int
-    unit: str  # d | h | m
-
-    @classmethod
-    def parse(cls, label: str) -> Offset:
-        """"1d", "2h", "30m"."""
-        found = OFFSET.match(label.strip().lower())
-        if not found:
-            raise ValueError(f"not a reminder offset: {label!r} (like 1d, 2h or 30m)")
-        return cls(found.group(0), int(found.group(1)), found.group(2))
-
-    def due(self, starts: datetime) -> datetime:
-        """When the reminder for a workshop starting then is due, in the workshop's zone."""
-        zone = starts.tzinfo
-        if self.unit == "d":
-            wall = datetime.combine(starts.date() - timedelta(days=self.amount), starts.time(), zone)
-            return wall.astimezone(UTC).astimezone(zone)  # a time in the skipped hour moves forward
-        span = timedelta(hours=self.amount) if self.unit == "h" else timedelta(minutes=self.amount)
-        return (starts.astimezone(UTC) - span).astimezone(zone)
-
-    @property
-    def late_limit(self) -> timedelta:
-        """How late a reminder may still go out (a worker was down): half its offset, at least 10 minutes."""
-        nominal = {"d": timedelta(days=self.amount), "h": timedelta(hours=self.amount),
-                   "m": timedelta(minutes=self.amount)}[self.unit]
-        return max(nominal / 2, MIN_LATE_LIMIT)
-
-    @property
-    def text_key(self) -> str:
-        """reminder.day for day offsets, reminder.hours for shorter ones."""
-        return "reminder.day" if self.unit == "d" else "reminder.hours"
-
-
-def due_times(starts: datetime, offsets: Iterable[str], now: datetime) -> list[tuple[str, datetime]]:
-    """(offset, due time) of each reminder still to come for a workshop starting then, earliest first."""
-    found = [(o.label, o.due(starts)) for o in map(Offset.parse, offsets)]
-    return sorted(((label, due) for label, due in found if due > now and due < starts), key=lambda x: x[1])
-
-
-def schedule(workshop: Workshop, offsets: Iterable[str], now: datetime) -> list[tuple[str, datetime]]:
-    """The reminders a registration made now gets: those due after now (a late sign-up gets fewer)."""
-    return due_times(workshop.starts, offsets, now)
-
-
-def job_id(*parts: str) -> str:
-    """An RQ job id from parts (RQ allows letters, digits, _ and - only)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", "-".join(("ws", *parts)))
-
-
-def reminder_job_id(workshop_id: str, offset: str) -> str:
-    """The deterministic id of a workshop's reminder job for one offset."""
-    return job_id("rem", workshop_id, offset)
-
-
-def close_job_id(workshop_id: str) -> str:
-    """The deterministic id of the job that deletes a workshop's registrations once it is over."""
-    return job_id("close", workshop_id)
-
-
-def schedule_workshop(connection: redis.Redis, workshop: Workshop, offsets: Iterable[str], now: datetime,
-                      pipeline=None) -> list[tuple[str, datetime]]:
-    """Schedule (or move) a workshop's reminder jobs and its closing job; the reminders scheduled.
-
-    Safe to repeat: the same ids are overwritten. A job whose due time moved to the past is left to
-    find out for itself when it runs (its due time no longer matches: it sends nothing).
-    """
-    queue = Queue(queues.DEFAULT, connection=connection)
-    pipe = pipeline if pipeline is not None else connection.pipeline()
-    planned = due_times(workshop.starts, offsets, now)
-    for label, due in planned:
-        queue.enqueue_at(
-            due, send_reminders, workshop.id, label, int(due.timestamp()), job_id=reminder_job_id(workshop.id, label),
-            retry=JOB_RETRY, job_timeout=JOB_TIMEOUT, result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL,
-            description=f"reminder {label} for workshop {workshop.id}", pipeline=pipe,
-        )
-    closing = datetime.fromtimestamp(registrations.keep_until(workshop), UTC)
-    queue.enqueue_at(closing, close_workshop, workshop.id, job_id=close_job_id(workshop.id), retry=JOB_RETRY,
-                     result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL, pipeline=pipe)
-    if pipeline is None:
-        pipe.execute()
-    return planned
-
-
-def _aviso() -> Aviso:
-    """The services this job runs with (see services.for_job)."""
-    from bot import services  # imported here: services builds the conversations, which build on this module
-
-    return services.for_job()
-
-
 def _now(now: datetime | None) -> datetime:
     return now if now is not None else datetime.now(UTC)
 
 
-def limiter_for(aviso: Aviso) -> RateLimiter:
+def limiter_for(aviso) -> RateLimiter:
     """The send-rate cap shared with broadcasts (AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND; none when 0)."""
     cap = aviso.settings.rate_limit_segments_per_second or None
     return RateLimiter(aviso.connection, cap)
 
 
-def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str, marker: str,
+def deliver(aviso, content: Content, workshop: Workshop, contact_key: str, marker: str,
             text_key: str, *, need: str = "seat", signed_up_before_ms: int | None = None,
             limiter: RateLimiter | None = None, send: bool = True) -> str:
     """Send one registrant one message, exactly once per (registration, marker); the outcome.
@@ -269,9 +161,9 @@ def _summary(what: str, outcomes: Counter) -> str:
     return text
 
 
-def send_reminders(workshop_id: str, offset: str, due_epoch: int, now: datetime | None = None) -> str:
-    """RQ job: one reminder to every seat holder who signed up before it was due; safe to run again."""
-    aviso, now = _aviso(), _now(now)
+def send_reminders(aviso, workshop_id: str, offset: str, due_epoch: int, now: datetime | None = None) -> str:
+    """One reminder to every seat holder who signed up before it was due; safe to run again."""
+    now = _now(now)
     content = aviso.content.active()
     workshop = content.workshop(workshop_id) if content else None
     if workshop is None:
@@ -305,9 +197,9 @@ def _unsettled(connection: redis.Redis, workshop_id: str, contact_keys: list[str
     return [k for k, v in zip(contact_keys, pipe.execute(), strict=True) if v and v.startswith(b"sending:")]
 
 
-def send_promotions(workshop_id: str, now: datetime | None = None) -> str:
-    """RQ job: tell each contact promoted from the waitlist that the seat is theirs; safe to run again."""
-    aviso, now = _aviso(), _now(now)
+def send_promotions(aviso, workshop_id: str, now: datetime | None = None) -> str:
+    """Tell each contact promoted from the waitlist that the seat is theirs; safe to run again."""
+    now = _now(now)
     connection = aviso.connection
     promoted_key = keys.WORKSHOP_PROMOTED.format(id=workshop_id)
     waiting = [k.decode() for k in connection.smembers(promoted_key)]
@@ -332,13 +224,13 @@ def send_promotions(workshop_id: str, now: datetime | None = None) -> str:
     return _summary(f"promotions for {workshop_id}", outcomes)
 
 
-def send_notices(workshop_id: str, kind: str, version: str, tag: str, now: datetime | None = None) -> str:
-    """RQ job: a change ("changed") or cancellation ("cancelled") notice to every registrant, once per tag.
+def send_notices(aviso, workshop_id: str, kind: str, version: str, tag: str, now: datetime | None = None) -> str:
+    """A change ("changed") or cancellation ("cancelled") notice to every registrant, once per tag.
 
     version is the content that describes the workshop (the new one for a change, the last one that
     had it for a cancellation). A cancellation also ends each registration once its notice is settled.
     """
-    aviso, now = _aviso(), _now(now)
+    now = _now(now)
     connection = aviso.connection
     content = aviso.content.get(version)
     workshop = content.workshop(workshop_id)
@@ -364,9 +256,9 @@ def send_notices(workshop_id: str, kind: str, version: str, tag: str, now: datet
     return _summary(f"{kind} notices for {workshop_id}", outcomes)
 
 
-def close_workshop(workshop_id: str, now: datetime | None = None) -> str:
-    """RQ job: once a workshop is over (and its retention passed), delete its registrations."""
-    aviso, now = _aviso(), _now(now)
+def close_workshop(aviso, workshop_id: str, now: datetime | None = None) -> str:
+    """Once a workshop is over (and its retention passed), delete its registrations."""
+    now = _now(now)
     content = aviso.content.active()
     workshop = content.workshop(workshop_id) if content else None
     if workshop is not None and now.timestamp() < registrations.keep_until(workshop):
@@ -375,34 +267,3 @@ def close_workshop(workshop_id: str, now: datetime | None = None) -> str:
     return f"closed {workshop_id}: {removed} registrations deleted"
 
 
-def enqueue_promotions(connection: redis.Redis, workshop_ids: Iterable[str], pipeline=None) -> None:
-    """Queue the job that tells promoted contacts (on a pipeline, or now)."""
-    queue = Queue(queues.DEFAULT, connection=connection)
-    for workshop_id in workshop_ids:
-        queue.enqueue(send_promotions, workshop_id, job_id=job_id("promo", workshop_id, uuid.uuid4().hex[:8]),
-                      retry=JOB_RETRY, result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL,
-                      **({"pipeline": pipeline} if pipeline is not None else {}))
-
-
-def recover(aviso: Aviso, now: datetime | None = None) -> list[str]:
-    """Re-queue every reminder due now (within its late limit): a worker killed mid-job is retried at once.
-
-    For a worker's start. RQ would retry an abandoned job too, but only after its heartbeat expires
-    and a maintenance pass (minutes); the exactly-once claims make running a reminder again harmless.
-    """
-    now = _now(now)
-    content = aviso.content.active()
-    queue = Queue(queues.DEFAULT, connection=aviso.connection)
-    queued = []
-    for workshop in content.workshops if content else []:
-        if now >= workshop.starts:
-            continue
-        for label in aviso.settings.reminder_offsets:
-            offset = Offset.parse(label)
-            due = offset.due(workshop.starts)
-            if due <= now <= due + offset.late_limit:
-                queued.append(queue.enqueue(
-                    send_reminders, workshop.id, label, int(due.timestamp()),
-                    job_id=job_id("rem", workshop.id, label, "again", uuid.uuid4().hex[:8]), retry=JOB_RETRY,
-                    job_timeout=JOB_TIMEOUT, result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL).id)
-    return queued

@@ -1,0 +1,24 @@
+"""What every `aviso` command starts from: the settings, and an app with its services."""
+
+from __future__ import annotations
+
+import click
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def settings() -> Settings:
+    """The settings from the environment; a bad one ends the command with one clear line."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def services(chosen: Settings):
+    """An app built with these settings, and its services."""
+    from bot import create_app  # imported here: most commands need no app
+    from bot import services as app_services
+
+    app = create_app(chosen)
+    return app, app_services.current_from(app)
