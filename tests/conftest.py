@@ -21,6 +21,7 @@ from bot import create_app, services
 from bot.config import Settings
 from bot.content import samples as sample_workshops
 from bot.content.model import Content
+from bot.services import jobs  # noqa: F401  (loaded before RQ forks work horses, as `aviso worker` does)
 from bot.store import embedded_redis
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -205,6 +205,7 @@ def worker() -> None:
     from rq import Worker
 
     from bot.broadcasts import fanout
+    from bot.services import jobs  # noqa: F401  (each work horse forks with the job functions loaded)
     from bot.store import queues
     from bot.workshops.changes import sync
     from bot.workshops.schedule import recover
