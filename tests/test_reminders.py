@@ -14,7 +14,8 @@ from bot.config import ConfigError, load_settings
 from bot.conversation.workshops import describe
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
-from bot.services import conversations, jobs
+from bot.services import conversations
+from bot.services import jobs as job_functions
 from bot.store import queues
 from bot.twilio.fake import FakeTwilio
 from bot.workshops import changes as workshop_changes
@@ -114,7 +115,7 @@ def outbox(aviso, number: str, channel: str = SMS) -> list[str]:
 
 def fire(app, *args, **kwargs) -> str:
     with app.app_context():
-        return jobs.send_reminders(*args, **kwargs)
+        return job_functions.send_reminders(*args, **kwargs)
 
 
 def test_the_day_reminder_goes_to_each_seat_holder_once_in_their_language(app, aviso, content, family):
@@ -224,12 +225,12 @@ def test_promotion_notice_goes_once_and_not_after_the_seat_was_freed(app, aviso,
     people = family["keys"]
     registrations.cancel(aviso.connection, people["es"], "kyr")
     with app.app_context():
-        assert jobs.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
+        assert job_functions.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
         registrations.cancel(aviso.connection, people["en"], "kyr")
         registrations.register(aviso.connection, people["es"], content.workshop("kyr"), NOW, waitlist=True)
         registrations.cancel(aviso.connection, people["wait"], "kyr")  # es promoted, then...
         registrations.cancel(aviso.connection, people["es"], "kyr")  # ...frees it before the news went
-        assert jobs.send_promotions("kyr", now=NOW) == "nobody to tell"  # freeing it took it off the list
+        assert job_functions.send_promotions("kyr", now=NOW) == "nobody to tell"  # freeing it took it off the list
     assert outbox(aviso, family["phones"]["wait"])[0].startswith("Buenas noticias: se abrio un lugar en Rights (es)")
     assert outbox(aviso, family["phones"]["es"]) == []
 
@@ -298,8 +299,10 @@ def test_a_changed_workshop_notifies_each_registrant_once_and_moves_its_reminder
     assert scheduled(aviso) == {"ws-rem-kyr-1d": int(utc(2027, 6, 4, 2).timestamp()),
                                 "ws-rem-kyr-2h": int(utc(2027, 6, 5, 0).timestamp())}
     with app.app_context():
-        assert jobs.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 sent"
-        assert jobs.send_notices("kyr", "changed", new.version, "1", now=NOW) == "changed notices for kyr: 3 done"
+        assert job_functions.send_notices("kyr", "changed", new.version, "1", now=NOW) == (
+            "changed notices for kyr: 3 sent")
+        assert job_functions.send_notices("kyr", "changed", new.version, "1", now=NOW) == (
+            "changed notices for kyr: 3 done")
     assert outbox(aviso, family["phones"]["wait"]) == [
         "CAMBIO: Rights (es) ahora es vie 4 jun, 7:00 pm, Roosevelt High School. Sigue inscrito. ¿No puede ir? "
         "Envie MIS TALLERES para dejar su lugar."]
@@ -317,7 +320,7 @@ def test_a_removed_workshop_sends_a_cancellation_and_ends_its_registrations(app,
     report = workshop_changes.sync(aviso, now=NOW)
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "cancelled")]
     with app.app_context():
-        assert jobs.send_notices("kyr", "cancelled", content.version, str(report.serial), now=NOW) == (
+        assert job_functions.send_notices("kyr", "cancelled", content.version, str(report.serial), now=NOW) == (
             "cancelled notices for kyr: 3 sent")
     assert outbox(aviso, family["phones"]["en"], WHATSAPP) == [
         "CANCELLED: Rights (en) (Thu Jun 3, 6:00 pm) will not take place. We are sorry. Text WORKSHOPS to see "

@@ -23,7 +23,8 @@ from bot.conversation.engine import (
 from bot.conversation.workshops import FREE, MINE, PICK, WAITLIST, describe, format_when, workshops_text
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
-from bot.publishing.check import _budget
+from bot.publishing.budgets import budget as _budget
+from bot.services import jobs as job_functions
 from bot.store import keys, queues
 from bot.workshops import registrations
 
@@ -240,8 +241,8 @@ def test_freeing_a_seat_promotes_the_first_on_the_waitlist_with_a_message(app, c
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs
     assert [j.func_name for j in jobs if "promo" in j.id] == ["bot.services.jobs.send_promotions"]
     with app.app_context():
-        assert jobs.send_promotions("kyr") == "promotions for kyr: 1 sent"
-        assert jobs.send_promotions("kyr") == "nobody to tell"
+        assert job_functions.send_promotions("kyr") == "promotions for kyr: 1 sent"
+        assert job_functions.send_promotions("kyr") == "nobody to tell"
     sent = aviso.sender.messages_for(Address(SMS, "+12135550002"))
     assert sent[-1]["body"].startswith("Good news: a seat opened for Rights (en)")  # it texted WORKSHOPS: English
     assert sent[-1]["content_version"] == small.version

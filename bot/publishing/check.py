@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import re
 import string
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,19 +14,13 @@ from bot.content.matching import fold_case, strip_accents
 from bot.content.model import COMMANDS, LANGUAGE_CHOICE, LANGUAGES_DIR, LOCK, MANIFEST, Content, ContentError, read_tree
 from bot.conversation.engine import (
     CARRIER_WORDS,
-    interpreters_text,
-    language_lines,
-    main_menu_text,
-    submenu_text,
-    welcome_text,
-    workshops_text,
 )
+from bot.publishing import budgets
+from bot.publishing.lock import bump, fingerprint, next_version, read_lock, write_lock  # noqa: F401  (the check's API)
 
-DEFAULT_BUDGET = 3
 DEFAULT_REVIEW_WINDOW_DAYS = 365
 REVIEW_STATES = ("draft", "reviewed")
 DIRECTIONS = ("ltr", "rtl")
-FINGERPRINT_EXCLUDES = {LOCK, "README.md", "CHANGELOG.md"}  # docs about content, not content
 # US-style numbers as texts write them: 888-624-4752, (213) 443-1300, 1-800-593-8222.
 PHONE_PATTERN = re.compile(r"(?<!\d)(?:1[-. ])?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?!\d)")
 
@@ -71,62 +62,6 @@ class Report:
     def warn(self, where: str, message: str) -> None:
         """Record a warning."""
         self.warnings.append(Problem(where, message))
-
-
-def fingerprint(content_dir: Path) -> str:
-    """A hash of every content file families read from, to detect edits without a version bump."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(content_dir).rglob("*") if p.is_file()):
-        relative = path.relative_to(content_dir).as_posix()
-        if relative in FINGERPRINT_EXCLUDES or "__pycache__" in relative:
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def read_lock(content_dir: Path) -> dict:
-    """The recorded version and fingerprint, or {} when none was recorded."""
-    path = Path(content_dir) / LOCK
-    if not path.exists():
-        return {}
-    with open(path, "rb") as handle:
-        return tomllib.load(handle)
-
-
-def write_lock(content_dir: Path, version: str) -> None:
-    """Record the version and the fingerprint of the files as they are now."""
-    text = (
-        "# Written by `aviso content bump`; do not edit.\n"
-        f'version = "{version}"\nfingerprint = "{fingerprint(content_dir)}"\n'
-    )
-    (Path(content_dir) / LOCK).write_text(text)
-
-
-def next_version(current: str, today: date) -> str:
-    """The version after current: today's date and a counter (2026.11.22.1, 2026.11.22.2, ...)."""
-    stem = f"{today.year}.{today.month:02d}.{today.day:02d}"
-    if current.startswith(stem + "."):
-        tail = current[len(stem) + 1 :]
-        if tail.isdigit():
-            return f"{stem}.{int(tail) + 1}"
-    return f"{stem}.1"
-
-
-def bump(content_dir: Path, today: date) -> str:
-    """Give the content a new version (unless the manifest already has an unrecorded one) and lock it."""
-    content_dir = Path(content_dir)
-    manifest_path = content_dir / MANIFEST
-    manifest_text = manifest_path.read_text()
-    current = tomllib.loads(manifest_text)["version"]
-    version = current
-    if read_lock(content_dir).get("version") == current:
-        version = next_version(current, today)
-        manifest_text = re.sub(
-            r'(?m)^version\s*=\s*"[^"]*"', f'version = "{version}"', manifest_text, count=1
-        )
-        manifest_path.write_text(manifest_text)
-    write_lock(content_dir, version)
-    return version
 
 
 def check(content_dir: Path, today: date | None = None) -> Report:
@@ -406,61 +341,13 @@ def _check_interpreters(report: Report, content: Content) -> None:
             report.error("interpreters.toml", f"[texts] {code} is missing (written in Spanish and English)")
 
 
-def _budget(content: Content, key: str, encoding: str) -> int:
-    """A text's segment budget: [budgets] for GSM-7, [budgets.ucs2] (when given) for UCS-2."""
-    budgets = content.tree["manifest"].get("budgets", {})
-    if encoding == segments.UCS2 and "ucs2" in budgets:
-        budgets = budgets["ucs2"]
-    for pattern, value in budgets.get("keys", {}).items():
-        if fnmatch.fnmatchcase(key, pattern):
-            return int(value)
-    return int(budgets.get("default", DEFAULT_BUDGET))
-
-
-ALERT_KINDS = ("update", "verified", "all_clear", "correction")
-
-
-def _alert_samples(content: Content, code: str) -> dict[str, str]:
-    """Every alert template framed as a family receives it, with the manifest's sample values."""
-    samples = {k: str(v) for k, v in content.tree["manifest"].get("samples", {}).items()}
-    texts = content.language(code).get("texts", {})
-    framed = {}
-    for key in sorted(k for k in texts if k.startswith("template.")):
-        body = content.text(code, key, **samples)
-        for kind in ALERT_KINDS:
-            status = content.text(code, f"status.{kind}", **samples)
-            framed[f"(alert) {key} {kind}"] = content.text(code, "alert.frame", **{**samples, "status": status,
-                                                                                   "body": body})
-    return framed
-
-
-def _rendered(content: Content, code: str) -> dict[str, str]:
-    """The composite messages the engine builds, as a family receives them."""
-    every_workshop = datetime.min.replace(tzinfo=content.workshops[0].starts.tzinfo) if content.workshops else None
-    composed = {
-        "(menu) main": main_menu_text(content, code),
-        "(menu) language": "\n".join([content.text(code, "language.prompt"), language_lines(content)]),
-        "(menu) language.set": "\n".join([content.text(code, "language.set"), main_menu_text(content, code)]),
-        "(first contact) welcome": welcome_text(content),
-    }
-    for menu_id in content.menus:
-        composed[f"(menu) {menu_id}"] = submenu_text(content, code, menu_id)
-    if every_workshop is not None:
-        composed["(list) workshops"] = workshops_text(content, code, every_workshop)
-    if content.interpreters:
-        composed["(language menu) interpreters"] = interpreters_text(content)
-    if "alert.frame" in content.language(code).get("texts", {}):
-        composed.update(_alert_samples(content, code))
-    return composed
-
-
 def _check_budgets(report: Report, content: Content) -> None:
     for code in content.languages:
         texts = dict(content.language(code).get("texts", {}))
-        texts.update(_rendered(content, code))
+        texts.update(budgets.rendered(content, code))
         for key in sorted(texts):
             count = segments.count(texts[key])
-            budget = _budget(content, key, count.encoding)
+            budget = budgets.budget(content, key, count.encoding)
             report.rows.append(SegmentRow(key, code, count, budget))
             if count.segments > budget:
                 extra = segments.non_gsm7_characters(texts[key])
