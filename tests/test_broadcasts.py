@@ -270,7 +270,7 @@ def test_bulk_records_compare_and_set_each_claim_and_count_once(store, aviso):
 
 def test_the_outbox_sends_a_broadcast_exactly_once_without_a_twilio_account(store, aviso, app):
     from bot.broadcasts import fanout
-    from bot.twilio.senders import OutboxSender
+    from bot.twilio.outbox import OutboxSender
 
     numbers = [f"+121355501{80 + n}" for n in range(6)]
     contacts = [subscribe(aviso, number) for number in numbers]

@@ -25,7 +25,8 @@ from bot.publishing.check import check
 from bot.publishing.store import ContentStore
 from bot.services.conversations import Conversations
 from bot.store import embedded_redis
-from bot.twilio.senders import Sender, make_sender
+from bot.twilio.outbox import OutboxSender
+from bot.twilio.senders import Sender, TwilioSender
 
 log = logging.getLogger(__name__)
 EXTENSION = "aviso"
@@ -116,8 +117,10 @@ class Aviso:
 
     @cached_property
     def sender(self) -> Sender:
-        """Twilio when configured, else the outbox."""
-        return make_sender(self.settings, self.connection, self.keyring)
+        """Twilio when an account is configured, else the outbox."""
+        if self.settings.twilio_sending_configured:
+            return TwilioSender(self.settings)
+        return OutboxSender(self.connection, self.keyring)
 
     def shipped_content(self, today: date | None = None) -> Content:
         """The content folder as it would be published now (see shipped_content)."""

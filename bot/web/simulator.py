@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 from bot import services
 from bot.config import Settings
 from bot.people.identity import InvalidAddress, parse_address
-from bot.twilio.senders import OutboxSender
+from bot.twilio.outbox import OutboxSender
 
 bp = Blueprint("simulator", __name__, url_prefix="/dev")
 AVISO_NUMBER = "+12135550100"  # the number families "text" in development (555-01xx is fictional)
