@@ -7,6 +7,15 @@ from dataclasses import replace
 
 import pytest
 
+from bot.broadcasts.errors import (
+    BroadcastNotFound,
+    DuplicateBroadcast,
+    InvalidBroadcast,
+    InvalidTransition,
+    MissingTranslation,
+    OriginalUnavailable,
+    Undeliverable,
+)
 from bot.broadcasts.outcomes import OutcomeStore, claim_value
 from bot.broadcasts.store import (
     APPROVED,
@@ -16,14 +25,7 @@ from bot.broadcasts.store import (
     PENDING_APPROVAL,
     SENDING,
     Broadcast,
-    BroadcastNotFound,
     BroadcastStore,
-    DuplicateBroadcast,
-    InvalidBroadcast,
-    InvalidTransition,
-    MissingTranslation,
-    OriginalUnavailable,
-    Undeliverable,
     new_id,
 )
 from bot.people.contacts import contact_redis_key

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import redis
 import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
+from bot.broadcasts.errors import Undeliverable
 from bot.broadcasts.outcomes import (
     CONTACT_GONE,
     FAILED,
@@ -26,7 +27,8 @@ from bot.broadcasts.outcomes import (
     claim_value,
     claimed_at,
 )
-from bot.broadcasts.store import SENDING, Broadcast, Delivery, Undeliverable
+from bot.broadcasts.plan import Delivery
+from bot.broadcasts.store import SENDING, Broadcast
 from bot.people import contacts  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
 from bot.people.identity import WHATSAPP, Address, InvalidToken, log_name
 from bot.store import keys  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)

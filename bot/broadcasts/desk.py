@@ -16,20 +16,9 @@ from bot.broadcasts.compose import (
     render,
     validate,
 )
-from bot.broadcasts.store import (
-    APPROVED,
-    CANCELLED,
-    DONE,
-    DRAFT,
-    PENDING_APPROVAL,
-    Broadcast,
-    BroadcastNotFound,
-    BroadcastStore,
-    DuplicateBroadcast,
-    InvalidTransition,
-    Plan,
-    new_id,
-)
+from bot.broadcasts.errors import BroadcastNotFound, DuplicateBroadcast, InvalidTransition
+from bot.broadcasts.plan import Plan
+from bot.broadcasts.store import APPROVED, CANCELLED, DONE, DRAFT, PENDING_APPROVAL, Broadcast, BroadcastStore, new_id
 from bot.config import Settings
 from bot.content.model import Content, Workshop
 from bot.people.audit import AuditLog

@@ -15,19 +15,8 @@ from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
 from bot.broadcasts.batches import BatchRun, Lease
-from bot.broadcasts.store import (
-    APPROVED,
-    CANCELLED,
-    DONE,
-    FAILED,
-    SCHEDULED,
-    SENDING,
-    Broadcast,
-    BroadcastNotFound,
-    BroadcastStore,
-    InvalidTransition,
-    MissingTranslation,
-)
+from bot.broadcasts.errors import BroadcastNotFound, InvalidTransition, MissingTranslation
+from bot.broadcasts.store import APPROVED, CANCELLED, DONE, FAILED, SCHEDULED, SENDING, Broadcast, BroadcastStore
 from bot.content.segments import count
 from bot.store import keys, queues
 

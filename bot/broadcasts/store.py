@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 
 import redis
 
+from bot.broadcasts.errors import (
+    BroadcastNotFound,
+    DuplicateBroadcast,
+    InvalidBroadcast,
+    InvalidTransition,
+    MissingTranslation,
+    OriginalUnavailable,
+    Undeliverable,
+)
 from bot.broadcasts.outcomes import NO_TRANSLATION, WINDOW_CLOSED, OutcomeError, Outcomes, OutcomeStore
+from bot.broadcasts.plan import Delivery, LanguagePlan, Plan, Recipient
 from bot.content import segments
 from bot.people.contacts import contact_redis_key
 from bot.people.identity import SMS, WHATSAPP
@@ -35,46 +45,6 @@ EDITABLE = (DRAFT, PENDING_APPROVAL, APPROVED, SCHEDULED)
 WHATSAPP_SESSION_SECONDS = 24 * 3600 - 300
 ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 AUDIENCE_CHUNK = 1000  # contact hashes read per round trip
-
-
-class BroadcastError(Exception):
-    """Base of everything this module refuses."""
-
-
-class BroadcastNotFound(BroadcastError):
-    """No broadcast has this id (or it expired)."""
-
-
-class InvalidBroadcast(BroadcastError):
-    """A broadcast with a bad field (kind, id, texts, a correction without its original)."""
-
-
-class DuplicateBroadcast(BroadcastError):
-    """A broadcast with this id or verification code already exists."""
-
-
-class InvalidTransition(BroadcastError):
-    """A status change the life cycle does not allow (e.g. editing or restarting a sent broadcast)."""
-
-
-class MissingTranslation(BroadcastError):
-    """Some recipients' languages have no text and no fallback language was given."""
-
-    def __init__(self, languages: tuple[str, ...]):
-        super().__init__("no text for " + ", ".join(lang or "(no language)" for lang in languages))
-        self.languages = languages
-
-
-class OriginalUnavailable(BroadcastError):
-    """A correction's original is unknown, was never sent, or its recipient records have expired."""
-
-
-class Undeliverable(BroadcastError):
-    """This recipient cannot be sent this broadcast; reason is a skip reason."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def new_id() -> str:
@@ -151,53 +121,6 @@ class Broadcast:
             return Delivery(template_language, "", template["content_sid"],
                             {str(k): str(v) for k, v in (template.get("variables") or {}).items()})
         return Delivery(used, self.texts[used], segments=segments.count(self.texts[used]).segments)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One recipient's message: a text, or (WhatsApp outside its 24 h window) an approved template."""
-
-    language: str
-    body: str
-    content_sid: str | None = None
-    content_variables: dict[str, str] | None = None
-    segments: int = 1  # SMS segments; a WhatsApp message counts as one
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """A subscriber as the audience sees it: contact key (never a number), language, channel."""
-
-    contact: str
-    language: str
-    channel: str
-    wa_seen: int | None
-
-
-@dataclass(frozen=True)
-class LanguagePlan:
-    """The preview for one recipient language."""
-
-    language: str
-    text_language: str | None  # whose text they get: their own, the fallback, or None (missing)
-    sms: int
-    whatsapp: int
-    whatsapp_template: int  # of the WhatsApp recipients, outside the 24 h window and sent the template
-    whatsapp_unreachable: int  # outside the window with no template: reported, not sent
-    sms_segments: segments.SegmentCount | None  # the text's SMS encoding and segments
-    total_segments: int  # SMS segments plus one per WhatsApp message
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The preview of a broadcast: who gets what, what is missing, what it costs."""
-
-    broadcast_id: str
-    languages: tuple[LanguagePlan, ...]
-    missing: tuple[str, ...]  # recipient languages without their own text
-    recipients: int
-    messages: int
-    total_segments: int
 
 
 _CREATE = """

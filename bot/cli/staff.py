@@ -112,7 +112,7 @@ def broadcast_templates() -> None:
 def broadcast_create(staff_id, schools, kind, template, variables, texts, languages, fallback, verified_by,
                      corrects, urgent, send_at, preview, workshop=None) -> None:
     """Create a broadcast (it goes out, waits for its time, or waits for approval)."""
-    from bot.broadcasts.store import BroadcastError
+    from bot.broadcasts.errors import BroadcastError
     from bot.people.staff import NotAllowed
     from bot.web.api import broadcast_json, parse_request, plan_json
 
@@ -142,7 +142,7 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
 
 
 def _act(action: str, staff_id: str, broadcast_id: str, *args) -> None:
-    from bot.broadcasts.store import BroadcastError
+    from bot.broadcasts.errors import BroadcastError
     from bot.people.staff import NotAllowed
 
     aviso = _aviso()
@@ -194,7 +194,8 @@ def progress_line(outcomes, width: int = 30) -> str:
 @click.option("--watch/--no-watch", default=True, help="Follow it live until it is done.")
 def broadcast_status(broadcast_id: str, watch: bool) -> None:
     """Live progress, then the final counts per outcome."""
-    from bot.broadcasts.store import CANCELLED, DONE, FAILED, SCHEDULED, BroadcastError
+    from bot.broadcasts.errors import BroadcastError
+    from bot.broadcasts.store import CANCELLED, DONE, FAILED, SCHEDULED
 
     aviso = _aviso()
     try:

@@ -11,8 +11,9 @@ from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, Not
 
 from bot import services
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation, templates
-from bot.broadcasts.store import Broadcast, BroadcastError, BroadcastNotFound, InvalidTransition
-from bot.broadcasts.store import MissingTranslation as PlanMissingTranslation
+from bot.broadcasts.errors import BroadcastError, BroadcastNotFound, InvalidTransition
+from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
+from bot.broadcasts.store import Broadcast
 from bot.people.staff import NotAllowed
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -13,9 +13,9 @@ from datetime import date, datetime
 from rq import Queue, Worker
 
 from bot.broadcasts.compose import ComposeError, MissingTranslation, templates
+from bot.broadcasts.errors import BroadcastError, InvalidTransition, OriginalUnavailable
+from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
 from bot.broadcasts.outcomes import Outcomes
-from bot.broadcasts.store import BroadcastError, InvalidTransition, OriginalUnavailable
-from bot.broadcasts.store import MissingTranslation as PlanMissingTranslation
 from bot.content.model import Content
 from bot.people.contacts import contact_redis_key
 from bot.people.staff import NotAllowed, StaffMember

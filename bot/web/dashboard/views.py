@@ -11,18 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from flask import flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
 
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
-from bot.broadcasts.store import (
-    CANCELLED,
-    DONE,
-    DRAFT,
-    FAILED,
-    ID_PATTERN,
-    PENDING_APPROVAL,
-    SCHEDULED,
-    SENDING,
-    BroadcastError,
-    BroadcastNotFound,
-)
+from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
+from bot.broadcasts.store import CANCELLED, DONE, DRAFT, FAILED, ID_PATTERN, PENDING_APPROVAL, SCHEDULED, SENDING
 from bot.content.model import Content
 from bot.people.staff import NotAllowed
 from bot.publishing.check import check

@@ -1,0 +1,54 @@
+"""What a broadcast will do: its recipients, each one's delivery, and the preview per language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.content import segments
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient's message: a text, or (WhatsApp outside its 24 h window) an approved template."""
+
+    language: str
+    body: str
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
+    segments: int = 1  # SMS segments; a WhatsApp message counts as one
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A subscriber as the audience sees it: contact key (never a number), language, channel."""
+
+    contact: str
+    language: str
+    channel: str
+    wa_seen: int | None
+
+
+@dataclass(frozen=True)
+class LanguagePlan:
+    """The preview for one recipient language."""
+
+    language: str
+    text_language: str | None  # whose text they get: their own, the fallback, or None (missing)
+    sms: int
+    whatsapp: int
+    whatsapp_template: int  # of the WhatsApp recipients, outside the 24 h window and sent the template
+    whatsapp_unreachable: int  # outside the window with no template: reported, not sent
+    sms_segments: segments.SegmentCount | None  # the text's SMS encoding and segments
+    total_segments: int  # SMS segments plus one per WhatsApp message
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The preview of a broadcast: who gets what, what is missing, what it costs."""
+
+    broadcast_id: str
+    languages: tuple[LanguagePlan, ...]
+    missing: tuple[str, ...]  # recipient languages without their own text
+    recipients: int
+    messages: int
+    total_segments: int
