@@ -48,7 +48,7 @@ from bot.conversation.engine import ContactState  # noqa: E402
 from bot.people import contacts  # noqa: E402
 from bot.people.identity import Address, Keyring  # noqa: E402
 from bot.store import embedded_redis, keys  # noqa: E402
-from bot.twilio.fake_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
+from bot.twilio.fake.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 SERVICE_SID = "MG" + "e" * 32

@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.twilio.client import make_async_client, make_client, rewrite_url
 from bot.twilio.fake import FakeTwilio
-from bot.twilio.fake_state import num_segments
+from bot.twilio.fake.state import num_segments
 
 SENDER = "+15005550006"
 FAMILY = "+15551230001"

@@ -3,18 +3,14 @@
 # Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150 (prints its URL when ready), or in-process:
 #     with FakeTwilio(latency_ms=0) as fake:
 #         client = bot.twilio_client.make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url)
-# Settings (latency, injected errors, rate cap, status callbacks) are listed in fake_state.DEFAULTS.
+# Settings (latency, injected errors, rate cap, status callbacks) are listed in fake.state.DEFAULTS.
 
-import argparse
 import asyncio
 import base64
 import binascii
 import heapq
 import hmac
 import itertools
-import json
-import signal
-import sys
 import threading
 import time
 from urllib.parse import urlencode
@@ -23,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bot.twilio.fake_state import API_VERSION, DEFAULTS, FakeState, error_body, iso8601, rfc2822
+from bot.twilio.fake.state import API_VERSION, FakeState, error_body, iso8601, rfc2822
 
 ACCOUNT = f"/{API_VERSION}/Accounts/{{account}}"  # route prefix of the 2010-04-01 API
 SERVICES = "/messaging/v1/Services"  # route prefix of the Messaging Services API
@@ -39,7 +35,7 @@ class FakeTwilio:
 
     def __init__(self, host="127.0.0.1", port=0, *, phone_numbers=(), messaging_services=(), seed=None,
                  **config):
-        """Configure it: config names are those of fake_state.DEFAULTS."""
+        """Configure it: config names are those of fake.state.DEFAULTS."""
         self.host, self.port, self.url = host, port, None
         self.state = FakeState(phone_numbers, messaging_services, seed, **config)
         self._loop = self._thread = self._runner = self._session = None
@@ -402,42 +398,3 @@ def _page(request, params, key, items):
             "end": start + max(len(chunk) - 1, 0), "uri": uri(page), "first_page_uri": uri(0),
             "next_page_uri": uri(page + 1) if start + size < len(items) else None,
             "previous_page_uri": uri(page - 1) if page > 0 else None}
-
-
-def main(argv=None):
-    """Command line: serve until interrupted, printing the base URL once listening."""
-    parser = argparse.ArgumentParser(prog="python -m bot.twilio.fake", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8899)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--jitter-ms", type=float, default=0.0)
-    parser.add_argument("--account-sid", default=DEFAULTS["account_sid"])
-    parser.add_argument("--auth-token", default=DEFAULTS["auth_token"])
-    parser.add_argument("--phone-number", action="append", default=[], help="IncomingPhoneNumber to own")
-    parser.add_argument("--messaging-service", action="append", default=[], help="MG sid to own")
-    parser.add_argument("--status-callbacks", action="store_true")
-    parser.add_argument("--max-segments-per-second", type=float)
-    parser.add_argument("--max-concurrent-requests", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--config", default="{}", help="JSON object of any other settings")
-    args = parser.parse_args(argv)
-    settings = {"latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, "account_sid": args.account_sid,
-                "auth_token": args.auth_token, "status_callbacks": args.status_callbacks,
-                "max_segments_per_second": args.max_segments_per_second,
-                "max_concurrent_requests": args.max_concurrent_requests, **json.loads(args.config)}
-    fake = FakeTwilio(args.host, args.port, phone_numbers=args.phone_number,
-                      messaging_services=args.messaging_service, seed=args.seed, **settings)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    fake.start()
-    print(fake.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-
-
-if __name__ == "__main__":
-    main()
