@@ -29,9 +29,9 @@ from bot.broadcasts.outcomes import (
 )
 from bot.broadcasts.plan import Delivery
 from bot.broadcasts.store import SENDING, Broadcast
-from bot.people import contacts  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+from bot.people import contacts
 from bot.people.identity import WHATSAPP, Address, InvalidToken, log_name
-from bot.store import keys  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+from bot.store import keys
 from bot.twilio import client as twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
 from bot.twilio.congestion import CallWindow
 from bot.twilio.ratelimit import RateLimiter

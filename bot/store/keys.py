@@ -33,7 +33,7 @@ OUTBOX_MAX = 1000
 # its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
 SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
 
-# ---- Broadcasts (owned by bot/broadcasts.py, bot/fanout.py and bot/ratelimit.py) ----------------
+# ---- Broadcasts (owned by bot/broadcasts/ and bot/twilio/ratelimit.py) ---------------------------
 # A broadcast: a hash with fields doc (the Broadcast as JSON), status, started_at, finished_at,
 # audience (recipients snapshotted when sending began) and failure (why it failed). It holds staff
 # text only, no family data, so it is kept a year for the audit trail, like its code and counts.
@@ -58,17 +58,17 @@ BROADCAST_RECIPIENT_TTL_SECONDS = 30 * 24 * 3600
 RATE_LIMIT_LOG = PREFIX + ":ratelimit:{sender}:log"
 RATE_LIMIT_STATE = PREFIX + ":ratelimit:{sender}:state"
 
-# ---- Staff (owned by bot/staff.py) ----------------------------------------------------------------
+# ---- Staff (owned by bot/people/staff.py) --------------------------------------------------------
 # The roster: one hash, staff id -> JSON record (name, role, schools, Fernet-encrypted phone).
 STAFF = PREFIX + ":staff"
 STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
 STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
 
-# ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
+# ---- Audit (owned by bot/people/audit.py) --------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000
 
-# ---- Workshops (owned by bot/registrations.py, bot/reminders.py and bot/workshop_changes.py) ------
+# ---- Workshops (owned by bot/workshops/) ---------------------------------------------------------
 # A contact's own sign-ups live in its contact hash, fields "workshops" (ids it holds a seat for) and
 # "waitlisted" (ids it waits for), comma-separated. Only registrations' Lua scripts write them, in
 # the same step as the sets below, so a promotion never races a conversation's save.
@@ -88,7 +88,7 @@ WORKSHOPS_SYNC_LOCK = PREFIX + ":ws:sync:lock"
 # Registration data is deleted this long after a workshop ends (attendance sheets are printed before).
 WORKSHOP_RETENTION_SECONDS = 2 * 24 * 3600
 
-# ---- Dashboard (owned by bot/dashboard_auth.py and bot/dashboard.py) -------------------------------
+# ---- Dashboard (owned by bot/web/dashboard/) -----------------------------------------------------
 # Sign-in codes: named by a keyed hash of the staff number (keyring.keyed_hash), never the number.
 # A hash with code (a keyed hash of the code, never the code), staff (id) and at (epoch seconds).
 DASHBOARD_CODE = PREFIX + ":dash:code:{number}"

@@ -2,7 +2,7 @@
 
 # Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150 (prints its URL when ready), or in-process:
 #     with FakeTwilio(latency_ms=0) as fake:
-#         client = bot.twilio_client.make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url)
+#         client = bot.twilio.client.make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url)
 # Settings (latency, injected errors, rate cap, status callbacks) are listed in fake.state.DEFAULTS.
 
 import asyncio

@@ -1,6 +1,6 @@
 """The staff dashboard (/dashboard): home, compose with a live preview, approvals, a broadcast's live
 progress, workshops, content, the audit log and the RQ queues. Thin views over the desk and the stores;
-sign-in, sessions and CSRF are in bot/dashboard_auth.py, the figures in bot/dashboard_data.py and every
+sign-in, sessions and CSRF are in bot/web/dashboard/auth.py, the figures in bot/web/dashboard/data.py and every
 string a staff member reads in bot/dashboard_text.py."""
 
 from __future__ import annotations
