@@ -31,6 +31,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
-    if settings.is_development:
-        app.register_blueprint(simulator.bp)  # a signing helper: never in production
+    if settings.development_tools:
+        app.register_blueprint(simulator.bp)  # a signing helper: never with a Twilio account, never in production
     return app

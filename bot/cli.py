@@ -16,9 +16,9 @@ from . import content_check
 from .config import ConfigError, Settings, load_settings
 
 
-def _settings() -> Settings:
+def _settings(default_env: str = "production") -> Settings:
     try:
-        return load_settings()
+        return load_settings(default_env=default_env)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
 
@@ -178,7 +178,7 @@ def chat(url: str, from_: str, whatsapp: bool) -> None:
     """Be a parent texting Aviso: a REPL against the running app's real webhook, signed like Twilio."""
     from .simulator import WEBHOOK_PATH, inbound_params, sign
 
-    settings = _settings()
+    settings = _settings(default_env="development")  # a developer's tool: development unless AVISO_ENV says
     address = f"whatsapp:{from_}" if whatsapp else from_
     click.echo(f"Texting Aviso at {url} as {address}. Ctrl-D to leave.")
     while True:
@@ -239,7 +239,7 @@ def dev(port: int) -> None:
     """Run everything on this machine: Redis (embedded unless REDIS_URL), web, worker and scheduler."""
     from .devserver import run
 
-    run(_settings(), port)
+    run(_settings(default_env="development"), port)  # asking for the runner is asking for development
 
 
 def _register_groups() -> None:

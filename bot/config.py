@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from . import key_strength
+
 ENVIRONMENTS = ("development", "production")
-SECRET_FILE_NAME = "secret.key"
-MIN_SECRET_LENGTH = 32
+DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
+SECRET_FILE_NAME = "secret.key"  # the old place of the development key, inside the data folder
+DEVELOPMENT_KEY_FILE = "development.key"  # under the user's config folder, away from the Redis data
 DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
 # "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
 REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
@@ -30,7 +33,7 @@ class ConfigError(Exception):
 class Settings:
     """Aviso's configuration; build it with load_settings()."""
 
-    env: str = "development"
+    env: str = DEFAULT_ENV
     data_dir: Path = Path("var")
     content_dir: Path = Path("content")
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
@@ -59,6 +62,16 @@ class Settings:
         return self.env == "development"
 
     @property
+    def twilio_account_configured(self) -> bool:
+        """True when any Twilio credential is set: then nothing development-only may run."""
+        return bool(self.twilio_account_sid or self.twilio_auth_token)
+
+    @property
+    def development_tools(self) -> bool:
+        """The simulator's signing, the outbox page and unsigned webhooks: development without Twilio only."""
+        return self.is_development and not self.twilio_account_configured
+
+    @property
     def twilio_sending_configured(self) -> bool:
         """True when outbound messages go to Twilio rather than the outbox."""
         return bool(self.twilio_account_sid and self.twilio_auth_token)
@@ -66,7 +79,7 @@ class Settings:
     @property
     def validates_signatures(self) -> bool:
         """Webhook signatures are checked everywhere except development without a token."""
-        return not (self.is_development and not self.twilio_auth_token)
+        return not self.development_tools
 
     def with_overrides(self, **changes) -> Settings:
         """Return a copy with some fields changed (tests use this)."""
@@ -135,25 +148,49 @@ def _secret_keys(environ: Mapping[str, str], env: str, data_dir: Path) -> tuple[
     value = _text(environ, "AVISO_SECRET_KEY")
     if value is None:
         if env == "production":
-            raise ConfigError("AVISO_SECRET_KEY is required in production (32+ random characters)")
-        return (_development_secret(data_dir),)
+            raise ConfigError("AVISO_SECRET_KEY is required in production (generate one: "
+                              "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return (_development_secret(_config_dir(environ), data_dir),)
     keys = tuple(part.strip() for part in value.split(",") if part.strip())
-    if not keys or any(len(key) < MIN_SECRET_LENGTH for key in keys):
-        raise ConfigError(
-            f"AVISO_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
-            "(several keys, newest first, separated by commas)"
-        )
+    if not keys:
+        raise ConfigError("AVISO_SECRET_KEY is empty (several keys, newest first, separated by commas)")
+    for number, key in enumerate(keys, 1):
+        weak = key_strength.weakness(key)
+        if weak:
+            which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+            raise ConfigError(
+                f"AVISO_SECRET_KEY is too weak ({which}: {weak}); generate one: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
     return keys
 
 
-def _development_secret(data_dir: Path) -> str:
-    """Generate the development key once and keep it under the data directory."""
-    path = data_dir / SECRET_FILE_NAME
+def _config_dir(environ: Mapping[str, str]) -> Path:
+    """Where a developer's own Aviso files live: $XDG_CONFIG_HOME/aviso, else ~/.config/aviso."""
+    base = _text(environ, "XDG_CONFIG_HOME")
+    if base is None:
+        home = _text(environ, "HOME")
+        base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
+    return Path(base) / "aviso"
+
+
+def _development_secret(config_dir: Path, data_dir: Path) -> str:
+    """The development key, generated once into the user's config folder: a copy of the data folder
+    (Redis's AOF and RDB) must not carry the key that protects it. An older key in the data folder moves out."""
+    path = config_dir / DEVELOPMENT_KEY_FILE
+    old = data_dir / SECRET_FILE_NAME
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = old.read_text().strip() if old.exists() else secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of the same start wrote it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key)
+    if old.exists() and old.read_text().strip() == path.read_text().strip():
+        old.unlink()
     return path.read_text().strip()
 
 
@@ -185,15 +222,28 @@ def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> s
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
-    """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env", default_env: str = DEFAULT_ENV,
+) -> Settings:
+    """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError.
+    Without AVISO_ENV it is production; the development commands (aviso dev, aviso chat) pass development."""
     if environ is None:
         merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
         merged.update(os.environ)
         environ = merged
-    env = _text(environ, "AVISO_ENV") or "development"
+    env = _text(environ, "AVISO_ENV") or default_env
     if env not in ENVIRONMENTS:
         raise ConfigError(f"AVISO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    try:
+        return _load(environ, env)
+    except ConfigError as exc:
+        if env == "production" and _text(environ, "AVISO_ENV") is None:
+            raise ConfigError(f"{exc} (AVISO_ENV is unset, which means production; "
+                              "on a developer's machine set AVISO_ENV=development)") from None
+        raise
+
+
+def _load(environ: Mapping[str, str], env: str) -> Settings:
     data_dir = Path(_text(environ, "AVISO_DATA_DIR") or "var").resolve()
     content_dir = Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
     public_base_url = _url(environ, "PUBLIC_BASE_URL", ("http", "https"))
@@ -228,6 +278,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
     )
     _check_twilio(settings)
+    if env == "production" and settings.redis_url is None:
+        raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
+                          "process; the embedded one is for development)")
     return settings
 
 
@@ -236,6 +289,11 @@ def _check_twilio(settings: Settings) -> None:
         raise ConfigError("TWILIO_ACCOUNT_SID must start with AC")
     if bool(settings.twilio_account_sid) != bool(settings.twilio_auth_token) and settings.twilio_account_sid:
         raise ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
+    if settings.is_development and settings.twilio_account_configured:
+        raise ConfigError(
+            "AVISO_ENV=development refuses to run with a Twilio account (TWILIO_ACCOUNT_SID or "
+            "TWILIO_AUTH_TOKEN is set): its phone simulator would sign with it; use AVISO_ENV=production"
+        )
     if settings.env == "production":
         if not settings.twilio_sending_configured:
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production")

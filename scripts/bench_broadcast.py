@@ -48,7 +48,7 @@ from bot.engine import ContactState  # noqa: E402
 from bot.fake_twilio_state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 from bot.identity import Address, Keyring  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+SECRET = "bench-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk"
 SERVICE_SID = "MG" + "e" * 32
 LATENCY_MS = 150
 CAP = 100

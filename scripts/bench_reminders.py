@@ -63,7 +63,7 @@ from bot.workshop_changes import sync  # noqa: E402
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 SERVICE_SID = "MG" + "b" * 32
-SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+SECRET = "bench-l7_fkJFyKtnkLtP6eWJ7cYdA9--GmDb9HPAxd780pnw"
 CHUNK = 500
 AGAIN = re.compile(r"ws-rem-[A-Za-z0-9_-]+?-again-[0-9a-f]{8}")
 
@@ -141,7 +141,8 @@ def main(argv=None) -> int:
     workers: list[subprocess.Popen] = []
     try:
         redis_url = embedded_redis.ensure_running(work / "redis")
-        settings = Settings(env="development", data_dir=work, content_dir=ROOT / "content", redis_url=redis_url,
+        settings = Settings(env="production", data_dir=work, public_base_url="https://aviso.example.org",
+                            content_dir=ROOT / "content", redis_url=redis_url,
                             secret_keys=(SECRET,), twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_messaging_service_sid=SERVICE_SID, twilio_api_base_url=fake.url,
                             reminder_offsets=offsets)
@@ -180,7 +181,8 @@ def main(argv=None) -> int:
         for due, label in dues:
             log(f"  {label}: due {due:%H:%M:%S}, workshops start {starts:%H:%M:%S}")
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "AVISO_ENV": "development",
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "AVISO_ENV": "production",
+               "PUBLIC_BASE_URL": "https://aviso.example.org",
                "AVISO_DATA_DIR": str(work), "AVISO_CONTENT_DIR": str(ROOT / "content"), "AVISO_SECRET_KEY": SECRET,
                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,

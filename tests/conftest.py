@@ -106,14 +106,14 @@ def shipped_content() -> Content:
 
 @pytest.fixture
 def settings(redis_url, tmp_path) -> Settings:
-    """Production-like settings: signatures checked, outbox sender (no account sid)."""
+    """Production settings but for the sender: signatures checked, outbox sender (no account sid)."""
     return Settings(
-        env="development",
+        env="production",
         data_dir=tmp_path / "data",
         content_dir=CONTENT_DIR,
         redis_url=redis_url,
         public_base_url=PUBLIC_BASE_URL,
-        secret_keys=("test-secret-key-that-is-long-enough-0123456789",),
+        secret_keys=("test-key-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk",),
         twilio_auth_token=AUTH_TOKEN,
     )
 

@@ -92,10 +92,18 @@ def test_query_string_is_part_of_the_signed_url(client):
 
 
 def test_development_without_token_skips_signature_checks(settings):
-    app = create_app(settings.with_overrides(twilio_auth_token=None))
+    app = create_app(settings.with_overrides(env="development", twilio_auth_token=None))
     services.current_from(app).ensure_content()
     response = app.test_client().post("/twilio/messages", data=inbound("RIGHTS"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_with_a_twilio_token_there_is_no_signing_helper_or_outbox_page(settings, env):
+    client = create_app(settings.with_overrides(env=env)).test_client()
+    assert client.post("/dev/phone/sign", json={"from": "+12135550123", "body": "STOP"}).status_code == 404
+    assert client.get("/dev/phone/outbox?from=%2B12135550123").status_code == 404
+    assert client.post("/twilio/messages", data=inbound("RIGHTS")).status_code == 403
 
 
 def test_production_checks_signatures_always(settings):
