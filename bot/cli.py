@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import content_check
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, content_dir_setting, load_settings
 
 
 def _settings(default_env: str = "production") -> Settings:
@@ -41,7 +41,7 @@ def content() -> None:
 
 
 def _content_dir(path: str | None) -> Path:
-    return Path(path) if path else _settings().content_dir
+    return Path(path) if path else content_dir_setting()
 
 
 @content.command("check")

@@ -228,9 +228,7 @@ def load_settings(
     """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError.
     Without AVISO_ENV it is production; the development commands (aviso dev, aviso chat) pass development."""
     if environ is None:
-        merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
-        merged.update(os.environ)
-        environ = merged
+        environ = _environment(dotenv_path)
     env = _text(environ, "AVISO_ENV") or default_env
     if env not in ENVIRONMENTS:
         raise ConfigError(f"AVISO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
@@ -243,9 +241,22 @@ def load_settings(
         raise
 
 
+def content_dir_setting(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Path:
+    """AVISO_CONTENT_DIR alone: content authors check and bump content without a deployment's settings."""
+    if environ is None:
+        environ = _environment(dotenv_path)
+    return Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
+
+
+def _environment(dotenv_path: str | None) -> dict[str, str]:
+    merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
+    merged.update(os.environ)
+    return merged
+
+
 def _load(environ: Mapping[str, str], env: str) -> Settings:
     data_dir = Path(_text(environ, "AVISO_DATA_DIR") or "var").resolve()
-    content_dir = Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
+    content_dir = content_dir_setting(environ)
     public_base_url = _url(environ, "PUBLIC_BASE_URL", ("http", "https"))
     if public_base_url is None:
         if env == "production":
