@@ -228,8 +228,10 @@ def twilio() -> None:
 
 @twilio.command("setup")
 @click.option("--number", help="The Twilio phone number families text (+E.164), when not using a service.")
-def twilio_setup(number: str | None) -> None:
-    """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook and status callback."""
+@click.option("--fallback-url", help="Where Twilio goes when the webhook fails (default: PUBLIC_BASE_URL's "
+              "/twilio/fallback; a second deployment's is better, as it outlives this one).")
+def twilio_setup(number: str | None, fallback_url: str | None) -> None:
+    """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook, fallback and status callback."""
     from twilio.base.exceptions import TwilioRestException
 
     from .twilio_client import make_client
@@ -242,11 +244,14 @@ def twilio_setup(number: str | None) -> None:
                          api_base_url=settings.twilio_api_base_url)
     inbound = settings.public_base_url + "/twilio/messages"
     status = settings.public_base_url + "/twilio/status"
+    fallback = fallback_url or settings.public_base_url + "/twilio/fallback"
+    if not fallback.startswith("https://") and not settings.is_development:
+        raise click.ClickException(f"--fallback-url must be an https URL, not {fallback!r}")
     try:
         if settings.twilio_messaging_service_sid and not number:
             client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
                 inbound_request_url=inbound, inbound_method="POST", status_callback=status,
-                use_inbound_webhook_on_number=False,
+                fallback_url=fallback, fallback_method="POST", use_inbound_webhook_on_number=False,
             )
             target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
         else:
@@ -256,10 +261,11 @@ def twilio_setup(number: str | None) -> None:
             found = client.incoming_phone_numbers.list(phone_number=wanted, limit=1)
             if not found:
                 raise click.ClickException(f"{wanted} is not a number of this Twilio account")
-            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status)
+            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status,
+                            sms_fallback_url=fallback, sms_fallback_method="POST")
             target = f"number {wanted}"
             audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
     except TwilioRestException as exc:
         raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
     aviso.audit.record("operator", "twilio setup", audit_target, inbound)
-    click.echo(f"{target}: inbound -> {inbound}, status callbacks -> {status}")
+    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}")

@@ -17,6 +17,7 @@ from . import alert_flow, aliases, contacts, keys, registrations, reminders
 from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
+from .offline import respond_offline
 from .publishing import ContentStore
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Conversations:
         self._begin = connection.register_script(_BEGIN)
         self._answered = connection.register_script(_ANSWERED)
         self._local = threading.local()
+        self.last_content: Content | None = None  # what the last answer used: kept for an outage
 
     def _own_connection(self) -> redis.Redis:
         """This thread's own Redis connection for the two scripts of every message: taking a connection
@@ -150,7 +152,7 @@ class Conversations:
         if version is None:
             self.connection.delete(inbound_key)
             raise ContentUnavailable("no content version is published")
-        content = self.content.get(version.decode())
+        content = self.last_content = self.content.get(version.decode())
         state = contacts.state_from_hash(fields)
         code = alert_flow.verify_code(message.body, content)
         inbound = Inbound(
@@ -174,6 +176,16 @@ class Conversations:
             len(outcome.replies), content.version,
         )
         return twiml
+
+    def answer_offline(self, message: InboundMessage, now: datetime, content: Content) -> str:
+        """The TwiML for a message while Redis is unreachable: from memory, nothing read or written."""
+        inbound = Inbound(text=message.body, channel=message.address.channel, now=now,
+                          opt_out_type=message.opt_out_type, has_media=message.num_media > 0)
+        answered = respond_offline(inbound, content, self.policy)
+        log.info("inbound offline contact=%s channel=%s command=%s lang=%s content=%s",
+                 log_name(self.keyring.contact_key(message.address)), message.address.channel, answered.command,
+                 answered.language or "-", content.version)
+        return render_twiml(answered.replies)
 
     def _previous_answer(self, inbound_key: str, previous: bytes | None) -> str:
         """Twilio retried a message: wait for the first answer, then repeat it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import pairwise
 
 MIN_LENGTH = 32
 MIN_ESTIMATED_BITS = 80
@@ -26,7 +27,7 @@ def _repeats_a_pattern(key: str) -> bool:
 
 
 def _mostly_runs(key: str) -> bool:
-    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in zip(key, key[1:])]
+    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in pairwise(key)]
     return bool(steps) and sum(steps) / len(steps) > MAX_SMALL_STEP_SHARE
 
 

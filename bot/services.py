@@ -9,15 +9,17 @@ from functools import cached_property
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 
-from . import embedded_redis, sample_workshops
+from . import embedded_redis, outage, sample_workshops
 from .audit import AuditLog
 from .broadcasts import BroadcastStore
 from .config import Settings
 from .content import Content
 from .content_check import check
-from .conversations import Conversations
+from .conversations import ContentUnavailable, Conversations, InboundMessage
 from .desk import Desk
 from .engine import Policy
 from .identity import Keyring
@@ -58,6 +60,19 @@ class Aviso:
         return redis.Redis.from_url(self.redis_url, health_check_interval=30)
 
     @cached_property
+    def webhook_connection(self) -> redis.Redis:
+        """The families' Redis connections: they give up within a fraction of a second and never retry,
+        so a dead or frozen Redis leaves time to answer from memory."""
+        return redis.Redis.from_url(
+            self.redis_url, health_check_interval=30, socket_connect_timeout=outage.CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=outage.READ_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
+
+    @cached_property
+    def outage(self) -> outage.Outage:
+        """Whether Redis answered this process lately."""
+        return outage.Outage()
+
+    @cached_property
     def keyring(self) -> Keyring:
         """Keys for contact hashing and encryption."""
         return Keyring(self.settings.secret_keys)
@@ -77,7 +92,7 @@ class Aviso:
         """The inbound-message service."""
         policy = Policy(carrier_answers_sms_keywords=self.settings.advanced_opt_out)
         ttl = self.settings.contact_ttl_days * 24 * 3600
-        return Conversations(self.connection, self.keyring, self.content, policy, ttl, self.alert_facts)
+        return Conversations(self.webhook_connection, self.keyring, self.content, policy, ttl, self.alert_facts)
 
     @cached_property
     def broadcasts(self) -> BroadcastStore:
@@ -98,6 +113,35 @@ class Aviso:
         """The content every process answers with now (published on first use if need be)."""
         self.ensure_content()
         return self.content.active()
+
+    def answer(self, message: InboundMessage, now: datetime) -> str:
+        """The TwiML for an inbound message: through Redis when it answers in time, else from memory."""
+        if self.outage.worth_trying():
+            try:
+                twiml = self._answer_through_redis(message, now)
+            except outage.REDIS_ERRORS as error:
+                self.outage.failed(error)
+            else:
+                self.outage.recovered()
+                return twiml
+        self.outage.answered_from_memory()
+        return self.conversations.answer_offline(message, now, self.content_in_memory())
+
+    def _answer_through_redis(self, message: InboundMessage, now: datetime) -> str:
+        try:
+            return self.conversations.answer(message, now)
+        except ContentUnavailable:
+            self.ensure_content()
+            return self.conversations.answer(message, now)
+
+    def content_in_memory(self) -> Content:
+        """The content this process last answered with, else the shipped content folder's."""
+        return self.conversations.last_content or self._content_from_files
+
+    @cached_property
+    def _content_from_files(self) -> Content:
+        """The content folder as it would be published, read once (Redis was unreachable before any message)."""
+        return self.shipped_content()
 
     def desk(self) -> Desk:
         """Broadcast work for staff, with the active content."""

@@ -13,7 +13,6 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from . import services
-from .conversations import ContentUnavailable
 from .payloads import SID_PATTERN, BadRequest, parse_inbound
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -70,12 +69,23 @@ def messages():
         return _bad_request(str(exc))
     aviso = services.current()
     now = datetime.now(UTC).astimezone(aviso.settings.timezone)
+    return Response(aviso.answer(message, now), 200, mimetype="text/xml")
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback():
+    """Twilio's fallback for inbound messages (when /twilio/messages failed): answered from memory only,
+    so it works while Redis is down; it reads and writes nothing."""
     try:
-        twiml = aviso.conversations.answer(message, now)
-    except ContentUnavailable:
-        aviso.ensure_content()
-        twiml = aviso.conversations.answer(message, now)
-    return Response(twiml, 200, mimetype="text/xml")
+        message = parse_inbound(request.form)
+    except BadRequest as exc:
+        return _bad_request(str(exc))
+    aviso = services.current()
+    now = datetime.now(UTC).astimezone(aviso.settings.timezone)
+    aviso.outage.answered_from_memory()
+    return Response(aviso.conversations.answer_offline(message, now, aviso.content_in_memory()), 200,
+                    mimetype="text/xml")
 
 
 @bp.post("/status")
