@@ -39,7 +39,8 @@ LIMIT_WINDOW_SECONDS = 15 * 60
 LIMITS = {"codes-number": 5, "codes-address": 30, "checks-number": 5, "checks-address": 30}
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-MACHINE_PATHS = ("/twilio/", "/api/", "/healthz")
+HEALTH_PATH = "/healthz"
+MACHINE_PATHS = ("/twilio/", "/api/", HEALTH_PATH)
 PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_post", "dashboard.login_code",
                               "dashboard.login_code_post", "dashboard.language"})
 JSON_ENDPOINTS = frozenset({"dashboard.preview_json", "dashboard.progress"})
@@ -70,10 +71,13 @@ def _configure(state) -> None:
 
 class PageSessions(SecureCookieSessionInterface):
     """Cookie sessions for the pages people use; Twilio's webhooks, the JSON API and /healthz get none,
-    so the webhook does not build a signing serializer for every message."""
+    so the webhook does not build a signing serializer for every message. /healthz reads one only when a
+    browser sends it (an admin looking at the details; load balancers send no cookie)."""
 
     def open_session(self, app, request):
         """The session of a page request; a null one for machine endpoints."""
+        if request.path == HEALTH_PATH and app.config["SESSION_COOKIE_NAME"] in request.cookies:
+            return super().open_session(app, request)
         if request.path.startswith(MACHINE_PATHS):
             return self.make_null_session(app)
         return super().open_session(app, request)

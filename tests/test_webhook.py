@@ -220,18 +220,6 @@ def test_status_callback_accepts_signed_updates_and_rejects_malformed(phone):
     assert phone.post(params, path="/twilio/status", signature="wrong").status_code == 403
 
 
-def test_healthz_reports_redis_content_and_queues(client, shipped_content):
-    data = client.get("/healthz").get_json()
-    assert data["redis"] is True
-    assert data["content_version"] == shipped_content.version
-    assert set(data["queues"]) == {"urgent", "default", "low"}
-
-
-def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
-    app = create_app(settings.with_overrides(redis_url=f"unix://{tmp_path}/nothing.sock"))
-    assert app.test_client().get("/healthz").status_code == 503
-
-
 def test_every_reply_is_logged_with_the_content_version(phone, shipped_content, caplog):
     caplog.set_level("INFO", logger="bot.conversations")
     phone.text("DERECHOS")
