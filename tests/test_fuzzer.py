@@ -1,0 +1,20 @@
+"""The webhook fuzzer in scripts/ keeps to its bounds and reports what it saw."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def test_fuzzer_sends_at_most_its_count_to_its_own_local_aviso_and_reports_the_figures(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/fuzz_webhook.py", "--count", "40", "--seed", "7"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1), result.stderr  # 1: it saw a 5xx, which it lists
+    assert "requests sent: 40 in " in result.stdout
+    seen = int(re.search(r"5xx seen: (\d+)", result.stdout).group(1))
+    assert (result.returncode == 1) == (seen > 0)
+    answered = sum(int(n) for n in re.findall(r"\d{3}: (\d+)", result.stdout.split("answers: ")[1].splitlines()[0]))
+    assert answered == 40
