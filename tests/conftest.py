@@ -106,9 +106,10 @@ def shipped_content() -> Content:
 
 @pytest.fixture
 def settings(redis_url, tmp_path) -> Settings:
-    """Production settings but for the sender: signatures checked, outbox sender (no account sid)."""
+    """Signatures checked (a token is set, so no development tools either), outbox sender (no account sid).
+    load_settings would refuse development with a token; built directly, it keeps development's content."""
     return Settings(
-        env="production",
+        env="development",
         data_dir=tmp_path / "data",
         content_dir=CONTENT_DIR,
         redis_url=redis_url,
