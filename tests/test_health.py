@@ -20,10 +20,10 @@ def staff(aviso):
     aviso.roster.add(SENDER, "Ms. Rivera", "sender", ["BELMONT"], known)
 
 
-def test_healthz_from_this_machine_reports_redis_content_and_queues(client, shipped_content):
+def test_healthz_from_this_machine_reports_redis_content_and_queues(client, aviso):
     data = client.get("/healthz").get_json()
     assert data["ok"] is True and data["redis"] is True
-    assert data["content_version"] == shipped_content.version
+    assert data["content_version"] == aviso.content.active_version()
     assert set(data["queues"]) == {"urgent", "default", "low"}
 
 
