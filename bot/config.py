@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -65,6 +66,17 @@ class Settings:
     def twilio_account_configured(self) -> bool:
         """True when any Twilio credential is set: then nothing development-only may run."""
         return bool(self.twilio_account_sid or self.twilio_auth_token)
+
+    @property
+    def twilio_is_local(self) -> bool:
+        """True when every Twilio REST call goes to this machine (a fake Twilio): no real account is reachable."""
+        if not self.twilio_api_base_url:
+            return False
+        host = urlsplit(self.twilio_api_base_url).hostname or ""
+        try:
+            return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def development_tools(self) -> bool:
@@ -300,10 +312,11 @@ def _check_twilio(settings: Settings) -> None:
         raise ConfigError("TWILIO_ACCOUNT_SID must start with AC")
     if bool(settings.twilio_account_sid) != bool(settings.twilio_auth_token) and settings.twilio_account_sid:
         raise ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
-    if settings.is_development and settings.twilio_account_configured:
+    if settings.is_development and settings.twilio_account_configured and not settings.twilio_is_local:
         raise ConfigError(
             "AVISO_ENV=development refuses to run with a Twilio account (TWILIO_ACCOUNT_SID or "
-            "TWILIO_AUTH_TOKEN is set): its phone simulator would sign with it; use AVISO_ENV=production"
+            "TWILIO_AUTH_TOKEN is set, and TWILIO_API_BASE_URL is not a fake Twilio on this machine); "
+            "use AVISO_ENV=production"
         )
     if settings.env == "production":
         if not settings.twilio_sending_configured:

@@ -141,8 +141,7 @@ def main(argv=None) -> int:
     workers: list[subprocess.Popen] = []
     try:
         redis_url = embedded_redis.ensure_running(work / "redis")
-        settings = Settings(env="production", data_dir=work, public_base_url="https://aviso.example.org",
-                            content_dir=ROOT / "content", redis_url=redis_url,
+        settings = Settings(env="development", data_dir=work, content_dir=ROOT / "content", redis_url=redis_url,
                             secret_keys=(SECRET,), twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_messaging_service_sid=SERVICE_SID, twilio_api_base_url=fake.url,
                             reminder_offsets=offsets)
@@ -181,8 +180,7 @@ def main(argv=None) -> int:
         for due, label in dues:
             log(f"  {label}: due {due:%H:%M:%S}, workshops start {starts:%H:%M:%S}")
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "AVISO_ENV": "production",
-               "PUBLIC_BASE_URL": "https://aviso.example.org",
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url, "AVISO_ENV": "development",
                "AVISO_DATA_DIR": str(work), "AVISO_CONTENT_DIR": str(ROOT / "content"), "AVISO_SECRET_KEY": SECRET,
                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,

@@ -151,13 +151,11 @@ def runner():
 
 @pytest.fixture
 def cli_env(settings) -> dict[str, str]:
-    """The environment that makes the `aviso` command use the same Redis, keys and sender as `settings`:
-    production when they send through (a fake) Twilio; else development with the outbox, since development
-    refuses Twilio credentials and production requires them."""
+    """The environment that makes the `aviso` command use the same Redis, keys and sender as `settings`
+    (development takes a Twilio token only with the fake Twilio on this machine: with no account, none)."""
     live = settings.twilio_sending_configured
     return {
-        "AVISO_ENV": "production" if live else "development", "AVISO_DATA_DIR": str(settings.data_dir),
-        "REDIS_URL": settings.redis_url,
+        "AVISO_ENV": settings.env, "AVISO_DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url,
         "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_keys[0],
         "PUBLIC_BASE_URL": settings.public_base_url, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token if live else "",
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",

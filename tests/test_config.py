@@ -107,6 +107,17 @@ def test_development_refuses_to_start_with_a_twilio_credential(tmp_path, credent
     with pytest.raises(ConfigError) as error:
         load_settings(environ)
     assert "AVISO_ENV=development refuses to run with a Twilio account" in str(error.value)
+    with pytest.raises(ConfigError, match="refuses"):  # a proxy or another host may lead to the real Twilio
+        load_settings({**environ, "TWILIO_API_BASE_URL": "https://twilio-proxy.example.org"})
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"])
+def test_development_may_use_a_fake_twilio_on_this_machine_but_then_has_no_development_tools(tmp_path, base):
+    settings = load_settings({"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path),
+                              "TWILIO_ACCOUNT_SID": PRODUCTION["TWILIO_ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": "token",
+                              "TWILIO_API_BASE_URL": base})
+    assert settings.is_development and settings.twilio_is_local
+    assert not settings.development_tools and settings.validates_signatures
 
 
 def test_production_requires_a_shared_redis():

@@ -64,14 +64,19 @@ def test_schedule_skips_reminders_already_due_when_someone_signs_up_late(shipped
 @pytest.mark.parametrize(("value", "offsets"), [(None, ("1d", "2h")), ("1d,2h", ("1d", "2h")),
                                                 (" 2D , 3h,45m", ("2d", "3h", "45m"))])
 def test_reminder_offsets_setting(tmp_path, value, offsets):
-    environ = {"AVISO_DATA_DIR": str(tmp_path), **({"AVISO_REMINDER_OFFSETS": value} if value else {})}
+    environ = {**development(tmp_path), **({"AVISO_REMINDER_OFFSETS": value} if value else {})}
     assert load_settings(environ, dotenv_path=None).reminder_offsets == offsets
 
 
 @pytest.mark.parametrize("value", ["1w", "2h,2h", "0d", "tomorrow", ",", "1.5h"])
 def test_bad_reminder_offsets_fail_at_startup_with_one_line(tmp_path, value):
     with pytest.raises(ConfigError, match="AVISO_REMINDER_OFFSETS"):
-        load_settings({"AVISO_DATA_DIR": str(tmp_path), "AVISO_REMINDER_OFFSETS": value}, dotenv_path=None)
+        load_settings({**development(tmp_path), "AVISO_REMINDER_OFFSETS": value}, dotenv_path=None)
+
+
+def development(tmp_path) -> dict[str, str]:
+    """A developer's settings, the generated key kept in the test's own folder."""
+    return {"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
 
 # --- jobs, with the clock in the test's hand ---
