@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from . import services
+from .outage import REDIS_ERRORS
 from .payloads import SID_PATTERN, BadRequest, parse_inbound
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -100,5 +101,10 @@ def status():
         return _bad_request("MessageSid and MessageStatus are required")
     broadcast_id = request.args.get("b")
     if broadcast_id:  # idempotent per MessageSid and final status, so Twilio's retries count once
-        OutcomeStore(services.current().connection).record_status(broadcast_id, sid, message_status)
+        aviso = services.current()
+        try:
+            OutcomeStore(aviso.webhook_connection).record_status(broadcast_id, sid, message_status)
+        except REDIS_ERRORS as error:  # a receipt cannot be answered from memory: say so, briefly
+            aviso.outage.failed(error)
+            return Response("redis unavailable\n", 503, mimetype="text/plain")
     return Response("", 204)

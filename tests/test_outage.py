@@ -248,3 +248,12 @@ def test_twilio_fallback_answers_from_memory_while_redis_is_gone(settings, tmp_p
 def test_twilio_fallback_checks_signatures_and_refuses_malformed_requests(phone):
     assert phone.post(inbound("DERECHOS"), path="/twilio/fallback", signature="forged").status_code == 403
     assert phone.post({"Body": "DERECHOS"}, path="/twilio/fallback").status_code == 400
+
+
+def test_a_status_callback_while_redis_is_gone_gets_503_not_an_error(settings, tmp_path):
+    app = create_app(settings.with_overrides(redis_url=f"unix://{tmp_path}/nothing.sock"))
+    params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "1" * 32}
+    path = "/twilio/status?b=f3fd04af7a5541b7"
+    response = app.test_client().post(path, data=params,
+                                      headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + path, params)})
+    assert response.status_code == 503
