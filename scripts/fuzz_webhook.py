@@ -19,6 +19,7 @@ import argparse
 import http.client
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -51,6 +52,7 @@ FIELDS = ["MessageSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "F
           "NumSegments", "OptOutType", "WaId", "ProfileName", "MediaUrl0", "MediaContentType0", "SmsStatus",
           "MessageStatus", "ErrorCode", "ErrorUrl", "ApiVersion", "ButtonText", "Latitude", "Longitude"]
 REQUIRED = ["MessageSid", "From", "To", "Body"]
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception)\b.*: ")
 
 
 def log(message: str) -> None:
@@ -142,7 +144,8 @@ class Fuzzer:
             signature = signature[:-2] + "AA"
             mutations.append("signature:wrong")
         elif roll < 0.10:
-            signature = rng.choice(ODD_VALUES[:30]).encode("utf-8", "replace").decode("latin-1")
+            odd = rng.choice(ODD_VALUES[:30]).translate({ord(c): None for c in "\r\n\x00"})  # HTTP cannot carry them
+            signature = odd.encode("utf-8", "replace").decode("latin-1")
             mutations.append("signature:garbage")
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signature:
@@ -225,17 +228,20 @@ def main() -> int:
             sent += 1
             statuses[status] += 1
             if status >= 500:
-                causes.update(m.split(":")[0] for m in set(mutations))
+                causes.update({m.split(":")[0] for m in mutations})
                 if len(shown) < args.show:
                     shown.append(f"  {status} {path} {mutations} {body[:300]!r}")
         took = time.monotonic() - started
         errors = sum(n for status, n in statuses.items() if status >= 500)
-        tracebacks = log_path.read_text(errors="replace").count("Traceback")
+        server_log = log_path.read_text(errors="replace")
+        tracebacks = server_log.count("Traceback")
+        raised = Counter(line for line in server_log.splitlines() if EXCEPTION_LINE.match(line))
         print(f"requests sent: {sent} in {took:.1f} s (seed {args.seed}, bound {args.count} / {args.seconds:.0f} s)")
         print("answers: " + ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items())))
         print(f"5xx seen: {errors}; tracebacks in Aviso's log: {tracebacks}")
         if errors:
             print("5xx by mutated field: " + ", ".join(f"{name} {n}" for name, n in causes.most_common()))
+            print("exceptions in Aviso's log: " + "; ".join(f"{n} x {line}" for line, n in raised.most_common(5)))
             print("first 5xx requests:\n" + "\n".join(shown))
         return 1 if errors else 0
     finally:
