@@ -33,6 +33,11 @@ class Outage:
         self._last_logged: float | None = None
         self._answered_from_memory = 0
 
+    @property
+    def down(self) -> bool:
+        """True from a failure until Redis answers again."""
+        return self._down_since is not None
+
     def worth_trying(self) -> bool:
         """False right after a failure: answer from memory now, try Redis again a moment later."""
         with self._lock:
