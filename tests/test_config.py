@@ -189,3 +189,24 @@ def test_quiet_hours_approval_and_rate_cap_have_safe_defaults_and_can_be_set():
 def test_send_concurrency_must_be_a_positive_number(value):
     with pytest.raises(ConfigError, match="AVISO_SEND_CONCURRENCY"):
         load_settings({**PRODUCTION, "AVISO_SEND_CONCURRENCY": value})
+
+
+def test_the_development_runner_refuses_a_real_twilio_token_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AVISO_DATA_DIR": str(tmp_path / "var"),
+           "TWILIO_ACCOUNT_SID": PRODUCTION["TWILIO_ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": "a-real-looking-token"}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "dev", "--port", "1"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "AVISO_ENV=development refuses to run with a Twilio account" in lines[0]
+    assert not (tmp_path / "var").exists()  # nothing started, nothing written
+
+
+def test_a_web_server_started_without_aviso_env_is_production_and_refuses_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind", "127.0.0.1:0",
+         "bot:create_app()"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=30,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "AVISO_ENV is unset, which means production" in result.stderr
