@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .content import Content
 from .engine import DEFAULT_POLICY, respond
+from .matching import fold_case
 from .turn import ContactState, Inbound, Outcome, Policy
 
 UNAVAILABLE = "unavailable"
@@ -20,6 +21,8 @@ FROM_MEMORY = frozenset({"rights", "resources", "menu", "help", "language", "wel
 def respond_offline(inbound: Inbound, content: Content, policy: Policy = DEFAULT_POLICY) -> Outcome:
     """The answer to a message while Redis is unreachable: from memory, or the "unavailable" text."""
     answered = respond(ContactState(), inbound, content, policy)
+    if fold_case(inbound.text).isdigit():  # it answers a menu Aviso cannot remember having sent
+        return Outcome((unavailable_text(content, None),), ContactState(), "unavailable")
     if not answered.replies:  # STOP/START on SMS: Twilio's Advanced Opt-Out answered and acted already
         return answered
     if answered.command in FROM_MEMORY or _menu_entry(answered.command, content):

@@ -60,6 +60,11 @@ def test_without_redis_a_message_in_no_known_language_gets_the_welcome(shipped_c
     assert offline(shipped_content, "hola buenas").replies == (welcome_text(shipped_content),)
 
 
+@pytest.mark.parametrize("number", ["1", "0", " 2 ", "１"])
+def test_without_redis_a_menu_number_is_declined_in_both_welcome_languages(shipped_content, number):
+    assert offline(shipped_content, number).replies == (unavailable_text(shipped_content, None),)
+
+
 def test_without_redis_stop_on_whatsapp_is_declined_in_both_welcome_languages(shipped_content):
     answered = offline(shipped_content, "STOP", channel="whatsapp")
     assert answered.replies == (unavailable_text(shipped_content, None),)
