@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from .content import Content
-from .matching import TYPO_MIN_LENGTH, fold_case, strip_accents, within_one_edit
+from .matching import TYPO_MIN_LENGTH, fold_case, menu_number, strip_accents, within_one_edit
 from .turn import Outcome, Subscribe, Turn, Unsubscribe, outcome
 
 ASK_SCHOOL = "school"
@@ -73,8 +73,7 @@ def _cancelled(turn: Turn) -> Outcome:
 
 
 def _number(turn: Turn) -> int | None:
-    word = fold_case(turn.inbound.text)
-    return int(word) if word.isdigit() else None
+    return menu_number(fold_case(turn.inbound.text))
 
 
 def _school_chosen(turn: Turn) -> Outcome:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from . import alert_flow, workshop_flow
 from .content import Content
 from .identity import SMS
-from .matching import fold_case
+from .matching import fold_case, menu_number
 from .turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
     AlertFacts,
     CancelRegistration,
@@ -74,8 +74,9 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
         if answered is not None:
             return answered
     turn = turn.with_state(pending=None, pending_until=None, choices=())
-    if word.isdigit():
-        return _number(turn, int(word))
+    number = menu_number(word)
+    if number is not None:
+        return _number(turn, number)
     if match is not None and match.command in _COMMAND_HANDLERS:
         turn = turn.with_state(language=_language_after(turn, match.languages))
         return _COMMAND_HANDLERS[match.command](turn)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .content import Content, Workshop
-from .matching import fold_case
+from .matching import fold_case, menu_number
 from .turn import CancelRegistration, Outcome, Register, Turn, outcome
 
 WORKSHOPS_LISTED = 4
@@ -89,8 +89,7 @@ def workshops_text(content: Content, lang: str, now: datetime) -> str:
 
 
 def _number(turn: Turn) -> int | None:
-    word = fold_case(turn.inbound.text)
-    return int(word) if word.isdigit() else None
+    return menu_number(fold_case(turn.inbound.text))
 
 
 def _open(turn: Turn, workshop_id: str) -> Workshop | None:

@@ -122,11 +122,19 @@ def test_unknown_text_from_a_known_contact_gets_didnt_understand_in_their_langua
     assert outcome.command == "unknown"
 
 
-@pytest.mark.parametrize("body", ["", "x" * 10_000, "🙂🙂🙂🙂" * 500, "¿¿¿???"])
+@pytest.mark.parametrize("body", ["", "x" * 10_000, "🙂🙂🙂🙂" * 500, "¿¿¿???", "9" * 5000, "٣" * 16_000])
 def test_odd_bodies_get_a_normal_reply_never_silence(shipped_content, body):
     for state in (NEW, SPANISH):
         outcome = say(shipped_content, body, state, has_media=True)
         assert len(outcome.replies) == 1 and outcome.replies[0]
+
+
+@pytest.mark.parametrize("pending", ["school_choice", "school_confirm", "leave_choice", "ws_pick", "ws_waitlist",
+                                     "ws_mine", "ws_free"])
+def test_thousands_of_digits_at_an_open_question_ask_it_again_never_fail(shipped_content, pending):
+    state = ContactState(language="es", at=MAIN, is_new=False, pending=pending, choices=("BELMONT",))
+    outcome = say(shipped_content, "7" * 5000, state)
+    assert len(outcome.replies) == 1 and outcome.replies[0]
 
 
 NAVIGATION = [
