@@ -109,6 +109,7 @@ class Broadcast:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     starts_at: datetime | None = None  # when a scheduled broadcast goes out (its time, or quiet hours' end)
+    bodies: dict[str, str] = field(default_factory=dict)  # language -> what it says, unframed (VERIFY quotes it)
 
     def to_json(self) -> str:
         """The stored form (status and times are stored beside it, to change atomically)."""

@@ -51,12 +51,13 @@ def content_check_command(directory: str | None, quiet: bool) -> None:
     """List every problem in the content, and each text's SMS segments per language."""
     report = content_check.check(_content_dir(directory))
     if not quiet and report.rows:
-        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget")
+        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget  as written")
         for row in report.rows:
             mark = "" if row.count.segments <= row.budget else "  OVER"
+            written = f"{row.written.segments} {row.written.encoding}" if row.written else "same"
             click.echo(
                 f"{row.key:42} {row.language:5} {row.count.segments:>8}  {row.count.encoding:8}  "
-                f"{row.budget}{mark}"
+                f"{row.budget:<6}  {written}{mark}"
             )
         click.echo()
     for warning in report.warnings:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from . import segments
+from . import encoding, segments
 from .content import (
     COMMANDS,
     LANGUAGE_CHOICE,
@@ -60,8 +60,9 @@ class SegmentRow:
 
     key: str
     language: str
-    count: segments.SegmentCount
+    count: segments.SegmentCount  # as sent by SMS (folded to GSM-7 where that saves a segment)
     budget: int
+    written: segments.SegmentCount | None = None  # as written, when folding changed the cost
 
 
 @dataclass
@@ -468,11 +469,12 @@ def _check_budgets(report: Report, content: Content) -> None:
         texts = dict(content.language(code).get("texts", {}))
         texts.update(_rendered(content, code))
         for key in sorted(texts):
-            count = segments.count(texts[key])
+            written = segments.count(texts[key])
+            count = encoding.sms_cost(texts[key], code)  # the budget is what a family's SMS costs
             budget = _budget(content, key, count.encoding)
-            report.rows.append(SegmentRow(key, code, count, budget))
+            report.rows.append(SegmentRow(key, code, count, budget, written if written != count else None))
             if count.segments > budget:
-                extra = segments.non_gsm7_characters(texts[key])
+                extra = segments.non_gsm7_characters(encoding.for_sms(texts[key], code))
                 hint = f"; UCS-2 because of {''.join(extra[:8])!r}" if extra else ""
                 report.error(
                     f"{_language_file(code)} [texts] {key}",

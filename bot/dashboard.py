@@ -196,7 +196,9 @@ def broadcast(broadcast_id: str):
     plan = g.aviso.broadcasts.plan(found, strict=False) if found.status in (DRAFT, PENDING_APPROVAL) else None
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
+    corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
+                 corrections=corrections,
                  can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
                               and g.staff.id != found.created_by),
                  can_correct=found.status in (SENDING, DONE), **_progress_context(found))
