@@ -61,7 +61,7 @@ def read_tree(content_dir: Path) -> dict:
     sources_path = content_dir / SOURCES
     workshops_file = _read_toml(workshops_path) if workshops_path.exists() else {}
     return {
-        "sources": _read_toml(sources_path).get("texts", {}) if sources_path.exists() else {},
+        **_sources(sources_path),
         "schools": [school.as_row() for school in schools],
         "interpreters": _read_toml(interpreters_path) if interpreters_path.exists() else {},
         "manifest": manifest,
@@ -72,6 +72,12 @@ def read_tree(content_dir: Path) -> dict:
         # Sample workshops move to the coming weeks in development (bot.sample_workshops).
         "workshop_samples": bool(workshops_file.get("samples", False)),
     }
+
+
+def _sources(path: Path) -> dict:
+    """sources.toml as two parts of the tree: each text's source ids, and the sources themselves."""
+    data = _read_toml(path) if path.exists() else {}
+    return {"sources": data.get("texts", {}), "source_list": data.get("sources", {})}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from . import encoding, segments
+from . import content_sources, encoding, segments
 from .content import (
     COMMANDS,
     LANGUAGE_CHOICE,
@@ -160,7 +160,8 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
     _check_interpreters(report, content)
-    _check_sources(report, content, today or date.today())
+    window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
+    content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
     if not report.errors:
         _check_budgets(report, content)
@@ -382,26 +383,6 @@ def _check_direction(report: Report, content: Content) -> None:
                             f"line {number} starts with left-to-right text: begin it with U+200F (RLM) "
                             "so phones show it right-to-left",
                         )
-
-
-SOURCED_EXTRA = ("rights.intro",)  # the first rights message carries facts too
-
-
-def _check_sources(report: Report, content: Content, today: date) -> None:
-    """Know-your-rights and resources texts name their sources and when their facts were checked."""
-    window = int(content.tree["manifest"].get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
-    sources = content.tree.get("sources", {})
-    sourced = {item for menu in content.menus.values() for item in menu.get("items", [])} | set(SOURCED_EXTRA)
-    for key in sorted(sourced):
-        entry = sources.get(key)
-        if not entry or not entry.get("sources"):
-            report.error("sources.toml", f"{key}: no sources recorded")
-            continue
-        checked = _date(entry.get("checked_on"))
-        if checked is None:
-            report.error("sources.toml", f"{key}: checked_on must be a date (YYYY-MM-DD)")
-        elif (today - checked).days > window:
-            report.warn("sources.toml", f"{key}: stale, facts last checked {checked}, over {window} days ago")
 
 
 def _check_interpreters(report: Report, content: Content) -> None:
