@@ -240,24 +240,17 @@ def _said(facts: AlertFacts, lang: str, default: str) -> str:
 
 
 def _quoted(turn: Turn, head: str, tail: str, said: str) -> str:
-    """The "it said" line, shortened at a word so the whole answer fits an alert's budget on SMS."""
+    """The "it said" line, shortened at a word (a character in scripts without spaces) so the whole answer
+    fits an alert's budget on SMS."""
     line = turn.text("verify.said", text=said)
     if turn.inbound.channel == WHATSAPP:
         return line
-    words = said.split()
-    while len(words) > 1:
+    glue = " " if " " in said.strip() else ""
+    pieces = said.split() if glue else list(said.strip())
+    while len(pieces) > 1:
         cost = encoding.sms_cost("\n".join(part for part in (head, line, tail) if part), turn.lang)
         if cost.segments <= VERIFY_SEGMENTS[cost.encoding]:
             break
-        words.pop()
-        line = turn.text("verify.said", text=" ".join(words) + " ...")
-    return line
-    words = said.split()
-    while len(words) > 1:
-        cost = encoding.sms_cost("\n".join([answer, line]) + "x" * ROOM_FOR_CORRECTION * bool(
-            turn.inbound.verification and turn.inbound.verification.corrected_by), turn.lang)
-        if cost.segments <= VERIFY_SEGMENTS[cost.encoding]:
-            break
-        words.pop()
-        line = turn.text("verify.said", text=" ".join(words) + " ...")
+        pieces.pop()
+        line = turn.text("verify.said", text=glue.join(pieces) + " ...")
     return line

@@ -201,7 +201,8 @@ def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str
     lang = answer[1].decode() if answer[1] else ""
     lang = lang if lang in content.languages else content.default_language
     address = Address(answer[2].decode() if answer[2] else SMS, number)
-    body = encoding.for_channel(content.text(lang, text_key, **describe(content, lang, workshop)), address.channel, lang)
+    written = content.text(lang, text_key, **describe(content, lang, workshop))
+    body = encoding.for_channel(written, address.channel, lang)  # find_sent compares this same body
     try:
         if state == "reclaimed":  # a worker died mid-send: did that message leave?
             since = datetime.fromtimestamp(int(answer[3]) / 1000, UTC)

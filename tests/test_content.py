@@ -193,7 +193,8 @@ def test_rights_and_resources_texts_need_their_sources_and_a_check_date(content_
 def test_a_source_needs_a_public_address_and_a_date(content_copy):
     path = content_copy / "sources.toml"
     text = path.read_text().replace('url = "https://www.nilc.org"', 'url = "the facts file"')
-    path.write_text(text.replace("checked_on = 2026-12-04\n\n[sources.chirla]", 'checked_on = "soon"\n\n[sources.chirla]'))
+    before_chirla = "checked_on = 2026-12-04\n\n[sources.chirla]"
+    path.write_text(text.replace(before_chirla, 'checked_on = "soon"\n\n[sources.chirla]'))
     content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
     errors = messages(content_check.check(content_copy))
     assert "sources.toml [sources.nilc]: url must be a public https:// address a family or reviewer can open" in errors

@@ -27,7 +27,8 @@ def test_a_family_reaches_every_menu_entry_in_its_language(client, shipped_conte
 
     assert phone.text("hello there") == [encoding.for_sms(engine.welcome_text(shipped_content), None)]
     chosen = phone.text(str(LANGUAGES.index(language) + 1))[0]
-    written = "\n".join([shipped_content.text(language, "language.set"), engine.main_menu_text(shipped_content, language)])
+    written = "\n".join([shipped_content.text(language, "language.set"),
+                         engine.main_menu_text(shipped_content, language)])
     assert chosen == sms(written)
     now = datetime.now(shipped_content.workshops[0].starts.tzinfo)
     expected = {
