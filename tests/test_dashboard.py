@@ -519,3 +519,19 @@ def test_both_languages_have_the_same_strings_and_placeholders():
     for key in EN:
         assert placeholders(EN[key]) == placeholders(ES[key]), key
         assert all(TEXTS[lang][key].strip() for lang in TEXTS), key
+
+
+def test_the_original_alerts_page_links_to_its_correction(make_client, app, aviso, staff, families):
+    sender = sign_in(make_client(), aviso, SENDER)
+    first = create(sender, ROUTE)
+    work(app, aviso)
+    correction = create(sender, {"kind": "correction", "corrects": first, "schools": "BELMONT", "source": "template",
+                                 "template": "correction", "var.correction": "The gate is on 4th St."})
+    approver = sign_in(make_client(), aviso, APPROVER)
+    assert post(approver, f"/dashboard/broadcasts/{correction}/approve").status_code == 302
+    work(app, aviso)
+    original, fixed = aviso.broadcasts.get(first), aviso.broadcasts.get(correction)
+    assert original.code in fixed.texts["en"].split("\n")[0]  # the correction names the code it corrects
+    page = sender.get(f"/dashboard/broadcasts/{first}").text
+    assert "Corrected by" in page
+    assert f'href="/dashboard/broadcasts/{correction}">{fixed.code}</a>' in page
