@@ -105,8 +105,11 @@ class Workshop:
 class Content:
     """One version of the content, with lookups the conversation engine needs."""
 
-    def __init__(self, tree: dict):
+    def __init__(self, tree: dict, withheld: frozenset[str] = frozenset()):
         self.tree = tree
+        # Draft languages not served here (production without AVISO_SERVE_DRAFT_LANGUAGES): their families
+        # read the fallback languages' texts instead. The default language is always served.
+        self.withheld = withheld
         manifest = tree["manifest"]
         self.version: str = str(manifest["version"])
         self.languages: tuple[str, ...] = tuple(manifest["languages"])
@@ -139,8 +142,9 @@ class Content:
     def fallback_chain(self, code: str) -> list[str]:
         """Languages to try, in order, for a text missing in code."""
         chain = [code, *self._fallback.get(code, []), *self._fallback.get("default", [])]
-        chain.append(self.default_language)
-        return [c for i, c in enumerate(chain) if c in self.tree["languages"] and c not in chain[:i]]
+        served = [c for c in chain if c not in self.withheld]
+        served.append(self.default_language)
+        return [c for i, c in enumerate(served) if c in self.tree["languages"] and c not in served[:i]]
 
     def text(self, language: str, key: str, /, **values: str) -> str:
         """The text for key in a language (falling back when missing), with placeholders filled."""

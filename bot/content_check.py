@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from . import content_sources, encoding, segments
+from . import content_sources, encoding, reviews, segments
 from .content import (
     COMMANDS,
     LANGUAGE_CHOICE,
@@ -206,6 +206,9 @@ def _check_languages(report: Report, content: Content, today: date) -> None:
             report.error(where, f"[review] state must be one of {', '.join(REVIEW_STATES)}")
         elif state == "draft":
             report.warn(where, "draft: no fluent human reviewer has approved these texts yet")
+        elif (found := reviews.review_of(content, code)).state == reviews.CHANGED:
+            report.warn(where, f"draft again: the texts changed after {found.reviewer} reviewed them on "
+                        f"{found.reviewed_on} (version {found.version or '?'}); ask for a new review")
         else:
             reviewed_on = _date(review.get("reviewed_on"))
             if not review.get("reviewer") or reviewed_on is None:

@@ -283,7 +283,8 @@ def content_page():
     status_info = g.aviso.content.status()
     if status_info["published_at"]:
         status_info["published_at"] = _local(datetime.fromisoformat(status_info["published_at"]))
-    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder)
+    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder,
+                 settings=g.aviso.settings, default_language=content.language_name(content.default_language))
 
 
 @bp.post("/content/publish")

@@ -70,7 +70,7 @@ class Aviso:
     @cached_property
     def content(self) -> ContentStore:
         """Published content versions."""
-        return ContentStore(self.connection)
+        return ContentStore(self.connection, serve_drafts=self.settings.serve_draft_languages)
 
     @cached_property
     def conversations(self) -> Conversations:

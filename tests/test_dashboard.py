@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from rq import Worker
@@ -535,3 +535,22 @@ def test_the_original_alerts_page_links_to_its_correction(make_client, app, avis
     page = sender.get(f"/dashboard/broadcasts/{first}").text
     assert "Corrected by" in page
     assert f'href="/dashboard/broadcasts/{correction}">{fixed.code}</a>' in page
+
+
+def test_the_content_page_shows_which_languages_are_reviewed_and_whether_drafts_are_served(client, aviso, staff,
+                                                                                            tmp_path):
+    import shutil
+
+    from bot import content_check, reviews
+    from bot.content import Content
+
+    copy = tmp_path / "content"
+    shutil.copytree(aviso.settings.content_dir, copy)
+    reviews.record(copy, Content.from_dir(copy), "es", "María Pérez", date(2026, 12, 4))
+    content_check.bump(copy, date(2026, 12, 4))
+    aviso.content.publish(Content.from_dir(copy), by="test")
+    sign_in(client, aviso, ADMIN)
+    page = client.get("/dashboard/content").text
+    assert "reviewed by María Pérez on 2026-12-04" in page
+    assert page.count("Draft: no fluent reviewer") == 9
+    assert "Draft languages are served to families as they are" in page
