@@ -293,7 +293,7 @@ def test_correcting_a_workshop_broadcast_without_schools_reaches_its_registrants
     assert correction.status_code == 201, correction.get_json()
     assert api(client, approver, "POST", f"/api/broadcasts/{correction.get_json()['id']}/approve").status_code == 200
     work(app, aviso)
-    assert outbox_for(aviso, workshop_family)[-1] == correction.get_json()["texts"]["es"]
+    assert outbox_for(aviso, workshop_family)[-1] == for_sms(correction.get_json()["texts"]["es"], "es")
 
 
 # --- the JSON API ---
