@@ -25,7 +25,7 @@ LOCK = "content.lock"
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
     "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
-    "menu", "help", "language", "forget", "my_workshops",
+    "menu", "help", "language", "forget", "my_workshops", "sources",
 )
 LANGUAGE_CHOICE = "language_choice"
 

@@ -568,3 +568,38 @@ def test_a_long_chinese_alert_is_quoted_shortened_to_fit(shipped_content):
     state = ContactState(language="zh-Hant", at=MAIN, is_new=False)
     answer = say(shipped_content, "VERIFY K7P2Q", state, verification=facts).replies[0]
     assert encoding.sms_cost(answer, "zh-Hant").segments <= 5 and answer.endswith(" ...」")
+
+
+# --- SOURCES / FUENTES: where the last rights or resources text comes from ---
+LEGINFO = "leginfo.legislature.ca.gov/faces/"
+
+
+@pytest.mark.parametrize(
+    ("texts", "language", "topic", "expected"),
+    [
+        (["DERECHOS", "1", "FUENTES"], "es", "rights.home",
+         ["aclu.org/know-your-rights/immigrants-rights", "ilrc.org/red-cards"]),
+        (["RIGHTS", "4", "SOURCES"], "en", "rights.school", [LEGINFO + "billNavClient.xhtml?bill_id=202520260AB49"]),
+        (["RIGHTS", "SOURCES"], "en", "rights", ["ilrc.org/red-cards", "aclu.org/know-your-rights/immigrants-rights"]),
+        (["권리", "8", "출처"], "ko", "rights.caregiver",
+         [LEGINFO + "codes_displaySection.xhtml?lawCode=FAM&sectionNum=6550"]),
+    ],
+)
+def test_sources_lists_the_public_addresses_of_the_last_text_read(shipped_content, texts, language, topic, expected):
+    last, _ = run(shipped_content, texts)
+    lines = last.replies[0].split("\n")
+    assert last.command == "sources"
+    assert lines[0] == shipped_content.text(language, "sources.intro", topic=shipped_content.label(language, topic),
+                                            checked="2026-12-04")
+    assert all(address in lines[1:] for address in expected)
+
+
+def test_sources_before_any_rights_text_says_how_to_use_it(shipped_content):
+    assert say(shipped_content, "FUENTES", SPANISH).replies == (shipped_content.text("es", "sources.none"),)
+
+
+def test_sources_on_sms_lists_four_addresses_and_on_whatsapp_all(shipped_content):
+    sms, _ = run(shipped_content, ["RIGHTS", "4", "SOURCES"])
+    whatsapp, _ = run(shipped_content, ["RIGHTS", "4", "SOURCES"], channel=WHATSAPP)
+    assert len(sms.replies[0].split("\n")) == 1 + 4
+    assert len(whatsapp.replies[0].split("\n")) == 1 + 6
