@@ -9,7 +9,7 @@ import pytest
 from rq import Queue
 
 from bot import contacts, keys, queues, registrations, reminders, segments
-from bot.content_check import _budget
+from bot.content_budgets import budget_of
 from bot.encoding import for_sms
 from bot.engine import CARRIER_WORDS, MAIN, CancelRegistration, ContactState, Inbound, OptOut, Register, respond
 from bot.identity import SMS, WHATSAPP, Address
@@ -175,7 +175,7 @@ def test_every_workshop_message_fits_its_budget_with_long_real_values(shipped_co
             text = shipped_content.text(code, key, title=longest, when=format_when(shipped_content, code, moment),
                                         place=long_place)
             count = segments.count(text)
-            assert count.segments <= _budget(shipped_content, key, count.encoding), (code, key, count)
+            assert count.segments <= budget_of(shipped_content, key, count.encoding), (code, key, count)
 
 
 # --- through the webhook: Redis, the waitlist, promotion, FORGET ---
