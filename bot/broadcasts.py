@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from . import keys, segments
+from . import encoding, keys, segments
 from .contacts import contact_redis_key
 from .identity import SMS, WHATSAPP
 from .outcomes import NO_TRANSLATION, WINDOW_CLOSED, OutcomeError, Outcomes, OutcomeStore
@@ -109,6 +109,7 @@ class Broadcast:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     starts_at: datetime | None = None  # when a scheduled broadcast goes out (its time, or quiet hours' end)
+    bodies: dict[str, str] = field(default_factory=dict)  # language -> what it says, unframed (VERIFY quotes it)
 
     def to_json(self) -> str:
         """The stored form (status and times are stored beside it, to change atomically)."""
@@ -148,7 +149,8 @@ class Broadcast:
                 raise Undeliverable(WINDOW_CLOSED)
             return Delivery(template_language, "", template["content_sid"],
                             {str(k): str(v) for k, v in (template.get("variables") or {}).items()})
-        return Delivery(used, self.texts[used], segments=segments.count(self.texts[used]).segments)
+        body = encoding.for_sms(self.texts[used], used)  # find_sent compares this same body after a crash
+        return Delivery(used, body, segments=segments.count(body).segments)
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,8 @@ class BroadcastStore:
             text = broadcast.texts.get(used or "")
             rows.append(LanguagePlan(language, used if text else None, counts["sms"], counts["whatsapp"],
                                      counts["template"], counts["unreachable"],
-                                     segments.count(text) if text else None, counts["segments"]))
+                                     encoding.sms_cost(text, used) if text else None,
+                                     counts["segments"]))
         return Plan(broadcast.id, tuple(rows), missing, sum(r.sms + r.whatsapp for r in rows),
                     sum(r.sms + r.whatsapp - r.whatsapp_unreachable for r in rows if r.text_language),
                     sum(r.total_segments for r in rows))

@@ -51,12 +51,13 @@ def content_check_command(directory: str | None, quiet: bool) -> None:
     """List every problem in the content, and each text's SMS segments per language."""
     report = content_check.check(_content_dir(directory))
     if not quiet and report.rows:
-        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget")
+        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget  as written")
         for row in report.rows:
             mark = "" if row.count.segments <= row.budget else "  OVER"
+            written = f"{row.written.segments} {row.written.encoding}" if row.written else "same"
             click.echo(
                 f"{row.key:42} {row.language:5} {row.count.segments:>8}  {row.count.encoding:8}  "
-                f"{row.budget}{mark}"
+                f"{row.budget:<6}  {written}{mark}"
             )
         click.echo()
     for warning in report.warnings:
@@ -107,8 +108,11 @@ def content_rollback() -> None:
 
 @content.command("status")
 def content_status() -> None:
-    """Show the active version, who published it and when, and the history."""
-    _, aviso = _services(_settings())
+    """Show the active version, who published it and when, the history, and which languages are drafts."""
+    from . import reviews
+
+    settings = _settings()
+    _, aviso = _services(settings)
     status = aviso.content.status()
     if not status["active"]:
         click.echo("no content published yet (the first start publishes the shipped content)")
@@ -116,6 +120,37 @@ def content_status() -> None:
     click.echo(f"active:    {status['active']}")
     click.echo(f"published: {status['published_at']} by {status['published_by']}")
     click.echo(f"history:   {', '.join(status['history'])}")
+    content = aviso.content.active()
+    for code in content.languages:
+        review = reviews.review_of(content, code)
+        if review.approved:
+            click.echo(f"reviewed:  {code} by {review.reviewer} on {review.reviewed_on} (version {review.version})")
+    drafts = reviews.drafts(content)
+    if drafts:
+        fallback = content.default_language
+        served = ("SERVED AS DRAFTS (AVISO_SERVE_DRAFT_LANGUAGES is on)" if settings.serve_draft_languages
+                  else f"NOT SERVED: their families get {fallback} (AVISO_SERVE_DRAFT_LANGUAGES is off)")
+        click.secho(f"WARNING: {len(drafts)} language(s) no fluent reviewer approved: {', '.join(drafts)}", bold=True)
+        click.secho(f"WARNING: {served}", bold=True)
+
+
+@content.command("review")
+@click.argument("language")
+@click.option("--by", "by", required=True, help="The fluent reviewer's name (recorded in the language file).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Content directory.")
+def content_review(language: str, by: str, directory: str | None) -> None:
+    """Record a named reviewer's approval of LANGUAGE's texts as they are now (a later change voids it)."""
+    from . import reviews
+    from .content import Content, ContentError
+
+    content_dir = _content_dir(directory)
+    try:
+        review = reviews.record(content_dir, Content.from_dir(content_dir), language, by, date.today())
+    except (reviews.ReviewError, ContentError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{review.code}: reviewed by {review.reviewer} on {review.reviewed_on} "
+               f"(content version {review.version})")
+    click.echo("Next: aviso content bump, a CHANGELOG.md line, aviso content publish.")
 
 
 @cli.group()

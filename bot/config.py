@@ -56,6 +56,9 @@ class Settings:
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
+    # Serve languages no fluent reviewer approved? Off in production unless asked: their families get the
+    # manifest's fallback language (English) until a review is recorded.
+    serve_draft_languages: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -299,6 +302,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
+        serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:

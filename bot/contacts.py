@@ -45,6 +45,7 @@ def state_from_hash(fields: dict[bytes, bytes]) -> ContactState:
         waitlisted=_codes(text.get("waitlisted")),
         opted_out=text.get("opted_out") == "1",
         is_new=False,
+        last=text.get("last") or None,
     )
 
 
@@ -52,7 +53,7 @@ def _codes(value: str | None) -> tuple[str, ...]:
     return tuple(code for code in (value or "").split(",") if code)
 
 
-STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out")
+STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out", "last")
 # Written only by registrations.py's scripts (with the workshop's seats, atomically), never by save():
 # a conversation must not write back a sign-up list that a promotion changed meanwhile.
 WORKSHOP_FIELDS = ("workshops", "waitlisted")
@@ -68,6 +69,7 @@ def state_fields(state: ContactState) -> dict[str, str]:
         "choices": ",".join(state.choices),
         "schools": ",".join(state.schools),
         "opted_out": "1" if state.opted_out else "",
+        "last": state.last or "",  # a text key, never anything the family wrote
     }
     return {name: value for name, value in fields.items() if value}
 

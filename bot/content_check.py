@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 import string
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from . import segments
+from . import content_budgets, content_sources, reviews
 from .content import (
     COMMANDS,
     LANGUAGE_CHOICE,
@@ -23,18 +22,10 @@ from .content import (
     ContentError,
     read_tree,
 )
-from .engine import (
-    CARRIER_WORDS,
-    interpreters_text,
-    language_lines,
-    main_menu_text,
-    submenu_text,
-    welcome_text,
-    workshops_text,
-)
+from .content_budgets import SegmentRow
+from .engine import CARRIER_WORDS
 from .matching import fold_case, strip_accents
 
-DEFAULT_BUDGET = 3
 DEFAULT_REVIEW_WINDOW_DAYS = 365
 REVIEW_STATES = ("draft", "reviewed")
 DIRECTIONS = ("ltr", "rtl")
@@ -52,16 +43,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    """The SMS cost of one text in one language."""
-
-    key: str
-    language: str
-    count: segments.SegmentCount
-    budget: int
 
 
 @dataclass
@@ -159,10 +140,11 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
     _check_interpreters(report, content)
-    _check_sources(report, content, today or date.today())
+    window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
+    content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
     if not report.errors:
-        _check_budgets(report, content)
+        content_budgets.check(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)
     return report
 
@@ -204,6 +186,9 @@ def _check_languages(report: Report, content: Content, today: date) -> None:
             report.error(where, f"[review] state must be one of {', '.join(REVIEW_STATES)}")
         elif state == "draft":
             report.warn(where, "draft: no fluent human reviewer has approved these texts yet")
+        elif (found := reviews.review_of(content, code)).state == reviews.CHANGED:
+            report.warn(where, f"draft again: the texts changed after {found.reviewer} reviewed them on "
+                        f"{found.reviewed_on} (version {found.version or '?'}); ask for a new review")
         else:
             reviewed_on = _date(review.get("reviewed_on"))
             if not review.get("reviewer") or reviewed_on is None:
@@ -383,26 +368,6 @@ def _check_direction(report: Report, content: Content) -> None:
                         )
 
 
-SOURCED_EXTRA = ("rights.intro",)  # the first rights message carries facts too
-
-
-def _check_sources(report: Report, content: Content, today: date) -> None:
-    """Know-your-rights and resources texts name their sources and when their facts were checked."""
-    window = int(content.tree["manifest"].get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
-    sources = content.tree.get("sources", {})
-    sourced = {item for menu in content.menus.values() for item in menu.get("items", [])} | set(SOURCED_EXTRA)
-    for key in sorted(sourced):
-        entry = sources.get(key)
-        if not entry or not entry.get("sources"):
-            report.error("sources.toml", f"{key}: no sources recorded")
-            continue
-        checked = _date(entry.get("checked_on"))
-        if checked is None:
-            report.error("sources.toml", f"{key}: checked_on must be a date (YYYY-MM-DD)")
-        elif (today - checked).days > window:
-            report.warn("sources.toml", f"{key}: stale, facts last checked {checked}, over {window} days ago")
-
-
 def _check_interpreters(report: Report, content: Content) -> None:
     entry = content.interpreters
     if not entry:
@@ -413,71 +378,6 @@ def _check_interpreters(report: Report, content: Content) -> None:
     for code in ("es", "en"):
         if not entry.get("texts", {}).get(code):
             report.error("interpreters.toml", f"[texts] {code} is missing (written in Spanish and English)")
-
-
-def _budget(content: Content, key: str, encoding: str) -> int:
-    """A text's segment budget: [budgets] for GSM-7, [budgets.ucs2] (when given) for UCS-2."""
-    budgets = content.tree["manifest"].get("budgets", {})
-    if encoding == segments.UCS2 and "ucs2" in budgets:
-        budgets = budgets["ucs2"]
-    for pattern, value in budgets.get("keys", {}).items():
-        if fnmatch.fnmatchcase(key, pattern):
-            return int(value)
-    return int(budgets.get("default", DEFAULT_BUDGET))
-
-
-ALERT_KINDS = ("update", "verified", "all_clear", "correction")
-
-
-def _alert_samples(content: Content, code: str) -> dict[str, str]:
-    """Every alert template framed as a family receives it, with the manifest's sample values."""
-    samples = {k: str(v) for k, v in content.tree["manifest"].get("samples", {}).items()}
-    texts = content.language(code).get("texts", {})
-    framed = {}
-    for key in sorted(k for k in texts if k.startswith("template.")):
-        body = content.text(code, key, **samples)
-        for kind in ALERT_KINDS:
-            status = content.text(code, f"status.{kind}", **samples)
-            framed[f"(alert) {key} {kind}"] = content.text(code, "alert.frame", **{**samples, "status": status,
-                                                                                   "body": body})
-    return framed
-
-
-def _rendered(content: Content, code: str) -> dict[str, str]:
-    """The composite messages the engine builds, as a family receives them."""
-    every_workshop = datetime.min.replace(tzinfo=content.workshops[0].starts.tzinfo) if content.workshops else None
-    composed = {
-        "(menu) main": main_menu_text(content, code),
-        "(menu) language": "\n".join([content.text(code, "language.prompt"), language_lines(content)]),
-        "(menu) language.set": "\n".join([content.text(code, "language.set"), main_menu_text(content, code)]),
-        "(first contact) welcome": welcome_text(content),
-    }
-    for menu_id in content.menus:
-        composed[f"(menu) {menu_id}"] = submenu_text(content, code, menu_id)
-    if every_workshop is not None:
-        composed["(list) workshops"] = workshops_text(content, code, every_workshop)
-    if content.interpreters:
-        composed["(language menu) interpreters"] = interpreters_text(content)
-    if "alert.frame" in content.language(code).get("texts", {}):
-        composed.update(_alert_samples(content, code))
-    return composed
-
-
-def _check_budgets(report: Report, content: Content) -> None:
-    for code in content.languages:
-        texts = dict(content.language(code).get("texts", {}))
-        texts.update(_rendered(content, code))
-        for key in sorted(texts):
-            count = segments.count(texts[key])
-            budget = _budget(content, key, count.encoding)
-            report.rows.append(SegmentRow(key, code, count, budget))
-            if count.segments > budget:
-                extra = segments.non_gsm7_characters(texts[key])
-                hint = f"; UCS-2 because of {''.join(extra[:8])!r}" if extra else ""
-                report.error(
-                    f"{_language_file(code)} [texts] {key}",
-                    f"{count} is over its budget of {budget} segment(s){hint}",
-                )
 
 
 def _check_lock_and_changelog(report: Report, content_dir: Path, version: str) -> None:

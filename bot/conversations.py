@@ -13,7 +13,7 @@ from html import escape
 
 import redis
 
-from . import alert_flow, aliases, contacts, keys, registrations, reminders
+from . import alert_flow, aliases, contacts, encoding, keys, registrations, reminders
 from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
@@ -166,7 +166,8 @@ class Conversations:
         if seats_left:  # the last seat went (or one freed up) meanwhile: answer what really happened
             answered = respond(state, replace(inbound, seats_left=seats_left), content, self.policy)
             outcome = replace(answered, effects=outcome.effects)
-        twiml = render_twiml(outcome.replies)
+        channel, language = message.address.channel, outcome.language
+        twiml = render_twiml(tuple(encoding.for_channel(reply, channel, language) for reply in outcome.replies))
         promoted = [result.workshop for result in signed if result.promoted]
         extra = aliases.contact_fields(fields, message.addresses, naming, self.keyring)
         self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content)

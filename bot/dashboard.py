@@ -196,7 +196,9 @@ def broadcast(broadcast_id: str):
     plan = g.aviso.broadcasts.plan(found, strict=False) if found.status in (DRAFT, PENDING_APPROVAL) else None
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
+    corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
+                 corrections=corrections,
                  can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
                               and g.staff.id != found.created_by),
                  can_correct=found.status in (SENDING, DONE), **_progress_context(found))
@@ -281,7 +283,8 @@ def content_page():
     status_info = g.aviso.content.status()
     if status_info["published_at"]:
         status_info["published_at"] = _local(datetime.fromisoformat(status_info["published_at"]))
-    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder)
+    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder,
+                 settings=g.aviso.settings, default_language=content.language_name(content.default_language))
 
 
 @bp.post("/content/publish")

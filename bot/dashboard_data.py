@@ -20,6 +20,7 @@ from .contacts import contact_redis_key
 from .content import Content
 from .content_check import DEFAULT_REVIEW_WINDOW_DAYS
 from .outcomes import Outcomes
+from .reviews import review_of
 from .staff import NotAllowed, StaffMember
 
 COUNT_CHUNK = 1000  # contact hashes read per round trip when counting subscribers
@@ -182,10 +183,11 @@ class Review:
 
     code: str
     name: str
-    state: str  # draft | reviewed
+    state: str  # reviewed | draft | changed (reviewed, then its texts changed: a draft again)
     reviewer: str
     reviewed_on: date | None
     stale: bool  # reviewed longer ago than the review window
+    version: str = ""  # the content version the reviewer read
 
 
 def reviews(content: Content, today: date) -> tuple[int, list[Review]]:
@@ -193,14 +195,10 @@ def reviews(content: Content, today: date) -> tuple[int, list[Review]]:
     window = int(content.tree["manifest"].get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
     rows = []
     for code in content.languages:
-        review = content.language(code).get("review", {})
-        try:
-            reviewed_on = date.fromisoformat(str(review.get("reviewed_on") or ""))
-        except ValueError:
-            reviewed_on = None
-        state = review.get("state", "draft")
-        stale = state == "reviewed" and (reviewed_on is None or (today - reviewed_on).days > window)
-        rows.append(Review(code, content.language_name(code), state, review.get("reviewer", ""), reviewed_on, stale))
+        found = review_of(content, code)
+        stale = found.approved and (found.reviewed_on is None or (today - found.reviewed_on).days > window)
+        rows.append(Review(code, content.language_name(code), found.state, found.reviewer, found.reviewed_on, stale,
+                           found.version))
     return window, rows
 
 

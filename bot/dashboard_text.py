@@ -174,6 +174,7 @@ EN = {
     "broadcast.verified_by": "Verified by",
     "broadcast.corrects": "Corrects",
     "broadcast.original": "the original alert",
+    "broadcast.corrected_by": "Corrected by",
     "broadcast.urgent": "Urgent",
     "broadcast.scheduled_for": "Scheduled for",
     "broadcast.started": "Started",
@@ -258,6 +259,10 @@ EN = {
     "content.reviewed": "reviewed by {reviewer} on {on}",
     "content.stale": "Review is out of date",
     "content.draft": "Draft: no fluent reviewer has approved it",
+    "content.changed": "Draft again: its texts changed after {reviewer} reviewed them on {on}",
+    "content.drafts_served": "Draft languages are served to families as they are (AVISO_SERVE_DRAFT_LANGUAGES).",
+    "content.drafts_withheld": "Draft languages are not served: their families read {fallback} until a review is "
+                               "recorded.",
     "content.admin": "Publish or roll back",
     "content.folder": "The content folder holds version {version}.",
     "content.publish": "Publish the content folder",
@@ -493,6 +498,7 @@ ES = {
     "broadcast.verified_by": "Verificado por",
     "broadcast.corrects": "Corrige",
     "broadcast.original": "la alerta original",
+    "broadcast.corrected_by": "Corregida por",
     "broadcast.urgent": "Urgente",
     "broadcast.scheduled_for": "Programado para",
     "broadcast.started": "Empezó",
@@ -582,6 +588,11 @@ ES = {
     "content.reviewed": "revisado por {reviewer} el {on}",
     "content.stale": "La revisión está vencida",
     "content.draft": "Borrador: ningún revisor con fluidez lo ha aprobado",
+    "content.changed": "Borrador otra vez: sus textos cambiaron después de que {reviewer} los revisó el {on}",
+    "content.drafts_served": "Los idiomas en borrador se envían a las familias tal como están "
+                             "(AVISO_SERVE_DRAFT_LANGUAGES).",
+    "content.drafts_withheld": "Los idiomas en borrador no se envían: sus familias leen {fallback} hasta que se "
+                               "registre una revisión.",
     "content.admin": "Publicar o volver atrás",
     "content.folder": "La carpeta de contenido tiene la versión {version}.",
     "content.publish": "Publicar la carpeta de contenido",

@@ -3,6 +3,7 @@ JSON API are thin shells around it). Quiet hours and the two-person rule live he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,16 @@ from .broadcasts import (
     Plan,
     new_id,
 )
-from .compose import SENSITIVE_KINDS, BroadcastRequest, ComposeError, check_languages, new_code, render, validate
+from .compose import (
+    SENSITIVE_KINDS,
+    BroadcastRequest,
+    ComposeError,
+    bodies,
+    check_languages,
+    new_code,
+    render,
+    validate,
+)
 from .config import Settings
 from .content import Content, Workshop
 from .staff import NotAllowed, StaffMember
@@ -96,10 +106,14 @@ class Desk:
             mine.append(broadcast)
         return mine
 
-    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
+    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None,
+               ) -> tuple[Broadcast, Callable[[str], dict[str, str]]]:
+        """The broadcast as it would be stored, and how to write its texts again under another code."""
         workshop = self.content.workshop(request.workshop) if request.workshop else None
+        corrects_code = ""
         if request.corrects and request.kind == "correction":
             original = self.get(request.corrects)
+            corrects_code = original.code
             if original.started_at is None:  # cancelled or failed part way still reached some families
                 raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
             # a correction reaches exactly the original's recipients, so it belongs to the original's schools
@@ -115,27 +129,30 @@ class Desk:
             corrects=request.corrects, verified_by=request.verified_by or None,
             content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
         )
-        code = new_code()
-        draft = replace(draft, code=code, texts=render(request, self.content, code))
+        code, on = new_code(), self._goes_out(request, now)
+        def written(fresh: str) -> dict[str, str]:
+            return render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+
+        draft = replace(draft, code=code, texts=written(code), bodies=bodies(request, self.content))
         audience_languages = set(self.store.plan(draft, strict=False).missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
-        return draft
+        return draft, written
 
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
-        draft = self._draft(staff, request)
+        draft, _ = self._draft(staff, request)
         return draft, self.store.plan(draft, strict=False)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
-        draft = self._draft(staff, request, now)
+        draft, written = self._draft(staff, request, now)
         for _ in range(CODE_ATTEMPTS):
             try:
                 broadcast = self.store.create(draft)
                 break
-            except DuplicateBroadcast:
+            except DuplicateBroadcast:  # the frame holds the code: write it again with a new one
                 code = new_code()
-                draft = replace(draft, code=code, texts=render(request, self.content, code))
+                draft = replace(draft, code=code, texts=written(code))
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
@@ -180,6 +197,14 @@ class Desk:
         cancelled = fanout.cancel(self.store.connection, broadcast_id)
         self.audit.record(_actor(staff), "cancelled", broadcast_id)
         return cancelled
+
+    def _goes_out(self, request: BroadcastRequest, now: datetime | None) -> datetime:
+        """The local moment a broadcast is expected to go out: its time, or now; after quiet hours unless urgent."""
+        now = now or datetime.now(UTC)
+        when = max(request.send_at or now, now)
+        if not request.urgent:
+            when = quiet_until(self.settings, when) or when
+        return when.astimezone(self.settings.timezone)
 
     def _release(self, broadcast: Broadcast, now: datetime | None) -> Broadcast:
         now = now or datetime.now(UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from . import alert_flow, workshop_flow
+from . import alert_flow, sources_reply, workshop_flow
 from .content import Content
 from .identity import SMS
 from .matching import fold_case, menu_number
@@ -196,7 +196,8 @@ def _main_menu(turn: Turn) -> Outcome:
 
 def _submenu(menu_id: str) -> Callable[[Turn], Outcome]:
     def show(turn: Turn) -> Outcome:
-        return outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id)
+        intro = turn.content.menus[menu_id].get("intro")
+        return outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id, last=intro)
 
     return show
 
@@ -235,7 +236,8 @@ def _number(turn: Turn, number: int) -> Outcome:
     if at in content.menus:
         items = content.menus[at]["items"]
         if 1 <= number <= len(items):
-            return outcome(turn, (content.text(turn.lang, items[number - 1]),), items[number - 1])
+            item = items[number - 1]
+            return outcome(turn, (content.text(turn.lang, item),), item, last=item)
         return _submenu(at)(turn)
     if 1 <= number <= len(content.main_menu):
         return _COMMAND_HANDLERS[content.main_menu[number - 1]](turn)
@@ -255,4 +257,5 @@ _COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "help": _help,
     "language": _language_menu,
     "forget": _forget,
+    "sources": sources_reply.answer,
 }

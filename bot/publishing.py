@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from . import keys
+from . import keys, reviews
 from .content import Content
 
 
@@ -23,8 +23,9 @@ class VersionConflict(Exception):
 class ContentStore:
     """Publishes content into Redis and hands each process the active version, cached by version."""
 
-    def __init__(self, connection: redis.Redis):
+    def __init__(self, connection: redis.Redis, serve_drafts: bool = True):
         self.connection = connection
+        self.serve_drafts = serve_drafts  # False: a language no reviewer approved is answered in its fallback
         self._cache: dict[str, Content] = {}
         self._lock = threading.Lock()
 
@@ -79,6 +80,8 @@ class ContentStore:
             if data is None:
                 raise LookupError(f"content version {version} is not published")
             content = Content.from_json(data)
+            if not self.serve_drafts:
+                content = Content(content.tree, withheld=frozenset(reviews.drafts(content)))
             self._cache[version] = content
             return content
 

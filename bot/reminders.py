@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import redis
 from rq import Queue, Retry
 
-from . import contacts, keys, queues, registrations, segments
+from . import contacts, encoding, keys, queues, registrations, segments
 from .content import Content, Workshop
 from .identity import SMS, WHATSAPP, Address, log_name
 from .ratelimit import RateLimiter
@@ -201,7 +201,8 @@ def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str
     lang = answer[1].decode() if answer[1] else ""
     lang = lang if lang in content.languages else content.default_language
     address = Address(answer[2].decode() if answer[2] else SMS, number)
-    body = content.text(lang, text_key, **describe(content, lang, workshop))
+    written = content.text(lang, text_key, **describe(content, lang, workshop))
+    body = encoding.for_channel(written, address.channel, lang)  # find_sent compares this same body
     try:
         if state == "reclaimed":  # a worker died mid-send: did that message leave?
             since = datetime.fromtimestamp(int(answer[3]) / 1000, UTC)

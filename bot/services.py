@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from . import embedded_redis, outage, sample_workshops
 from .audit import AuditLog
-from .broadcasts import BroadcastStore
+from .broadcasts import BroadcastNotFound, BroadcastStore
 from .config import Settings
 from .content import Content
 from .content_check import check
@@ -85,7 +85,7 @@ class Aviso:
     @cached_property
     def content(self) -> ContentStore:
         """Published content versions."""
-        return ContentStore(self.connection)
+        return ContentStore(self.connection, serve_drafts=self.settings.serve_draft_languages)
 
     @cached_property
     def conversations(self) -> Conversations:
@@ -154,8 +154,15 @@ class Aviso:
         if broadcast is None or broadcast.started_at is None:
             return None
         corrections = self.broadcasts.corrections_of(broadcast.id)
+        corrects = ""
+        if broadcast.corrects:
+            try:
+                corrects = self.broadcasts.get(broadcast.corrects).code
+            except BroadcastNotFound:
+                corrects = "?"  # the original's record expired; the correction is still genuine
         return AlertFacts(broadcast.code, broadcast.kind, broadcast.schools, broadcast.started_at,
-                          broadcast.verified_by or "", corrections[-1].code if corrections else "")
+                          broadcast.verified_by or "", corrections[-1].code if corrections else "",
+                          said=dict(broadcast.bodies), fallback_language=broadcast.fallback_language, corrects=corrects)
 
     @cached_property
     def sender(self) -> Sender:

@@ -22,6 +22,7 @@ class ContactState:
     waitlisted: tuple[str, ...] = ()  # ids of the workshops the contact is on the waitlist for
     opted_out: bool = False
     is_new: bool = True
+    last: str | None = None  # the last rights or resources text read: what SOURCES answers about
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class AlertFacts:
     sent_at: datetime
     verified_by: str = ""
     corrected_by: str = ""  # the code of the latest correction that went out, if any
+    said: dict[str, str] = field(default_factory=dict)  # language -> what the alert said (unframed)
+    fallback_language: str | None = None  # whose text went to families whose language had none
+    corrects: str = ""  # a correction: the code of the alert it corrects
 
 
 @dataclass(frozen=True)

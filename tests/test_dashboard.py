@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from rq import Worker
@@ -519,3 +519,38 @@ def test_both_languages_have_the_same_strings_and_placeholders():
     for key in EN:
         assert placeholders(EN[key]) == placeholders(ES[key]), key
         assert all(TEXTS[lang][key].strip() for lang in TEXTS), key
+
+
+def test_the_original_alerts_page_links_to_its_correction(make_client, app, aviso, staff, families):
+    sender = sign_in(make_client(), aviso, SENDER)
+    first = create(sender, ROUTE)
+    work(app, aviso)
+    correction = create(sender, {"kind": "correction", "corrects": first, "schools": "BELMONT", "source": "template",
+                                 "template": "correction", "var.correction": "The gate is on 4th St."})
+    approver = sign_in(make_client(), aviso, APPROVER)
+    assert post(approver, f"/dashboard/broadcasts/{correction}/approve").status_code == 302
+    work(app, aviso)
+    original, fixed = aviso.broadcasts.get(first), aviso.broadcasts.get(correction)
+    assert original.code in fixed.texts["en"].split("\n")[0]  # the correction names the code it corrects
+    page = sender.get(f"/dashboard/broadcasts/{first}").text
+    assert "Corrected by" in page
+    assert f'href="/dashboard/broadcasts/{correction}">{fixed.code}</a>' in page
+
+
+def test_the_content_page_shows_which_languages_are_reviewed_and_whether_drafts_are_served(client, aviso, staff,
+                                                                                            tmp_path):
+    import shutil
+
+    from bot import content_check, reviews
+    from bot.content import Content
+
+    copy = tmp_path / "content"
+    shutil.copytree(aviso.settings.content_dir, copy)
+    reviews.record(copy, Content.from_dir(copy), "es", "María Pérez", date(2026, 12, 4))
+    content_check.bump(copy, date(2026, 12, 4))
+    aviso.content.publish(Content.from_dir(copy), by="test")
+    sign_in(client, aviso, ADMIN)
+    page = client.get("/dashboard/content").text
+    assert "reviewed by María Pérez on 2026-12-04" in page
+    assert page.count("Draft: no fluent reviewer") == 9
+    assert "Draft languages are served to families as they are" in page

@@ -10,6 +10,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import create_app, services
 from bot.conversations import render_twiml
+from bot.encoding import for_sms
 from bot.engine import submenu_text
 
 from .conftest import PUBLIC_BASE_URL, Phone, inbound, sign
@@ -24,7 +25,7 @@ def contact_keys(aviso) -> list[bytes]:
 
 
 def test_derechos_gets_the_rights_menu_in_spanish(phone, shipped_content):
-    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+    assert phone.text("DERECHOS") == [for_sms(submenu_text(shipped_content, "es", "rights"), "es")]
 
 
 def test_whatsapp_sender_is_answered_too(whatsapp, shipped_content):
@@ -153,7 +154,7 @@ def test_huge_or_emoji_bodies_get_a_normal_reply(phone, body):
 def test_empty_body_with_media_gets_a_normal_reply(phone, shipped_content):
     phone.text("DERECHOS")
     replies = phone.text("", NumMedia="1", MediaUrl0="https://api.twilio.com/media/x")
-    assert replies == [shipped_content.text("es", "unknown")]
+    assert replies == [for_sms(shipped_content.text("es", "unknown"), "es")]
 
 
 def test_twilio_retry_of_the_same_message_gets_the_same_answer_and_no_second_effect(phone, aviso, shipped_content):
@@ -276,5 +277,5 @@ def test_twiml_drops_control_characters_xml_cannot_carry():
 def test_first_message_on_an_empty_redis_publishes_the_shipped_content_and_is_answered(phone, aviso, shipped_content):
     aviso.connection.flushdb()
     assert aviso.content.active_version() is None
-    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+    assert phone.text("DERECHOS") == [for_sms(submenu_text(shipped_content, "es", "rights"), "es")]
     assert aviso.content.active_version() == shipped_content.version
