@@ -64,6 +64,14 @@ STAFF = PREFIX + ":staff"
 STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
 STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
 
+# ---- Keys at rest (owned by bot/key_rotation.py) ---------------------------------------------------
+# A keyed fingerprint of the naming key (AVISO_SECRET_KEY): a process started with another key refuses
+# to run rather than silently treat every contact and staff member as a stranger.
+NAMING_KEY = PREFIX + ":keys:naming"
+# `aviso rekey` in progress: a hash with cursor (SCAN's), key (a fingerprint of the newest encryption
+# key it re-encrypts under), scanned and rekeyed (counts). Deleted when a run finishes.
+REKEY = PREFIX + ":keys:rekey"
+
 # ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000

@@ -75,7 +75,7 @@ class Aviso:
     @cached_property
     def keyring(self) -> Keyring:
         """Keys for contact hashing and encryption."""
-        return Keyring(self.settings.secret_keys)
+        return Keyring(self.settings.secret_key, self.settings.encryption_keys)
 
     @cached_property
     def request_validator(self) -> RequestValidator:
