@@ -56,6 +56,7 @@ class Settings:
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
+    signin_failure_budget: int = 30  # wrong sign-in codes per hour district-wide before admins hear of it
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
 
     @property
@@ -316,6 +317,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
+        signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
     )
     _check_twilio(settings)
