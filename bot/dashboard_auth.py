@@ -313,7 +313,8 @@ def login_post():
     if _limited(aviso, "codes-address", address) or _spent(aviso, "checks-address", address):
         return render_template("dashboard/login.html", step="number", error=t("login.too_many")), 429
     number_hash = aviso.signin.number_hash(phone)
-    ask = aviso.signin.ask(number_hash, known_browser=number_hash in known_numbers(), now=clock())
+    now = clock()
+    ask = aviso.signin.ask(number_hash, known_browser=number_hash in known_numbers(), now=now)
     number_token = aviso.keyring.encrypt(phone)  # for the job, which alone decrypts it and looks it up
     if ask.hammered:
         _enqueue(aviso, signin_jobs.warn_staff, number_token, number_hash, g.lang)
@@ -322,7 +323,7 @@ def login_post():
         step = "code" if session.get("login") == number_hash and session.get("ticket") else "number"
         return render_template("dashboard/login.html", step=step, error=wait), 429
     ticket = secrets.token_urlsafe(16)
-    _enqueue(aviso, signin_jobs.send_code, number_token, number_hash, ticket, g.lang, ask.tries)
+    _enqueue(aviso, signin_jobs.send_code, number_token, number_hash, ticket, g.lang, ask.tries, now)
     session.update(login=number_hash, ticket=ticket)
     return redirect(url_for("dashboard.login_code"))
 

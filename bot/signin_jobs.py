@@ -8,7 +8,6 @@ first for the same browser; a notice is sent once a day; the district's alert on
 from __future__ import annotations
 
 import logging
-import time
 
 from . import services
 from .dashboard_text import LANGUAGES, text
@@ -18,14 +17,15 @@ from .signin import CODE_TTL_SECONDS
 log = logging.getLogger(__name__)
 
 
-def send_code(number_token: str, number_hash: str, ticket: str, lang: str, tries: int) -> None:
-    """Make the browser's code; text it when the number is a staff member's (a code nobody gets otherwise)."""
+def send_code(number_token: str, number_hash: str, ticket: str, lang: str, tries: int, asked_at: float) -> None:
+    """Make the browser's code (its 10 minutes count from the request); text it when the number is a staff
+    member's (a code nobody gets otherwise)."""
     aviso = services.for_job()
     phone = aviso.keyring.decrypt(number_token)
     member = aviso.roster.by_phone(phone)
     # A number off the roster gets a code record too (that nobody receives): checking a code then does the
     # same work for every number, so its timing does not tell who is on the roster either.
-    code = aviso.signin.store_code(number_hash, ticket, member.id if member else "", tries, time.time())
+    code = aviso.signin.store_code(number_hash, ticket, member.id if member else "", tries, asked_at)
     if member is None:
         return
     aviso.sender.send(Address(SMS, phone), text(lang, "login.sms", code=code, minutes=CODE_TTL_SECONDS // 60))
