@@ -108,6 +108,7 @@ DASHBOARD_BACKOFF = PREFIX + ":dash:backoff:{who}"
 DASHBOARD_NOTICE = PREFIX + ":dash:notice:{number}"  # set while a staff member was told of a flood of requests
 DASHBOARD_FAILURES = PREFIX + ":dash:failures:{bucket}"  # wrong codes district-wide in an hour (epoch // 3600)
 DASHBOARD_SLOWED_SLOT = PREFIX + ":dash:slowed"  # while slowed: set for a minute after each new code
+DASHBOARD_SLOWED_ERA = PREFIX + ":dash:era"  # counts slowings; a code made in an earlier one dies unchecked
 # Attempt counters for sign-in per keyed hash of a client address (never the address plainly); kind is
 # codes-address or checks-address. They expire.
 DASHBOARD_LIMIT = PREFIX + ":dash:limit:{kind}:{who}"

@@ -7,7 +7,9 @@ budget of wrong codes. Nothing here can lock a staff member out of their own sig
 - Each code belongs to the browser that asked for it (a ticket in its session) and dies after a few wrong
   tries: guesses elsewhere cannot spend the real person's code.
 - The district has a budget of wrong codes per hour; when it is spent, admins get one SMS and sign-in
-  slows for everyone not on a known browser: one new code a minute district-wide, one try per code.
+  slows until the hour ends: one new code a minute district-wide for browsers not known, one try per code,
+  and codes made before the slowing die unchecked (asked again, a known browser gets one at once). An
+  attacker's guesses are so bounded by the budget plus 60 an hour, however large the roster.
 
 The request only touches state named by keyed hashes, the same way for every number; finding out whether
 a number is on the roster, decrypting it and texting happen in a job (signin_jobs), after the answer.
@@ -55,10 +57,15 @@ return {1, 0, asks}
 """
 
 # Check a code: right and fresh -> used up (1, staff id); wrong -> one try fewer, gone at none left
-# (0, tries left); no such code -> (-1).
+# (0, tries left); no such code -> (-1); made before the district's slowing began, while slowed -> gone
+# unchecked (2): codes gathered beforehand cannot carry guesses past the budget.
 _REDEEM = """
-local stored = redis.call('HMGET', KEYS[1], 'code', 'staff', 'at', 'left')
+local stored = redis.call('HMGET', KEYS[1], 'code', 'staff', 'at', 'left', 'era')
 if not stored[1] then return {-1, ''} end
+if ARGV[4] == '1' and stored[5] ~= (redis.call('GET', KEYS[2]) or '0') then
+  redis.call('DEL', KEYS[1])
+  return {2, ''}
+end
 if stored[1] == ARGV[1] and tonumber(ARGV[2]) - tonumber(stored[3]) <= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
   return {1, stored[2]}
@@ -124,22 +131,28 @@ class SignIn:
         """A new code for the browser holding this ticket, stored only as a keyed hash; returns the code."""
         code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
         key = keys.DASHBOARD_CODE.format(number=number_hash, ticket=ticket)
+        era = (self.connection.get(keys.DASHBOARD_SLOWED_ERA) or b"0").decode()
         pipe = self.connection.pipeline(transaction=True)
         pipe.hset(key, mapping={"code": self.code_hash(number_hash, code), "staff": staff_id, "at": int(now),
-                                "left": tries})
+                                "left": tries, "era": era})
         pipe.expire(key, CODE_TTL_SECONDS)
         pipe.execute()
         return code
 
     def check(self, number_hash: str, ticket: str, code: str, now: float) -> Check:
         """Redeem a code (single use); a wrong one costs a try and counts against the district's budget."""
-        outcome, value = self._redeem(keys=[keys.DASHBOARD_CODE.format(number=number_hash, ticket=ticket)],
-                                      args=[self.code_hash(number_hash, code), int(now), CODE_TTL_SECONDS])
+        outcome, value = self._redeem(
+            keys=[keys.DASHBOARD_CODE.format(number=number_hash, ticket=ticket), keys.DASHBOARD_SLOWED_ERA],
+            args=[self.code_hash(number_hash, code), int(now), CODE_TTL_SECONDS, int(self.slowed(now))])
         if int(outcome) == 1:
             return Check(value.decode())
         if int(outcome) == -1:
             return Check(None)
+        if int(outcome) == 2:
+            return Check(None, used_up=True)
         failures = self._count_failure(now)
+        if failures == self.failure_budget:  # the slowing begins: codes made before it stop working
+            self.connection.incr(keys.DASHBOARD_SLOWED_ERA)
         return Check(None, used_up=int(value) <= 0, budget_spent=failures == self.failure_budget)
 
     def _count_failure(self, now: float) -> int:

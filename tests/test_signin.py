@@ -196,6 +196,10 @@ def test_rostered_and_unknown_numbers_cost_the_request_the_same_redis_work_and_j
 
 def test_a_spent_district_budget_alerts_admins_once_and_slows_sign_in(app, aviso, staff, attacker, clock, settings):
     budget = settings.signin_failure_budget
+    gatherer = app.test_client()  # holds a code from before the slowing, to guess with afterwards
+    gatherer.environ_base["REMOTE_ADDR"] = "192.0.2.99"
+    ask(gatherer, STRANGER)
+    run_jobs(gatherer, aviso)
     for n in range(budget):  # an attacker guessing across many numbers from many browsers
         guesser = app.test_client()
         guesser.environ_base["REMOTE_ADDR"] = f"198.51.100.{n}"
@@ -206,6 +210,9 @@ def test_a_spent_district_budget_alerts_admins_once_and_slows_sign_in(app, aviso
     alerts = [m["body"] for m in aviso.sender.messages_for(_address(ADMIN))]
     assert sum(f"{budget} wrong staff sign-in codes within the hour" in body for body in alerts) == 1
     assert any("sign-in slowed" in e.action for e in aviso.audit.recent(20))
+
+    assert "too many wrong tries" in enter_code(gatherer, "123456").text  # died unchecked
+    assert aviso.signin.failures(NOW) == budget
 
     slowed = app.test_client()  # a new browser while slowed: one code a minute district-wide, one try each
     slowed.environ_base["REMOTE_ADDR"] = "192.0.2.10"
