@@ -37,8 +37,8 @@ def _check_naming_key(settings):
     if not settings.redis_url:  # the embedded Redis starts with the first request, not here
         return
     try:
-        check_naming_key(redis.Redis.from_url(settings.redis_url, socket_timeout=2),
-                         Keyring(settings.secret_key, settings.encryption_keys))
+        with redis.Redis.from_url(settings.redis_url, socket_timeout=2) as connection:
+            check_naming_key(connection, Keyring(settings.secret_key, settings.encryption_keys))
     except NamingKeyChanged as exc:
         print(f"aviso: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -104,3 +104,13 @@ def test_the_old_list_of_secret_keys_is_refused_with_how_to_split_it():
     with pytest.raises(ConfigError) as error:
         load_settings({"AVISO_SECRET_KEY": f"{'n' * 40},{'o' * 40}", "AVISO_DATA_DIR": "var"})
     assert "AVISO_ENCRYPTION_KEYS to the whole list" in str(error.value) and "n" * 40 not in str(error.value)
+
+
+def test_gunicorn_refuses_to_start_with_another_naming_key(settings, aviso, capsys):
+    from bot import gunicorn_conf
+
+    check_naming_key(aviso.connection, aviso.keyring)
+    gunicorn_conf._check_naming_key(settings)  # the same key: starts
+    with pytest.raises(SystemExit):
+        gunicorn_conf._check_naming_key(settings.with_overrides(secret_key=OTHER_NAMING_KEY))
+    assert "AVISO_SECRET_KEY is not the key that named" in capsys.readouterr().err
