@@ -252,9 +252,13 @@ def remember_browser(response, number_hash: str) -> None:
 
 
 def _enqueue(aviso, job, *args) -> None:
-    # The description keeps the arguments (an encrypted number, keyed hashes) out of the worker's log.
+    """Queue a sign-in job ahead of urgent broadcasts' batches: a staff member may be signing in to approve one.
+
+    The description keeps its arguments (an encrypted number, keyed hashes) out of the worker's log; a
+    failed one is kept a day, not RQ's year."""
     Queue(queues.URGENT, connection=aviso.connection).enqueue(
-        job, *args, retry=Retry(max=2, interval=[5, 30]), result_ttl=0, description=f"dashboard {job.__name__}")
+        job, *args, retry=Retry(max=2, interval=[5, 30]), result_ttl=0, failure_ttl=24 * 3600, at_front=True,
+        description=f"dashboard {job.__name__}")
 
 
 # ---- every dashboard request --------------------------------------------------------------------------
