@@ -112,9 +112,16 @@ def make_client(app):
     return app.test_client
 
 
+class ForkingJobRunner(Worker):
+    """RQ's forking worker, as in production, without the pub/sub listener (see JobRunner)."""
+
+    def subscribe(self):
+        """No remote commands in tests."""
+
+
 def work(app, aviso):
     with app.app_context():
-        Worker(list(queues.ALL), connection=aviso.connection).work(burst=True)
+        ForkingJobRunner(list(queues.ALL), connection=aviso.connection).work(burst=True)
 
 
 def post(client, path: str, data: dict | None = None, page: str = "/dashboard/"):
