@@ -56,17 +56,21 @@ redis.call('HSET', KEYS[1], 'next', now + wait)
 return {1, 0, asks}
 """
 
-# Check a code: right and fresh -> used up (1, staff id); wrong -> one try fewer, gone at none left
-# (0, tries left); no such code -> (-1); made before the district's slowing began, while slowed -> gone
+# Check a code: right -> used up (1, staff id); wrong -> one try fewer, gone at none left (0, tries left);
+# no such code, or expired -> (-1); made before the district's slowing began, while slowed -> gone
 # unchecked (2): codes gathered beforehand cannot carry guesses past the budget.
 _REDEEM = """
 local stored = redis.call('HMGET', KEYS[1], 'code', 'staff', 'at', 'left', 'era')
 if not stored[1] then return {-1, ''} end
+if tonumber(ARGV[2]) - tonumber(stored[3]) > tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  return {-1, ''}
+end
 if ARGV[4] == '1' and stored[5] ~= (redis.call('GET', KEYS[2]) or '0') then
   redis.call('DEL', KEYS[1])
   return {2, ''}
 end
-if stored[1] == ARGV[1] and tonumber(ARGV[2]) - tonumber(stored[3]) <= tonumber(ARGV[3]) then
+if stored[1] == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return {1, stored[2]}
 end
@@ -120,7 +124,7 @@ class SignIn:
                                        args=[int(now), FREE_CODES, BACKOFF_SECONDS, BACKOFF_MAX_SECONDS,
                                              BACKOFF_MEMORY_SECONDS])
         slowed = self.slowed(now)
-        hammered = int(asks) == HAMMERED_REQUESTS
+        hammered = not known_browser and int(asks) == HAMMERED_REQUESTS  # a known browser is the staff member
         if issued and slowed and not known_browser:
             if not self.connection.set(keys.DASHBOARD_SLOWED_SLOT, 1, nx=True, ex=SLOWED_SPACING_SECONDS):
                 wait = max(int(self.connection.ttl(keys.DASHBOARD_SLOWED_SLOT)), 1)
