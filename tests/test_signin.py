@@ -244,3 +244,24 @@ def test_the_district_slowing_ends_with_the_unlock_command(app, aviso, staff, cl
     assert aviso.signin.slowed(NOW)
     result = runner.invoke(cli, ["staff", "unlock", "--district"], env=cli_env)
     assert result.exit_code == 0 and not aviso.signin.slowed(NOW)
+
+
+def test_codes_for_one_number_are_spaced_out_more_each_time_up_to_fifteen_minutes(aviso):
+    number, now, issued, waits = aviso.signin.number_hash(SENDER), NOW, 0, []
+    while len(waits) < 6:  # someone asking again and again, as soon as each wait is over
+        answer = aviso.signin.ask(number, known_browser=False, now=now)
+        if answer.issued:
+            issued += 1
+        else:
+            waits.append(answer.wait_seconds // 60)
+            now += answer.wait_seconds
+    assert (issued, waits) == (signin.FREE_CODES + 5, [1, 2, 4, 8, 15, 15])
+
+
+def test_a_number_quiet_for_an_hour_starts_afresh(aviso):
+    number = aviso.signin.number_hash(SENDER)
+    for _ in range(signin.FREE_CODES + 1):
+        aviso.signin.ask(number, known_browser=False, now=NOW)
+    assert not aviso.signin.ask(number, known_browser=False, now=NOW).issued
+    later = NOW + signin.BACKOFF_MEMORY_SECONDS + 1
+    assert all(aviso.signin.ask(number, known_browser=False, now=later).issued for _ in range(signin.FREE_CODES))
