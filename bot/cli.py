@@ -240,6 +240,7 @@ def rekey() -> None:
             f"{report.unreadable} number(s) could not be read with any key in AVISO_ENCRYPTION_KEYS: "
             "keep the key that encrypted them in the list"
         )
+    click.echo("every stored number is under the newest key: the older keys may be dropped")
 
 
 @cli.command()

@@ -48,6 +48,7 @@ def test_rekey_then_dropping_the_old_key_keeps_everyone(settings, subscribed, ru
     assert result.exit_code == 0, result.output
     assert "re-encrypting numbers" in result.output  # the progress bar's label
     assert "2 number(s) re-encrypted" in result.output  # the family's and the staff member's
+    assert "the older keys may be dropped" in result.output
     again = runner.invoke(cli, ["rekey"], env=env)
     assert again.exit_code == 0 and "0 number(s) re-encrypted" in again.output  # idempotent
 
