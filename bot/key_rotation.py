@@ -1,10 +1,10 @@
 """Key rotation: the naming key's guard and `aviso rekey`, which re-encrypts every stored number.
 
-Two kinds of value hold an encrypted number: a contact's hash (field "num") and a staff record (its
-"phone"). Rekeying visits the contacts with SCAN, saving the cursor after every batch so that a run cut
-short continues where it stopped; a value already under the newest key is left alone, so running it
-twice writes nothing the second time. Each write is a compare-and-set: a conversation that rewrote the
-number meanwhile (with the newest key) wins.
+Encrypted values live in a contact's hash (field "num", its number or WhatsApp user id, and "uid", a
+user id seen with its number) and in a staff record (its "phone"). Rekeying visits the contacts with
+SCAN, saving the cursor after every batch so that a run cut short continues where it stopped; a value
+already under the newest key is left alone, so running it twice writes nothing the second time. Each
+write is a compare-and-set: a conversation that rewrote the value meanwhile (with the newest key) wins.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import redis
 
 from . import keys
+from .aliases import USER_ID_FIELD
 from .identity import InvalidToken, Keyring
 
 BATCH = 500
 CONTACT_PREFIX = keys.CONTACT.format(key="")
 NUMBER_FIELD = "num"
+ENCRYPTED_FIELDS = (NUMBER_FIELD, USER_ID_FIELD)
 
 # Replace a hash field's value only if it is still the one read (the caller read it a moment ago).
 _SWAP = """
@@ -100,13 +102,13 @@ def _rekey_contacts(connection: redis.Redis, keyring: Keyring, swap, names: list
         return
     reader = connection.pipeline(transaction=False)
     for name in names:
-        reader.hget(name, NUMBER_FIELD)
-    tokens = reader.execute()
+        reader.hmget(name, ENCRYPTED_FIELDS)
     writer = connection.pipeline(transaction=False)
-    for name, token in zip(names, tokens, strict=True):
-        fresh = _fresh(keyring, token.decode() if token else "", report)
-        if fresh is not None:
-            swap(keys=[name], args=[NUMBER_FIELD, token, fresh], client=writer)
+    for name, tokens in zip(names, reader.execute(), strict=True):
+        for field, token in zip(ENCRYPTED_FIELDS, tokens, strict=True):
+            fresh = _fresh(keyring, token.decode() if token else "", report)
+            if fresh is not None:
+                swap(keys=[name], args=[field, token, fresh], client=writer)
     report.rekeyed += sum(writer.execute())
 
 

@@ -116,3 +116,15 @@ def test_gunicorn_refuses_to_start_with_another_naming_key(settings, aviso, caps
     with pytest.raises(SystemExit):
         gunicorn_conf._check_naming_key(settings.with_overrides(secret_key=OTHER_NAMING_KEY))
     assert "AVISO_SECRET_KEY is not the key that named" in capsys.readouterr().err
+
+
+def test_rekey_reencrypts_a_whatsapp_user_id_kept_with_the_number(settings, aviso):
+    user_id = "US.13491208655302741918"
+    name = contacts.contact_redis_key(aviso.keyring.contact_key(Address("whatsapp", PARENT)))
+    aviso.connection.hset(name, mapping={"num": aviso.keyring.encrypt(PARENT), "uid": aviso.keyring.encrypt(user_id)})
+    _, rotated_aviso = rotated(settings, NEW_KEY, settings.secret_key)
+    assert rekey(rotated_aviso.connection, rotated_aviso.keyring).rekeyed == 2
+    _, new_only = rotated(settings, NEW_KEY)
+    stored = new_only.connection.hgetall(name)
+    assert new_only.keyring.decrypt(stored[b"num"].decode()) == PARENT
+    assert new_only.keyring.decrypt(stored[b"uid"].decode()) == user_id
