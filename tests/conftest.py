@@ -15,6 +15,7 @@ import libfaketime
 import pytest
 import time_machine
 from click.testing import CliRunner
+from rq import SimpleWorker, Worker
 from twilio.request_validator import RequestValidator
 
 from bot import create_app, embedded_redis, sample_workshops, services
@@ -224,3 +225,18 @@ def phone(client):
 def whatsapp(client):
     """A WhatsApp phone."""
     return Phone(client, "whatsapp:+12135550124")
+
+
+class JobRunner(SimpleWorker):
+    """RQ's worker in the test process, without the pub/sub listener for remote commands: stopping that
+    listener can wait a minute on a connection with health checks, and the tests never send commands."""
+
+    def subscribe(self):
+        """No remote commands in tests."""
+
+
+class ForkingJobRunner(Worker):
+    """RQ's forking worker (a work horse per job, as in production), without the pub/sub listener."""
+
+    def subscribe(self):
+        """No remote commands in tests."""

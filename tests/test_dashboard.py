@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from rq import SimpleWorker, Worker
 
 from bot import dashboard_auth, keys, queues, segments, signin
 from bot.broadcasts import CANCELLED, DONE, DRAFT, PENDING_APPROVAL, SCHEDULED
@@ -17,6 +16,7 @@ from bot.dashboard_text import EN, ES, TEXTS, placeholders, text
 from bot.identity import parse_address
 from bot.outcomes import OutcomeStore
 
+from .conftest import ForkingJobRunner, JobRunner
 from .test_broadcasts import subscribe
 from .test_privacy import dump, number_forms
 
@@ -70,14 +70,6 @@ def codes(aviso, number: str) -> list[str]:
     return [m.group(1) for m in found if m]
 
 
-class JobRunner(SimpleWorker):
-    """RQ's worker in this process, without the pub/sub listener for remote commands (stopping it can wait
-    for a listener the tests never use)."""
-
-    def subscribe(self):
-        """No remote commands in tests."""
-
-
 def run_jobs(client, aviso) -> None:
     """Run the queued jobs (the sign-in code is texted by one, after the answer) in this process."""
     with client.application.app_context():
@@ -110,13 +102,6 @@ def sign_in(client, aviso, number: str):
 @pytest.fixture
 def make_client(app):
     return app.test_client
-
-
-class ForkingJobRunner(Worker):
-    """RQ's forking worker, as in production, without the pub/sub listener (see JobRunner)."""
-
-    def subscribe(self):
-        """No remote commands in tests."""
 
 
 def work(app, aviso):
