@@ -11,6 +11,7 @@ from bot.identity import Address, InvalidToken
 from bot.key_rotation import NamingKeyChanged, check_naming_key, rekey
 
 from .conftest import PARENT, Phone
+from .test_config import PRODUCTION
 from .test_dashboard import SENDER, sign_in
 
 NEW_KEY = "a-new-encryption-key-made-for-the-rotation-0001"
@@ -95,17 +96,19 @@ def test_a_changed_naming_key_is_refused_instead_of_orphaning_everyone(settings,
     assert result.exit_code != 0 and "AVISO_SECRET_KEY is not the key that named" in result.output
 
 
-@pytest.mark.parametrize("value", [f"{NEW_KEY},short", f"{NEW_KEY},,{NEW_KEY}2", f"{NEW_KEY},{NEW_KEY}"])
+@pytest.mark.parametrize("value", [f"{NEW_KEY},short", f"{NEW_KEY},,{OTHER_NAMING_KEY}", f"{NEW_KEY},{NEW_KEY}",
+                                   f"{NEW_KEY},{'b' * 40}"])
 def test_a_bad_encryption_key_list_fails_at_startup_in_one_line(value):
     with pytest.raises(ConfigError) as error:
-        load_settings({"AVISO_SECRET_KEY": "k" * 40, "AVISO_ENCRYPTION_KEYS": value, "AVISO_DATA_DIR": "var"})
+        load_settings({**PRODUCTION, "AVISO_ENCRYPTION_KEYS": value})
     assert "AVISO_ENCRYPTION_KEYS" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_the_old_list_of_secret_keys_is_refused_with_how_to_split_it():
+    naming = PRODUCTION["AVISO_SECRET_KEY"]
     with pytest.raises(ConfigError) as error:
-        load_settings({"AVISO_SECRET_KEY": f"{'n' * 40},{'o' * 40}", "AVISO_DATA_DIR": "var"})
-    assert "AVISO_ENCRYPTION_KEYS to the whole list" in str(error.value) and "n" * 40 not in str(error.value)
+        load_settings({**PRODUCTION, "AVISO_SECRET_KEY": f"{naming},{NEW_KEY}"})
+    assert "AVISO_ENCRYPTION_KEYS to the whole list" in str(error.value) and naming not in str(error.value)
 
 
 def test_gunicorn_refuses_to_start_with_another_naming_key(settings, aviso, capsys):
