@@ -17,7 +17,7 @@ import redis
 
 from . import keys
 from .aliases import USER_ID_FIELD
-from .identity import InvalidToken, Keyring
+from .identity import Address, InvalidToken, Keyring
 
 BATCH = 500
 CONTACT_PREFIX = keys.CONTACT.format(key="")
@@ -39,16 +39,40 @@ class NamingKeyChanged(RuntimeError):
 
 
 def check_naming_key(connection: redis.Redis, keyring: Keyring) -> None:
-    """Record the naming key's fingerprint on first use; raise NamingKeyChanged if another key made it."""
+    """Record the naming key's fingerprint on first use; raise NamingKeyChanged if another key made it.
+
+    The first time (an upgrade from before the fingerprint), the stored contacts are asked instead: a few
+    whose number decrypts must be named by this key, so a wrongly split old list of keys is refused too."""
     mine = keyring.naming_fingerprint()
-    connection.set(keys.NAMING_KEY, mine, nx=True)
     stored = connection.get(keys.NAMING_KEY)
-    if stored is not None and stored.decode() != mine:
+    if stored is None and _names_stored_contacts(connection, keyring) is not False:
+        connection.set(keys.NAMING_KEY, mine, nx=True)
+        stored = connection.get(keys.NAMING_KEY)
+    if stored is None or stored.decode() != mine:
         raise NamingKeyChanged(
             "AVISO_SECRET_KEY is not the key that named the contacts and staff in this Redis: with it every "
             "family and staff member would be a stranger. Put the previous AVISO_SECRET_KEY back (rotate "
             "AVISO_ENCRYPTION_KEYS instead; see the README's key rotation section)"
         )
+
+
+def _names_stored_contacts(connection: redis.Redis, keyring: Keyring, sample: int = 20) -> bool | None:
+    """Whether this key names the contacts stored (None: none could be checked, an empty Redis say)."""
+    checked = 0
+    for name in connection.scan_iter(match=CONTACT_PREFIX + "*", count=1000):
+        channel, token = connection.hmget(name, "ch", NUMBER_FIELD)
+        if not (channel and token):
+            continue
+        try:
+            handle = keyring.decrypt(token.decode())
+        except InvalidToken:
+            continue
+        if name.decode() == CONTACT_PREFIX + keyring.contact_key(Address(channel.decode(), handle)):
+            return True
+        checked += 1
+        if checked >= sample:  # contacts found by an alias are named otherwise, but not twenty in a row
+            return False
+    return None if checked == 0 else False
 
 
 @dataclass

@@ -131,3 +131,16 @@ def test_rekey_reencrypts_a_whatsapp_user_id_kept_with_the_number(settings, avis
     stored = new_only.connection.hgetall(name)
     assert new_only.keyring.decrypt(stored[b"num"].decode()) == PARENT
     assert new_only.keyring.decrypt(stored[b"uid"].decode()) == user_id
+
+
+def test_an_upgrade_with_the_wrong_key_of_an_old_list_is_refused_before_anyone_is_orphaned(settings, subscribed):
+    aviso = services.current_from(create_app(settings))
+    aviso.connection.delete(keys.NAMING_KEY)  # a Redis from before the fingerprint
+    # The old list was "naming key, other key": the operator split it the wrong way round.
+    _, wrong = rotated(settings.with_overrides(secret_key=OTHER_NAMING_KEY), settings.secret_key)
+    with pytest.raises(NamingKeyChanged):
+        check_naming_key(wrong.connection, wrong.keyring)
+    assert not wrong.connection.exists(keys.NAMING_KEY)
+    _, right = rotated(settings, OTHER_NAMING_KEY, settings.secret_key)
+    check_naming_key(right.connection, right.keyring)  # the key that named them: recorded
+    assert right.connection.get(keys.NAMING_KEY).decode() == right.keyring.naming_fingerprint()
