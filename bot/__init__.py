@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.request_class = AvisoRequest
     app.config["AVISO_SETTINGS"] = settings
-    app.config["SECRET_KEY"] = settings.secret_keys[0]
+    app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

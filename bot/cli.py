@@ -246,6 +246,38 @@ def chat(url: str, from_: str, whatsapp: bool) -> None:
 WORKER_MAINTENANCE_SECONDS = 60
 
 
+def _check_naming_key(aviso) -> None:
+    from .key_rotation import NamingKeyChanged, check_naming_key
+
+    try:
+        check_naming_key(aviso.connection, aviso.keyring)
+    except NamingKeyChanged as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+def rekey() -> None:
+    """Re-encrypt every stored phone number under the newest of AVISO_ENCRYPTION_KEYS (resumable)."""
+    from .key_rotation import pending_scan
+    from .key_rotation import rekey as run
+
+    app, aviso = _services(_settings())
+    _check_naming_key(aviso)
+    done = pending_scan(aviso.connection, aviso.keyring)
+    if done:
+        click.echo(f"resuming an unfinished run ({done} keys scanned before)")
+    with click.progressbar(length=max(aviso.connection.dbsize(), done), label="re-encrypting numbers") as bar:
+        bar.update(done)
+        report = run(aviso.connection, aviso.keyring, progress=bar.update)
+    click.echo(f"{report.rekeyed} number(s) re-encrypted under the newest key, {report.scanned} keys scanned")
+    if report.unreadable:
+        raise click.ClickException(
+            f"{report.unreadable} number(s) could not be read with any key in AVISO_ENCRYPTION_KEYS: "
+            "keep the key that encrypted them in the list"
+        )
+    click.echo("every stored number is under the newest key: the older keys may be dropped")
+
+
 @cli.command()
 def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
@@ -256,6 +288,7 @@ def worker() -> None:
     from .workshop_changes import sync
 
     app, aviso = _services(_settings())
+    _check_naming_key(aviso)
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them

@@ -73,6 +73,25 @@ def staff_remove(staff_id: str) -> None:
     click.echo(f"removed {member.id}: {member.name}")
 
 
+@staff.command("unlock")
+@click.argument("staff_id", required=False)
+@click.option("--district", is_flag=True, help="End the district-wide slowing after too many wrong codes.")
+def staff_unlock(staff_id: str | None, district: bool) -> None:
+    """Let a staff member ask for a sign-in code at once (forgets their number's back-off)."""
+    if not staff_id and not district:
+        raise click.UsageError("name a STAFF_ID (aviso staff list), or --district")
+    aviso = _aviso()
+    if staff_id:
+        member = _member(aviso, staff_id)
+        aviso.signin.unlock(aviso.roster.phone_of(member.id))
+        aviso.audit.record("operator", "sign-in unlocked", member.id, member.name)
+        click.echo(f"{member.name} ({member.id}) may ask for a sign-in code now")
+    if district:
+        aviso.signin.unslow()
+        aviso.audit.record("operator", "sign-in slowing ended", "dashboard")
+        click.echo("sign-in is no longer slowed")
+
+
 @staff.command("token")
 @click.argument("staff_id")
 def staff_token(staff_id: str) -> None:

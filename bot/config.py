@@ -40,7 +40,8 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
     redis_url: str | None = None
     public_base_url: str = "http://127.0.0.1:5000"
-    secret_keys: tuple[str, ...] = ()
+    secret_key: str = ""  # names contacts and staff (keyed hashes); changing it re-keys everyone
+    encryption_keys: tuple[str, ...] = ()  # encrypt numbers at rest, newest first; empty: secret_key's
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_messaging_service_sid: str | None = None
@@ -55,6 +56,7 @@ class Settings:
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
+    signin_failure_budget: int = 30  # wrong sign-in codes per hour district-wide before admins hear of it
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
     # Serve languages no fluent reviewer approved? Off in production unless asked: their families get the
     # manifest's fallback language (English) until a review is recorded.
@@ -159,24 +161,40 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str
     return value.rstrip("/")
 
 
-def _secret_keys(environ: Mapping[str, str], env: str, data_dir: Path) -> tuple[str, ...]:
+GENERATE_KEY = "generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def _secret_key(environ: Mapping[str, str], env: str, data_dir: Path) -> str:
     value = _text(environ, "AVISO_SECRET_KEY")
     if value is None:
         if env == "production":
-            raise ConfigError("AVISO_SECRET_KEY is required in production (generate one: "
-                              "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
-        return (_development_secret(_config_dir(environ), data_dir),)
-    keys = tuple(part.strip() for part in value.split(",") if part.strip())
-    if not keys:
-        raise ConfigError("AVISO_SECRET_KEY is empty (several keys, newest first, separated by commas)")
+            raise ConfigError(f"AVISO_SECRET_KEY is required in production ({GENERATE_KEY})")
+        return _development_secret(_config_dir(environ), data_dir)
+    if "," in value:
+        # The old form listed several keys, newest first, and named everyone with the first: a new key put
+        # in front orphaned every contact. Refuse it rather than guess, saying how to split it.
+        raise ConfigError(
+            "AVISO_SECRET_KEY now holds one key, the one that names contacts and staff: set it to the first "
+            "key of the list it holds, and AVISO_ENCRYPTION_KEYS to the whole list as it was (see the README)"
+        )
+    weak = key_strength.weakness(value)
+    if weak:
+        raise ConfigError(f"AVISO_SECRET_KEY is too weak ({weak}); {GENERATE_KEY}")
+    return value
+
+
+def _encryption_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
+    value = _text(environ, "AVISO_ENCRYPTION_KEYS")
+    if value is None:
+        return ()
+    keys = tuple(part.strip() for part in value.split(","))
+    if not all(keys) or len(set(keys)) != len(keys):
+        raise ConfigError("AVISO_ENCRYPTION_KEYS must list different keys, newest first, separated by commas")
     for number, key in enumerate(keys, 1):
         weak = key_strength.weakness(key)
         if weak:
-            which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
-            raise ConfigError(
-                f"AVISO_SECRET_KEY is too weak ({which}: {weak}); generate one: "
-                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
+            raise ConfigError(f"AVISO_ENCRYPTION_KEYS is too weak (key {number} of {len(keys)}: {weak}); "
+                              f"{GENERATE_KEY}")
     return keys
 
 
@@ -286,7 +304,8 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         timezone=_timezone(environ),
         redis_url=_url(environ, "REDIS_URL", ("redis", "rediss", "unix")),
         public_base_url=public_base_url,
-        secret_keys=_secret_keys(environ, env, data_dir),
+        secret_key=_secret_key(environ, env, data_dir),
+        encryption_keys=_encryption_keys(environ),
         twilio_account_sid=_text(environ, "TWILIO_ACCOUNT_SID"),
         twilio_auth_token=_text(environ, "TWILIO_AUTH_TOKEN"),
         twilio_messaging_service_sid=_text(environ, "TWILIO_MESSAGING_SERVICE_SID"),
@@ -301,6 +320,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
+        signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
         serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
     )

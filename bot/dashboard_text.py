@@ -40,6 +40,19 @@ EN = {
     "login.sign_in": "Sign in",
     "login.bad_code": "That code is wrong or has expired. Check the newest text, or start over for a new code.",
     "login.start_over": "Start over with a new code",
+    "login.wait": (
+        "Codes for this number are spaced out: the next one can go in {minutes} min. A code already sent to "
+        "this browser still works, and a browser you signed in with before does not wait."
+    ),
+    "login.code_used_up": "That code had too many wrong tries and no longer works. Start over for a new code.",
+    "login.hammered_sms": (
+        "Aviso: someone keeps asking for staff sign-in codes for your number. If it is not you, ignore the "
+        "codes. Sign in from a browser you used before, or ask an admin to unlock you."
+    ),
+    "login.district_sms": (
+        "Aviso: {count} wrong staff sign-in codes within the hour. Sign-in is slowed until the hour ends. "
+        "See the audit log."
+    ),
     "login.sms": (
         "Aviso staff sign-in code: {code}. It expires in {minutes} minutes. Never share it; Aviso never asks "
         "for it."
@@ -354,6 +367,22 @@ ES = {
         "recibir otro."
     ),
     "login.start_over": "Empezar de nuevo con otro código",
+    "login.wait": (
+        "Los códigos para este número se envían espaciados: el próximo puede salir en {minutes} min. Un "
+        "código ya enviado a este navegador sigue sirviendo, y un navegador con el que ya entró no espera."
+    ),
+    "login.code_used_up": (
+        "Ese código tuvo demasiados intentos equivocados y ya no sirve. Empiece de nuevo para recibir otro."
+    ),
+    # Without accents, like login.sms: GSM-7 keeps the SMS short.
+    "login.hammered_sms": (
+        "Aviso: alguien pide una y otra vez codigos de acceso del personal para su numero. Si no es usted, "
+        "ignorelos. Entre desde un navegador que ya uso, o pida a un administrador que lo desbloquee."
+    ),
+    "login.district_sms": (
+        "Aviso: {count} codigos de acceso del personal equivocados en la ultima hora. El acceso va mas lento "
+        "hasta que termine la hora. Vea el registro de auditoria."
+    ),
     # Without accents, like the content's Spanish texts: GSM-7 keeps it one SMS segment.
     "login.sms": (
         "Codigo de acceso de Aviso para el personal: {code}. Vence en {minutes} minutos. No lo comparta; "

@@ -64,6 +64,14 @@ STAFF = PREFIX + ":staff"
 STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
 STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
 
+# ---- Keys at rest (owned by bot/key_rotation.py) ---------------------------------------------------
+# A keyed fingerprint of the naming key (AVISO_SECRET_KEY): a process started with another key refuses
+# to run rather than silently treat every contact and staff member as a stranger.
+NAMING_KEY = PREFIX + ":keys:naming"
+# `aviso rekey` in progress: a hash with cursor (SCAN's), key (a fingerprint of the newest encryption
+# key it re-encrypts under), scanned and rekeyed (counts). Deleted when a run finishes.
+REKEY = PREFIX + ":keys:rekey"
+
 # ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000
@@ -89,11 +97,20 @@ WORKSHOPS_SYNC_LOCK = PREFIX + ":ws:sync:lock"
 WORKSHOP_RETENTION_SECONDS = 2 * 24 * 3600
 
 # ---- Dashboard (owned by bot/dashboard_auth.py and bot/dashboard.py) -------------------------------
-# Sign-in codes: named by a keyed hash of the staff number (keyring.keyed_hash), never the number.
-# A hash with code (a keyed hash of the code, never the code), staff (id) and at (epoch seconds).
-DASHBOARD_CODE = PREFIX + ":dash:code:{number}"
-# Attempt counters for sign-in, per keyed hash of a number or of a client address (never either
-# plainly); kind is codes-number, codes-address, checks-number or checks-address. They expire.
+# Sign-in codes (owned by bot/signin.py): one per request, named by a keyed hash of the staff number
+# (keyring.keyed_hash), never the number, and the ticket the requesting browser holds in its session.
+# A hash with code (a keyed hash of the code, never the code), staff (id, "" off the roster), at (epoch
+# seconds) and left (wrong tries left).
+DASHBOARD_CODE = PREFIX + ":dash:code:{number}:{ticket}"
+# Back-off of code requests per number hash (who; "{hash}:known" for browsers that signed in with it):
+# a hash with asks, issued and next (epoch seconds before which no code is issued). Expires after an hour.
+DASHBOARD_BACKOFF = PREFIX + ":dash:backoff:{who}"
+DASHBOARD_NOTICE = PREFIX + ":dash:notice:{number}"  # set while a staff member was told of a flood of requests
+DASHBOARD_FAILURES = PREFIX + ":dash:failures:{bucket}"  # wrong codes district-wide in an hour (epoch // 3600)
+DASHBOARD_SLOWED_SLOT = PREFIX + ":dash:slowed"  # while slowed: set for a minute after each new code
+DASHBOARD_SLOWED_ERA = PREFIX + ":dash:era"  # counts slowings; a code made in an earlier one dies unchecked
+# Attempt counters for sign-in per keyed hash of a client address (never the address plainly); kind is
+# codes-address or checks-address. They expire.
 DASHBOARD_LIMIT = PREFIX + ":dash:limit:{kind}:{who}"
 # A signed-in dashboard session: sha256 of the session id (the cookie holds the id) -> staff id.
 # It expires with the session; logout deletes it, and removal from the roster ends it.

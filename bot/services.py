@@ -25,6 +25,7 @@ from .engine import Policy
 from .identity import Keyring
 from .publishing import ContentStore
 from .senders import Sender, make_sender
+from .signin import SignIn
 from .staff import Roster
 from .turn import AlertFacts
 
@@ -75,7 +76,7 @@ class Aviso:
     @cached_property
     def keyring(self) -> Keyring:
         """Keys for contact hashing and encryption."""
-        return Keyring(self.settings.secret_keys)
+        return Keyring(self.settings.secret_key, self.settings.encryption_keys)
 
     @cached_property
     def request_validator(self) -> RequestValidator:
@@ -103,6 +104,11 @@ class Aviso:
     def roster(self) -> Roster:
         """Staff who may send or approve."""
         return Roster(self.connection, self.keyring)
+
+    @cached_property
+    def signin(self) -> SignIn:
+        """Staff sign-in codes and their limits."""
+        return SignIn(self.connection, self.keyring, self.settings.signin_failure_budget)
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -79,7 +79,7 @@ class Bench:
         self.redis_url = embedded_redis.ensure_running(workdir / "redis")
         self.redis = redis.Redis.from_url(self.redis_url)
         self.redis.flushall()
-        self.keyring = Keyring((SECRET,))
+        self.keyring = Keyring(SECRET)
         self.fake = subprocess.Popen(
             [sys.executable, "-m", "bot.fake_twilio", "--port", "0", "--latency-ms", str(LATENCY_MS),
              "--messaging-service", SERVICE_SID], cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -72,7 +72,7 @@ def main() -> int:
     pid = int((redis_dir / embedded_redis.PID_NAME).read_text())
     try:
         settings = Settings(env="production", data_dir=workdir / "data", content_dir=ROOT / "content", redis_url=url,
-                            public_base_url=PUBLIC_BASE_URL, secret_keys=(secrets.token_urlsafe(32),),
+                            public_base_url=PUBLIC_BASE_URL, secret_key=secrets.token_urlsafe(32),
                             twilio_auth_token=TOKEN)
         app = create_app(settings)
         services.current_from(app).ensure_content()

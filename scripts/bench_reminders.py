@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     try:
         redis_url = embedded_redis.ensure_running(work / "redis")
         settings = Settings(env="development", data_dir=work, content_dir=ROOT / "content", redis_url=redis_url,
-                            secret_keys=(SECRET,), twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                            secret_key=SECRET, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_messaging_service_sid=SERVICE_SID, twilio_api_base_url=fake.url,
                             reminder_offsets=offsets)
         aviso = services.current_from(create_app(settings))

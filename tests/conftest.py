@@ -15,6 +15,7 @@ import libfaketime
 import pytest
 import time_machine
 from click.testing import CliRunner
+from rq import SimpleWorker, Worker
 from twilio.request_validator import RequestValidator
 
 from bot import create_app, embedded_redis, sample_workshops, services
@@ -114,7 +115,7 @@ def settings(redis_url, tmp_path) -> Settings:
         content_dir=CONTENT_DIR,
         redis_url=redis_url,
         public_base_url=PUBLIC_BASE_URL,
-        secret_keys=("test-key-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk",),
+        secret_key="test-key-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk",
         twilio_auth_token=AUTH_TOKEN,
     )
 
@@ -156,7 +157,8 @@ def cli_env(settings) -> dict[str, str]:
     live = settings.twilio_sending_configured
     return {
         "AVISO_ENV": settings.env, "AVISO_DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url,
-        "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_keys[0],
+        "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_key,
+        "AVISO_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
         "PUBLIC_BASE_URL": settings.public_base_url, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token if live else "",
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
         "TWILIO_API_BASE_URL": settings.twilio_api_base_url or "",
@@ -223,3 +225,18 @@ def phone(client):
 def whatsapp(client):
     """A WhatsApp phone."""
     return Phone(client, "whatsapp:+12135550124")
+
+
+class JobRunner(SimpleWorker):
+    """RQ's worker in the test process, without the pub/sub listener for remote commands: stopping that
+    listener can wait a minute on a connection with health checks, and the tests never send commands."""
+
+    def subscribe(self):
+        """No remote commands in tests."""
+
+
+class ForkingJobRunner(Worker):
+    """RQ's forking worker (a work horse per job, as in production), without the pub/sub listener."""
+
+    def subscribe(self):
+        """No remote commands in tests."""

@@ -67,10 +67,10 @@ def test_development_needs_nothing_and_keeps_one_generated_secret_outside_the_da
     first = load_settings(environ)
     second = load_settings(environ)
     assert first.is_development and first.development_tools and not first.validates_signatures
-    assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
     key_file = tmp_path / "config" / "aviso" / "development.key"
     assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
-    assert not (tmp_path / "var").exists() or first.secret_keys[0] not in _all_text(tmp_path / "var")
+    assert not (tmp_path / "var").exists() or first.secret_key not in _all_text(tmp_path / "var")
 
 
 def _all_text(folder) -> str:
@@ -82,7 +82,7 @@ def test_an_old_development_key_in_the_data_folder_moves_out_and_keeps_working(t
     (tmp_path / "var" / "secret.key").write_text("old-" + "HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk")
     settings = load_settings({"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path / "var"),
                               "HOME": str(tmp_path / "home")})
-    assert settings.secret_keys == ("old-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk",)
+    assert settings.secret_key == "old-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk"
     assert not (tmp_path / "var" / "secret.key").exists()
     assert (tmp_path / "home" / ".config" / "aviso" / "development.key").exists()
 
@@ -135,10 +135,10 @@ def test_production_refuses_a_weak_secret_key(key):
     assert "AVISO_SECRET_KEY" in str(error.value) and "\n" not in str(error.value)
 
 
-def test_each_of_several_keys_must_be_strong():
+def test_each_of_several_encryption_keys_must_be_strong():
     strong = PRODUCTION["AVISO_SECRET_KEY"]
-    with pytest.raises(ConfigError, match="key 2 of 2"):
-        load_settings({**PRODUCTION, "AVISO_SECRET_KEY": f"{strong},{'b' * 40}"})
+    with pytest.raises(ConfigError, match="AVISO_ENCRYPTION_KEYS is too weak \\(key 2 of 2"):
+        load_settings({**PRODUCTION, "AVISO_ENCRYPTION_KEYS": f"{strong},{'b' * 40}"})
 
 
 def test_random_keys_of_32_hex_or_more_are_accepted():
@@ -146,7 +146,7 @@ def test_random_keys_of_32_hex_or_more_are_accepted():
 
     for _ in range(200):
         for key in (secrets.token_hex(16), secrets.token_urlsafe(32), secrets.token_hex(32)):
-            assert load_settings({**PRODUCTION, "AVISO_SECRET_KEY": key}).secret_keys == (key,)
+            assert load_settings({**PRODUCTION, "AVISO_SECRET_KEY": key}).secret_key == key
 
 
 def test_cli_reports_a_bad_setting_in_one_line_without_a_traceback(tmp_path):

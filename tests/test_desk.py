@@ -9,7 +9,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import Worker
 
 from bot import keys, queues
 from bot.broadcasts import APPROVED, CANCELLED, DONE, DRAFT, FAILED, PENDING_APPROVAL, SCHEDULED
@@ -20,7 +19,7 @@ from bot.encoding import for_sms
 from bot.identity import parse_address
 from bot.staff import NotAllowed
 
-from .conftest import Phone
+from .conftest import ForkingJobRunner, Phone
 from .workshops_support import publish, workshop
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -66,7 +65,7 @@ def families(client):
 def work(app, aviso):
     """Run every queued job, like `aviso worker` would."""
     with app.app_context():
-        Worker(list(queues.ALL), connection=aviso.connection).work(burst=True)
+        ForkingJobRunner(list(queues.ALL), connection=aviso.connection).work(burst=True)
 
 
 def outbox_for(aviso, number):
