@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from . import services
+from .broadcast_lists import BadQuery, query_from_args
 from .broadcasts import Broadcast, BroadcastError, BroadcastNotFound, InvalidTransition
 from .broadcasts import MissingTranslation as PlanMissingTranslation
 from .compose import BroadcastRequest, ComposeError, MissingTranslation, templates
@@ -195,8 +196,17 @@ def create():
 @bp.get("/broadcasts")
 @staff_required
 def recent():
-    """Recent broadcasts for the caller's schools."""
-    return jsonify(broadcasts=[broadcast_json(b) for b in services.current().desk().recent(g.staff, 50)])
+    """The caller's schools' broadcasts, newest first, a page at a time (filters: school, kind, status,
+    since, until; next_cursor continues)."""
+    aviso = services.current()
+    try:
+        query = query_from_args(request.args, g.staff, aviso.settings.timezone)
+    except BadQuery as exc:
+        return _error(400, str(exc))
+    except NotAllowed as exc:
+        return _error(403, str(exc))
+    found = aviso.desk().list(g.staff, query)
+    return jsonify(broadcasts=[broadcast_json(b) for b in found.broadcasts], next_cursor=found.next_cursor)
 
 
 @bp.get("/broadcasts/<broadcast_id>")

@@ -22,23 +22,53 @@ class Entry:
     detail: str = ""
 
 
+BROADCAST_ACTIONS = ("created", "approved", "rejected", "cancelled", "scheduled", "sending")
+
+
 class AuditLog:
     """An append-only list in Redis, newest first, trimmed to a bounded length."""
 
     def __init__(self, connection: redis.Redis):
         self.connection = connection
 
-    def record(self, actor: str, action: str, subject: str, detail: str = "") -> None:
-        """Append an entry."""
+    def record(self, actor: str, action: str, subject: str, detail: str = "", schools: tuple[str, ...] = ()) -> None:
+        """Append an entry (also to the lists of its schools and of its subject, so each reads only its own)."""
         entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "actor": actor, "action": action,
                  "subject": subject, "detail": detail}
+        raw = json.dumps(entry, ensure_ascii=False)
+        scoped = [(keys.AUDIT_SCHOOL.format(code=code), keys.AUDIT_SCOPE_MAX) for code in schools]
+        if subject.startswith("content "):
+            scoped.append((keys.AUDIT_CONTENT, keys.AUDIT_SCOPE_MAX))
+        if schools or action in BROADCAST_ACTIONS:
+            scoped.append((keys.AUDIT_SUBJECT.format(subject=subject), keys.AUDIT_SUBJECT_MAX))
         pipe = self.connection.pipeline(transaction=True)
-        pipe.lpush(keys.AUDIT, json.dumps(entry, ensure_ascii=False))
-        pipe.ltrim(keys.AUDIT, 0, keys.AUDIT_MAX - 1)
+        for name, length in [(keys.AUDIT, keys.AUDIT_MAX), *scoped]:
+            pipe.lpush(name, raw)
+            pipe.ltrim(name, 0, length - 1)
+        for name, _ in scoped:
+            pipe.expire(name, keys.BROADCAST_TTL_SECONDS)
         pipe.execute()
+
+    def about(self, subject: str) -> list[Entry]:
+        """The entries about one broadcast, newest first."""
+        return self._read(keys.AUDIT_SUBJECT.format(subject=subject), keys.AUDIT_SUBJECT_MAX)
+
+    def for_schools(self, schools: tuple[str, ...], limit: int) -> list[Entry]:
+        """The newest entries about these schools' broadcasts and the content, merged, each once."""
+        pipe = self.connection.pipeline(transaction=False)
+        for name in [keys.AUDIT_SCHOOL.format(code=code) for code in schools] + [keys.AUDIT_CONTENT]:
+            pipe.lrange(name, 0, limit - 1)
+        rows = {raw for found in pipe.execute() for raw in found}
+        entries = sorted((json.loads(raw) for raw in rows), key=lambda r: r["at"], reverse=True)[:limit]
+        return [_entry(r) for r in entries]
+
+    def _read(self, name: str, limit: int) -> list[Entry]:
+        return [_entry(json.loads(raw)) for raw in self.connection.lrange(name, 0, limit - 1)]
 
     def recent(self, limit: int = 100) -> list[Entry]:
         """The newest entries."""
-        rows = (json.loads(raw) for raw in self.connection.lrange(keys.AUDIT, 0, limit - 1))
-        return [Entry(datetime.fromisoformat(r["at"]), r["actor"], r["action"], r["subject"], r["detail"])
-                for r in rows]
+        return self._read(keys.AUDIT, limit)
+
+
+def _entry(row: dict) -> Entry:
+    return Entry(datetime.fromisoformat(row["at"]), row["actor"], row["action"], row["subject"], row["detail"])

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from . import keys, segments
+from . import broadcast_index, keys, segments
 from .contacts import contact_redis_key
 from .identity import SMS, WHATSAPP
 from .outcomes import NO_TRANSLATION, WINDOW_CLOSED, OutcomeError, Outcomes, OutcomeStore
@@ -198,11 +198,13 @@ class Plan:
     total_segments: int
 
 
-_CREATE = """
+_CREATE = broadcast_index.LUA + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'id' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'code' end
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'status', ARGV[2])
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'status', ARGV[2], 'owners', ARGV[6], 'kind', ARGV[7], 'by', ARGV[8],
+           'score', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+aviso_index(KEYS[1], ARGV[3], ARGV[2], '')
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4] - ARGV[5])
@@ -216,12 +218,13 @@ for s in string.gmatch(ARGV[2], '%S+') do
 end
 return status
 """
-_TRANSITION = """
+_TRANSITION = broadcast_index.LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
 for s in string.gmatch(ARGV[2], '%S+') do
   if s == status then
     redis.call('HSET', KEYS[1], 'status', ARGV[1])
+    aviso_index(KEYS[1], ARGV[6], ARGV[1], status)
     if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
       redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
     end
@@ -264,7 +267,7 @@ class BroadcastStore:
             keys=[keys.BROADCAST.format(id=broadcast.id), keys.BROADCAST_CODE.format(code=code),
                   keys.BROADCASTS_RECENT],
             args=[broadcast.to_json(), broadcast.status, broadcast.id, broadcast.created_at.timestamp(),
-                  keys.BROADCAST_TTL_SECONDS])
+                  keys.BROADCAST_TTL_SECONDS, ",".join(broadcast.schools), broadcast.kind, broadcast.created_by])
         if answer != b"ok":
             raise DuplicateBroadcast(f"a broadcast with this {answer.decode()} already exists")
         if broadcast.corrects:  # VERIFY of the original says it was corrected, once a correction went out
@@ -331,7 +334,7 @@ class BroadcastStore:
         stamp = "started_at" if to == SENDING else "finished_at" if to in (DONE, CANCELLED, FAILED) else ""
         ok, current = self._scripts["transition"](
             keys=[keys.BROADCAST.format(id=broadcast_id)],
-            args=[to, allowed, stamp, _now().isoformat(), failure])
+            args=[to, allowed, stamp, _now().isoformat(), failure, broadcast_id])
         if not current:
             raise BroadcastNotFound(broadcast_id)
         if not ok:

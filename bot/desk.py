@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from . import fanout
 from .audit import AuditLog
+from .broadcast_index import Query
+from .broadcast_lists import Page, page
 from .broadcasts import (
     APPROVED,
     CANCELLED,
@@ -86,15 +88,16 @@ class Desk:
         return broadcast
 
     def recent(self, staff: StaffMember, limit: int) -> list[Broadcast]:
-        """The newest broadcasts of the staff member's schools."""
-        mine = []
-        for broadcast in self.store.list_recent(limit):
-            try:
-                self.check_access(staff, broadcast)
-            except NotAllowed:
-                continue
-            mine.append(broadcast)
-        return mine
+        """The newest broadcasts of the staff member's schools (read from their schools' indexes)."""
+        return self.list(staff, Query(None if staff.role == "admin" else staff.schools, limit=limit)).broadcasts
+
+    def list(self, staff: StaffMember, query: Query) -> Page:
+        """One page of the broadcasts a query asks for, only of the staff member's schools."""
+        if query.schools is None and staff.role != "admin":
+            query = replace(query, schools=staff.schools)
+        elif query.schools is not None:
+            staff.check_schools(query.schools)
+        return page(self.store.connection, query)
 
     def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         workshop = self.content.workshop(request.workshop) if request.workshop else None
@@ -139,7 +142,7 @@ class Desk:
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
-        self.audit.record(_actor(staff), "created", broadcast.id, detail)
+        self.audit.record(_actor(staff), "created", broadcast.id, detail, broadcast.schools)
         if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
             return self.store.transition(broadcast.id, PENDING_APPROVAL)
         return self._release(broadcast, now)
@@ -155,7 +158,7 @@ class Desk:
         if not approver.can_approve:
             raise NotAllowed(f"{approver.name} is a sender, not an approver")
         broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
-        self.audit.record(_actor(approver), "approved", broadcast.id)
+        self.audit.record(_actor(approver), "approved", broadcast.id, schools=broadcast.schools)
         return self._release(broadcast, now)
 
     def reject(self, approver: StaffMember, broadcast_id: str, reason: str) -> Broadcast:
@@ -168,7 +171,7 @@ class Desk:
             raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
         if approver.id == broadcast.created_by or not approver.can_approve:
             raise NotAllowed("only another staff member who approves can reject")
-        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip())
+        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip(), broadcast.schools)
         return self.store.transition(broadcast_id, DRAFT)
 
     def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
@@ -178,7 +181,7 @@ class Desk:
         if broadcast.status in (DONE, CANCELLED):
             raise InvalidTransition(f"broadcast {broadcast_id} is already {broadcast.status}")
         cancelled = fanout.cancel(self.store.connection, broadcast_id)
-        self.audit.record(_actor(staff), "cancelled", broadcast_id)
+        self.audit.record(_actor(staff), "cancelled", broadcast_id, schools=broadcast.schools)
         return cancelled
 
     def _release(self, broadcast: Broadcast, now: datetime | None) -> Broadcast:
@@ -190,10 +193,10 @@ class Desk:
             when = quiet_until(self.settings, when) or when
         if when > now + timedelta(seconds=1):
             fanout.schedule(self.store.connection, broadcast.id, when)
-            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"))
+            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"), broadcast.schools)
         else:
             fanout.enqueue_start(self.store.connection, broadcast.id)
-            self.audit.record("aviso", "sending", broadcast.id)
+            self.audit.record("aviso", "sending", broadcast.id, schools=broadcast.schools)
         return self.store.get(broadcast.id)
 
 

@@ -16,6 +16,8 @@ from rq.utils import utcparse
 
 from . import keys, queues, services
 from .batches import BatchRun, Lease
+from .broadcast_index import Query
+from .broadcast_lists import page
 from .broadcasts import (
     APPROVED,
     CANCELLED,
@@ -237,7 +239,7 @@ def watch(broadcast_id: str, linger: bool = False) -> str:
 def recover(connection: redis.Redis, limit: int = 100) -> int:
     """Sweep every recent broadcast still sending (for a worker's start-up); return batches re-queued."""
     store, total = BroadcastStore(connection), 0
-    for broadcast in store.list_recent(limit):
+    for broadcast in page(connection, Query(None, status=SENDING, limit=limit)).broadcasts:
         if broadcast.status == SENDING:
             total += len(sweep(connection, broadcast.id, force=True))
             _finish_if_complete(connection, store, broadcast.id)

@@ -67,6 +67,13 @@ STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
 # ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000
+# The same entries again per school (a broadcast's owning schools), for the content, and per subject
+# (a broadcast id), so a school's audit page and a broadcast's "sent back" reason read only their own.
+AUDIT_SCHOOL = PREFIX + ":audit:school:{code}"
+AUDIT_CONTENT = PREFIX + ":audit:content"
+AUDIT_SUBJECT = PREFIX + ":audit:subject:{subject}"
+AUDIT_SCOPE_MAX = 10_000
+AUDIT_SUBJECT_MAX = 100
 
 # ---- Workshops (owned by bot/registrations.py, bot/reminders.py and bot/workshop_changes.py) ------
 # A contact's own sign-ups live in its contact hash, fields "workshops" (ids it holds a seat for) and
@@ -102,3 +109,11 @@ DASHBOARD_SESSION = PREFIX + ":dash:session:{sid}"
 # [epoch seconds, sent, delivered, failed, skipped]. Counts only; kept as long as recipient records.
 DASHBOARD_PROGRESS = PREFIX + ":dash:progress:{id}"
 DASHBOARD_PROGRESS_MAX = 600
+
+# ---- Broadcast indexes (owned by bot/broadcast_index.py; written only by bot/broadcasts.py's scripts) --
+# Sorted sets of broadcast ids scored by creation time: {scope}, {scope}:status:{status},
+# {scope}:kind:{kind}, where scope is the district's or one school's; and {sender}:status:{status}
+# per staff id. A broadcast's hash holds what they need beside it: owners, kind, by, score.
+BROADCAST_INDEX_ALL = PREFIX + ":bidx:all"
+BROADCAST_INDEX_SCHOOL = PREFIX + ":bidx:school:"
+BROADCAST_INDEX_SENDER = PREFIX + ":bidx:by:"
