@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 import redis
 
-from . import broadcast_index, keys, segments
+from . import audience_counts, broadcast_index, keys, segments
 from .contacts import contact_redis_key
 from .identity import SMS, WHATSAPP
 from .outcomes import NO_TRANSLATION, WINDOW_CLOSED, OutcomeError, Outcomes, OutcomeStore
@@ -378,27 +379,27 @@ class BroadcastStore:
                                             int(wa_seen) if wa_seen else None))
         return recipients
 
-    def plan(self, broadcast: Broadcast, *, now: float | None = None, strict: bool = True) -> Plan:
-        """The preview: recipients per language and channel, missing texts, segments; strict refuses gaps."""
+    def plan(self, broadcast: Broadcast, *, now: float | None = None, strict: bool = True,
+             district: frozenset[str] = frozenset()) -> Plan:
+        """The preview: recipients per language and channel, missing texts, segments; strict refuses gaps.
+        One school's or the whole district's (every code in district) read the audience counts."""
         now = _now().timestamp() if now is None else now
-        groups: dict[str, list[Recipient]] = {}
-        for recipient in self.audience(broadcast):
-            groups.setdefault(recipient.language, []).append(recipient)
+        groups = self._cohorts(broadcast, now, district)
         missing = tuple(sorted(lang for lang in groups if lang not in broadcast.texts))
         if missing and strict and broadcast.fallback_language not in broadcast.texts:
             raise MissingTranslation(missing)
         rows = []
-        for language, members in sorted(groups.items()):
+        for language, cohorts in sorted(groups.items()):
             counts = {"sms": 0, "whatsapp": 0, "template": 0, "unreachable": 0, "segments": 0}
-            for r in members:
-                counts["whatsapp" if r.channel == WHATSAPP else "sms"] += 1
+            for (channel, wa_seen), n in cohorts.items():
+                counts["whatsapp" if channel == WHATSAPP else "sms"] += n
                 try:
-                    delivery = broadcast.delivery_for(language, r.channel, r.wa_seen, now)
+                    delivery = broadcast.delivery_for(language, channel, wa_seen, now)
                 except Undeliverable:
-                    counts["unreachable"] += r.channel == WHATSAPP
+                    counts["unreachable"] += n if channel == WHATSAPP else 0
                     continue
-                counts["template"] += delivery.content_sid is not None
-                counts["segments"] += delivery.segments
+                counts["template"] += n if delivery.content_sid is not None else 0
+                counts["segments"] += delivery.segments * n
             used = language if language in broadcast.texts else broadcast.fallback_language
             text = broadcast.texts.get(used or "")
             rows.append(LanguagePlan(language, used if text else None, counts["sms"], counts["whatsapp"],
@@ -407,6 +408,27 @@ class BroadcastStore:
         return Plan(broadcast.id, tuple(rows), missing, sum(r.sms + r.whatsapp for r in rows),
                     sum(r.sms + r.whatsapp - r.whatsapp_unreachable for r in rows if r.text_language),
                     sum(r.total_segments for r in rows))
+
+    def _cohorts(self, broadcast: Broadcast, now: float, district: frozenset[str]) -> dict[str, Counter]:
+        """Recipients per language, as (channel, WhatsApp time) -> how many: from the audience counts for
+        one school or the district (cost independent of its size), else from the audience itself."""
+        schools = set(broadcast.schools)
+        plain = broadcast.kind != "correction" and not broadcast.workshop
+        if plain and (len(schools) == 1 or (district and schools >= district)):
+            school = next(iter(schools)) if len(schools) == 1 else None
+            groups = {}
+            for language, tally in audience_counts.tallies(self.connection, school,
+                                                           now - WHATSAPP_SESSION_SECONDS).items():
+                if broadcast.languages is not None and language not in broadcast.languages:
+                    continue
+                cohorts = Counter({(SMS, None): tally.sms, (WHATSAPP, int(now)): tally.whatsapp_in_window,
+                                   (WHATSAPP, None): tally.whatsapp - tally.whatsapp_in_window})
+                groups[language] = Counter({k: n for k, n in cohorts.items() if n > 0})
+            return {lang: cohorts for lang, cohorts in groups.items() if cohorts}
+        groups: dict[str, Counter] = {}
+        for recipient in self.audience(broadcast):
+            groups.setdefault(recipient.language, Counter())[(recipient.channel, recipient.wa_seen)] += 1
+        return groups
 
     def _original_recipients(self, original_id: str) -> list[str]:
         if not self.connection.exists(keys.BROADCAST.format(id=original_id)):

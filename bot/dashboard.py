@@ -8,10 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
-from flask import flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
+from flask import flash, g, jsonify, redirect, render_template, request, url_for
 
+from . import (
+    audience_counts,
+    dashboard_history,  # noqa: F401  (its views join this blueprint)
+    registrations,
+)
 from . import dashboard_data as data
-from . import registrations
 from .api import broadcast_json, parse_request, plan_json
 from .broadcast_index import Query
 from .broadcasts import (
@@ -27,13 +31,11 @@ from .broadcasts import (
     BroadcastNotFound,
 )
 from .compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
-from .content import Content
 from .content_check import check
 from .dashboard_auth import actor, bp, error_page, roles, t
 from .dashboard_pages import content as _content
 from .dashboard_pages import local as _local
 from .dashboard_pages import page as _page
-from . import dashboard_history  # noqa: F401  (its views join this blueprint)
 from .publishing import NothingToRollBack, VersionConflict
 from .staff import NotAllowed
 
@@ -66,7 +68,7 @@ def _mine(limit: int = RECENT, **filters):
 def home():
     """My schools and their subscribers (counts), approvals waiting, broadcasts sent back, recent ones."""
     aviso, content = g.aviso, _content()
-    schools = [(code, content.schools.by_code[code].name, data.subscriber_counts(aviso.connection, code))
+    schools = [(code, content.schools.by_code[code].name, audience_counts.per_language(aviso.connection, code))
                for code in data.my_schools(g.staff, content)]
     recent = _mine().broadcasts
     pending = _mine(SHORT_LIST, status=PENDING_APPROVAL).broadcasts if g.staff.can_approve else []
@@ -181,7 +183,8 @@ def broadcast(broadcast_id: str):
     found, refused = _load(broadcast_id)
     if refused:
         return refused
-    plan = g.aviso.broadcasts.plan(found, strict=False) if found.status in (DRAFT, PENDING_APPROVAL) else None
+    waiting = found.status in (DRAFT, PENDING_APPROVAL)
+    plan = g.aviso.broadcasts.plan(found, strict=False, district=g.aviso.desk().district) if waiting else None
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,

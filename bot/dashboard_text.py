@@ -646,7 +646,10 @@ ES = {
     "nav.history": "Historial",
     "list.older": "Más antiguos",
     "history.title": "Historial",
-    "history.intro": "Todos los avisos de sus escuelas, del más nuevo al más antiguo. Filtre por escuela, tipo, estado y fecha.",
+    "history.intro": (
+        "Todos los avisos de sus escuelas, del más nuevo al más antiguo. Filtre por escuela, tipo, estado y "
+        "fecha."
+    ),
     "history.school": "Escuela",
     "history.kind": "Tipo",
     "history.status": "Estado",

@@ -55,6 +55,7 @@ class Desk:
         self.content = content
         self.settings = settings
         self.audit = audit
+        self.district = frozenset(content.schools.by_code)  # a broadcast to all of them reads district counts
 
     def get(self, broadcast_id: str) -> Broadcast:
         """The broadcast with this id, or BroadcastNotFound saying so."""
@@ -120,14 +121,15 @@ class Desk:
         )
         code = new_code()
         draft = replace(draft, code=code, texts=render(request, self.content, code))
-        audience_languages = set(self.store.plan(draft, strict=False).missing) | set(draft.texts)
+        missing = self.store.plan(draft, strict=False, district=self.district).missing
+        audience_languages = set(missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
         return draft
 
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
         draft = self._draft(staff, request)
-        return draft, self.store.plan(draft, strict=False)
+        return draft, self.store.plan(draft, strict=False, district=self.district)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""

@@ -32,6 +32,12 @@ OUTBOX_MAX = 1000
 # Alert subscriptions. A school's subscribers: a set of contact keys. A contact's own schools live in
 # its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
 SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
+# Audience counts (owned by bot/audience_counts.py, written in the same script as each subscriber change):
+# a hash per scope, "{language}|{channel}" -> reachable subscribers; the district's counts each family
+# once. Beside each, "{scope}:wa:{language}": a sorted set of WhatsApp subscribers' contact keys scored by
+# their last message (for the 24-hour window). Counts and contact keys only, never a number.
+COUNTS_ALL = PREFIX + ":counts:all"
+COUNTS_SCHOOL = PREFIX + ":counts:school:"
 
 # ---- Broadcasts (owned by bot/broadcasts.py, bot/fanout.py and bot/ratelimit.py) ----------------
 # A broadcast: a hash with fields doc (the Broadcast as JSON), status, started_at, finished_at,

@@ -13,18 +13,12 @@ from bot import broadcast_index, keys
 from bot.broadcasts import DONE, DRAFT, PENDING_APPROVAL, SENDING, Broadcast, BroadcastStore, new_id
 from bot.outcomes import OutcomeStore
 
+from . import test_dashboard as dashboard_tests
 from .test_broadcasts import subscribe
-from .test_dashboard import (  # noqa: F401  (fixtures)
-    APPROVER,
-    SENDER,
-    VENICE,
-    create,
-    make_client,
-    post,
-    settings,
-    sign_in,
-    staff,
-)
+from .test_dashboard import APPROVER, SENDER, VENICE, create, post, sign_in
+
+# The dashboard tests' fixtures: no quiet hours, a sender and an approver at Belmont, a sender at Venice.
+settings, staff, make_client = dashboard_tests.settings, dashboard_tests.staff, dashboard_tests.make_client
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
