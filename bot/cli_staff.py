@@ -87,6 +87,14 @@ def broadcast() -> None:
     """Create, preview, approve, cancel and follow broadcasts."""
 
 
+@broadcast.command("reindex")
+def broadcast_reindex() -> None:
+    """Index broadcasts stored before the per-school lists existed (safe to run again)."""
+    from .broadcast_index import backfill
+
+    click.echo(f"indexed {backfill(_aviso().connection)} broadcasts")
+
+
 @broadcast.command("templates")
 def broadcast_templates() -> None:
     """Template names and the variables each needs."""

@@ -10,6 +10,7 @@ import pytest
 
 from bot import audience_counts, contacts, keys
 from bot.broadcasts import Broadcast, new_id
+from bot.cli import cli
 from bot.identity import Address
 
 from .conftest import Phone
@@ -82,3 +83,12 @@ def test_the_preview_of_one_school_reads_the_counts_with_the_whatsapp_window(pho
     assert (row.language, row.sms, row.whatsapp, row.whatsapp_unreachable) == ("es", 1, 1, 0)
     later = aviso.broadcasts.plan(draft, now=now + 2 * 24 * 3600)  # two days on, the window has closed
     assert later.languages[0].whatsapp_unreachable == 1 and later.messages == 1
+
+
+def test_aviso_counts_rebuild_recounts_from_the_command_line(phone, aviso, runner, cli_env):
+    for body in ("ALERTAS", "Belmont", "1"):
+        phone.text(body)
+    aviso.connection.delete(audience_counts.scope("BELMONT"))
+    result = runner.invoke(cli, ["counts", "rebuild"], env=cli_env)
+    assert result.exit_code == 0 and "counted 1 families" in result.output
+    assert audience_counts.per_language(aviso.connection, "BELMONT") == {"es": 1}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot import broadcast_index, keys
 from bot.broadcasts import DONE, DRAFT, PENDING_APPROVAL, SENDING, Broadcast, BroadcastStore, new_id
+from bot.cli import cli
 from bot.outcomes import OutcomeStore
 
 from . import test_dashboard as dashboard_tests
@@ -147,3 +148,12 @@ def test_the_csv_report_counts_per_language_channel_and_reason_and_holds_no_numb
     venice = make_client()
     sign_in(venice, aviso, VENICE)
     assert venice.get(f"/dashboard/broadcasts/{broadcast.id}/report.csv").status_code == 403
+
+
+def test_aviso_broadcast_reindex_backfills_from_the_command_line(aviso, staff, runner, cli_env):
+    other_school_posts(aviso, staff["venice"].id, 2)
+    for name in list(aviso.connection.scan_iter(match=keys.PREFIX + ":bidx:*")):
+        aviso.connection.delete(name)
+    result = runner.invoke(cli, ["broadcast", "reindex"], env=cli_env)
+    assert result.exit_code == 0 and "indexed 2 broadcasts" in result.output
+    assert len(aviso.desk().list(staff["venice"], broadcast_index.Query(None)).broadcasts) == 2
