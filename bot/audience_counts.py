@@ -106,6 +106,20 @@ def tallies(connection: redis.Redis, school: str | None, window_start: float) ->
     return {lang: Tally(sms, wa, in_window.get(lang, 0)) for lang, (sms, wa) in sorted(found.items())}
 
 
+def cohorts(connection: redis.Redis, school: str | None, languages: tuple[str, ...] | None, now: float,
+            window_seconds: int) -> dict[str, Counter]:
+    """Per language, (channel, WhatsApp time or None) -> subscribers, as a preview groups its audience: a
+    WhatsApp time of now stands for those inside the window, None for those outside it."""
+    groups = {}
+    for language, tally in tallies(connection, school, now - window_seconds).items():
+        if languages is not None and language not in languages:
+            continue
+        found = Counter({(SMS, None): tally.sms, (WHATSAPP, int(now)): tally.whatsapp_in_window,
+                         (WHATSAPP, None): tally.whatsapp - tally.whatsapp_in_window})
+        groups[language] = Counter({k: n for k, n in found.items() if n > 0})
+    return {language: found for language, found in groups.items() if found}
+
+
 def write_contact(connection: redis.Redis, contact_key: str, fields: dict[str, str], schools: tuple[str, ...]) -> None:
     """Store a contact's fields and follow these schools, counts included, in one step."""
     connection.eval(WRITE, 1, keys.CONTACT.format(key=contact_key), contact_key, len(fields),

@@ -62,6 +62,39 @@ class AuditLog:
         entries = sorted((json.loads(raw) for raw in rows), key=lambda r: r["at"], reverse=True)[:limit]
         return [_entry(r) for r in entries]
 
+    def reindex(self) -> int:
+        """Rebuild the per-school, content and per-broadcast lists from the log (for entries recorded
+        before they existed); a broadcast's schools are those its index fields name. Entries indexed."""
+        raw_entries = self.connection.lrange(keys.AUDIT, 0, -1)
+        subjects = {json.loads(raw)["subject"] for raw in raw_entries}
+        ids = sorted(s for s in subjects if len(s) == 16 and all(c in "0123456789abcdef" for c in s))
+        pipe = self.connection.pipeline(transaction=False)
+        for broadcast_id in ids:
+            pipe.hget(keys.BROADCAST.format(id=broadcast_id), "owners")
+        owners = {i: tuple(c for c in (o or b"").decode().split(",") if c)
+                  for i, o in zip(ids, pipe.execute(), strict=True)}
+        scoped: dict[str, list[bytes]] = {}
+        indexed = 0
+        for raw in raw_entries:
+            entry = json.loads(raw)
+            subject = entry["subject"]
+            names = [keys.AUDIT_SCHOOL.format(code=code) for code in owners.get(subject, ())]
+            if subject.startswith("content "):
+                names.append(keys.AUDIT_CONTENT)
+            if subject in owners:
+                names.append(keys.AUDIT_SUBJECT.format(subject=subject))
+            indexed += bool(names)
+            for name in names:
+                scoped.setdefault(name, []).append(raw)
+        pipe = self.connection.pipeline(transaction=True)
+        for name, rows in scoped.items():
+            limit = keys.AUDIT_SUBJECT_MAX if ":subject:" in name else keys.AUDIT_SCOPE_MAX
+            pipe.delete(name)
+            pipe.rpush(name, *rows[:limit])
+            pipe.expire(name, keys.BROADCAST_TTL_SECONDS)
+        pipe.execute()
+        return indexed
+
     def _read(self, name: str, limit: int) -> list[Entry]:
         return [_entry(json.loads(raw)) for raw in self.connection.lrange(name, 0, limit - 1)]
 

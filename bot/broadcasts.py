@@ -415,16 +415,8 @@ class BroadcastStore:
         schools = set(broadcast.schools)
         plain = broadcast.kind != "correction" and not broadcast.workshop
         if plain and (len(schools) == 1 or (district and schools >= district)):
-            school = next(iter(schools)) if len(schools) == 1 else None
-            groups = {}
-            for language, tally in audience_counts.tallies(self.connection, school,
-                                                           now - WHATSAPP_SESSION_SECONDS).items():
-                if broadcast.languages is not None and language not in broadcast.languages:
-                    continue
-                cohorts = Counter({(SMS, None): tally.sms, (WHATSAPP, int(now)): tally.whatsapp_in_window,
-                                   (WHATSAPP, None): tally.whatsapp - tally.whatsapp_in_window})
-                groups[language] = Counter({k: n for k, n in cohorts.items() if n > 0})
-            return {lang: cohorts for lang, cohorts in groups.items() if cohorts}
+            return audience_counts.cohorts(self.connection, next(iter(schools)) if len(schools) == 1 else None,
+                                           broadcast.languages, now, WHATSAPP_SESSION_SECONDS)
         groups: dict[str, Counter] = {}
         for recipient in self.audience(broadcast):
             groups.setdefault(recipient.language, Counter())[(recipient.channel, recipient.wa_seen)] += 1

@@ -89,10 +89,11 @@ def broadcast() -> None:
 
 @broadcast.command("reindex")
 def broadcast_reindex() -> None:
-    """Index broadcasts stored before the per-school lists existed (safe to run again)."""
+    """Index broadcasts and audit entries stored before the per-school lists existed (safe to run again)."""
     from .broadcast_index import backfill
 
-    click.echo(f"indexed {backfill(_aviso().connection)} broadcasts")
+    aviso = _aviso()
+    click.echo(f"indexed {backfill(aviso.connection)} broadcasts and {aviso.audit.reindex()} audit entries")
 
 
 @broadcast.command("templates")

@@ -155,5 +155,18 @@ def test_aviso_broadcast_reindex_backfills_from_the_command_line(aviso, staff, r
     for name in list(aviso.connection.scan_iter(match=keys.PREFIX + ":bidx:*")):
         aviso.connection.delete(name)
     result = runner.invoke(cli, ["broadcast", "reindex"], env=cli_env)
-    assert result.exit_code == 0 and "indexed 2 broadcasts" in result.output
+    assert result.exit_code == 0 and "indexed 2 broadcasts" in result.output, result.output
     assert len(aviso.desk().list(staff["venice"], broadcast_index.Query(None)).broadcasts) == 2
+
+
+def test_reindex_gives_a_school_its_audit_entries_from_before_the_per_school_lists(make_client, aviso, staff):
+    (mine,) = [BroadcastStore(aviso.connection).create(Broadcast(
+        id=new_id(), schools=("BELMONT",), kind="update", texts={"en": "x"}, code="OLD01",
+        created_by=staff["sender"].id, status=DONE))]
+    aviso.connection.lpush(keys.AUDIT, '{"at": "2026-03-02T15:00:00+00:00", "actor": "Ms. Rivera", '
+                           f'"action": "created", "subject": "{mine.id}", "detail": "update for BELMONT"}}')
+    client = make_client()
+    sign_in(client, aviso, SENDER)
+    assert "OLD01" not in client.get("/dashboard/audit").text
+    assert aviso.audit.reindex() == 1 and aviso.audit.reindex() == 1
+    assert "OLD01" in client.get("/dashboard/audit").text
