@@ -53,14 +53,15 @@ class AuditLog:
         """The entries about one broadcast, newest first."""
         return self._read(keys.AUDIT_SUBJECT.format(subject=subject), keys.AUDIT_SUBJECT_MAX)
 
-    def for_schools(self, schools: tuple[str, ...], limit: int) -> list[Entry]:
-        """The newest entries about these schools' broadcasts and the content, merged, each once."""
+    def for_schools(self, schools: tuple[str, ...], limit: int, offset: int = 0) -> list[Entry]:
+        """The newest entries about these schools' broadcasts and the content, merged, each once (skipping
+        offset of them: a page)."""
         pipe = self.connection.pipeline(transaction=False)
         for name in [keys.AUDIT_SCHOOL.format(code=code) for code in schools] + [keys.AUDIT_CONTENT]:
-            pipe.lrange(name, 0, limit - 1)
-        rows = {raw for found in pipe.execute() for raw in found}
-        entries = sorted((json.loads(raw) for raw in rows), key=lambda r: r["at"], reverse=True)[:limit]
-        return [_entry(r) for r in entries]
+            pipe.lrange(name, 0, offset + limit - 1)
+        rows = sorted({raw for found in pipe.execute() for raw in found},
+                      key=lambda raw: (json.loads(raw)["at"], raw), reverse=True)
+        return [_entry(json.loads(raw)) for raw in rows[offset:offset + limit]]
 
     def reindex(self) -> int:
         """Rebuild the per-school, content and per-broadcast lists from the log (for entries recorded
@@ -95,12 +96,12 @@ class AuditLog:
         pipe.execute()
         return indexed
 
-    def _read(self, name: str, limit: int) -> list[Entry]:
-        return [_entry(json.loads(raw)) for raw in self.connection.lrange(name, 0, limit - 1)]
+    def _read(self, name: str, limit: int, offset: int = 0) -> list[Entry]:
+        return [_entry(json.loads(raw)) for raw in self.connection.lrange(name, offset, offset + limit - 1)]
 
-    def recent(self, limit: int = 100) -> list[Entry]:
-        """The newest entries."""
-        return self._read(keys.AUDIT, limit)
+    def recent(self, limit: int = 100, offset: int = 0) -> list[Entry]:
+        """The newest entries (skipping offset of them: a page)."""
+        return self._read(keys.AUDIT, limit, offset)
 
 
 def _entry(row: dict) -> Entry:

@@ -47,6 +47,7 @@ RECEIPTS_WATCH = timedelta(minutes=30)
 RECENT = 20
 SHORT_LIST = 50  # the home page's waiting and sent-back lists; Approvals pages through all of them
 AUDIT_SHOWN = 200
+AUDIT_PAGES = 50  # pages of the audit log a viewer can go back (a school's own list keeps 10,000 entries)
 
 
 def _rejections(ids: set[str]) -> dict[str, object]:
@@ -308,8 +309,11 @@ def content_rollback():
 def audit():
     """Who did what and when (an admin sees everything; others their schools' broadcasts and content)."""
     shown, cache, owners = [], {}, g.aviso.desk().owners
-    entries = (g.aviso.audit.recent(AUDIT_SHOWN) if g.staff.role == "admin"
-               else g.aviso.audit.for_schools(g.staff.schools, AUDIT_SHOWN))
+    number = request.args.get("page", "0")
+    number = min(int(number), AUDIT_PAGES) if number.isdigit() else 0
+    offset = number * AUDIT_SHOWN
+    entries = (g.aviso.audit.recent(AUDIT_SHOWN, offset) if g.staff.role == "admin"
+               else g.aviso.audit.for_schools(g.staff.schools, AUDIT_SHOWN, offset))
     for entry in entries:
         target = None
         if ID_PATTERN.match(entry.subject):
@@ -324,7 +328,8 @@ def audit():
             allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
         if allowed:
             shown.append((entry, target, data.mask_numbers(entry.detail)))
-    return _page("audit.html", entries=shown)
+    older = number + 1 if len(entries) == AUDIT_SHOWN and number < AUDIT_PAGES else None
+    return _page("audit.html", entries=shown, older=older)
 
 
 @bp.get("/queues")
