@@ -145,6 +145,8 @@ def test_the_csv_report_counts_per_language_channel_and_reason_and_holds_no_numb
     body = response.text
     assert not re.search(r"\d{6,}", body) and not any(key in body for key in contacts.values())
     assert "SM0001" not in body
+    headers = {"Authorization": f"Bearer {aviso.roster.issue_token(staff['sender'].id)}"}
+    assert make_client().get(f"/api/broadcasts/{broadcast.id}/report.csv", headers=headers).text == body
     venice = make_client()
     sign_in(venice, aviso, VENICE)
     assert venice.get(f"/dashboard/broadcasts/{broadcast.id}/report.csv").status_code == 403
