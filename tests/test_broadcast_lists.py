@@ -182,7 +182,7 @@ def test_the_audit_log_shows_a_schools_entries_a_page_at_a_time_whatever_other_s
                                     code="AUD02", created_by=staff["venice"].id, status=DONE))
     for n in range(250):
         aviso.audit.record("Ms. Rivera", "approved", mine.id, f"round {n}", ("BELMONT",))
-    for n in range(1200):  # Venice is busy afterwards: more than the 1,000 entries the log used to scan
+    for _ in range(1200):  # Venice is busy afterwards: more than the 1,000 entries the log used to scan
         aviso.audit.record("Mr. Novak", "approved", theirs.id, "", ("VENICE",))
     client = make_client()
     sign_in(client, aviso, SENDER)
