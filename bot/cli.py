@@ -310,6 +310,20 @@ def dev(port: int) -> None:
     run(_settings(default_env="development"), port)  # asking for the runner is asking for development
 
 
+@cli.group()
+def counts() -> None:
+    """The audience counts the home page and the preview read (kept up to date as families change)."""
+
+
+@counts.command("rebuild")
+def counts_rebuild() -> None:
+    """Recount every school's reachable subscribers from the data (after a restore; run it while quiet)."""
+    from . import audience_counts
+
+    _, aviso = _services(_settings())
+    click.echo(f"counted {audience_counts.rebuild(aviso.connection)} families")
+
+
 def _register_groups() -> None:
     from .cli_staff import broadcast, staff, twilio
     from .cli_workshops import workshops

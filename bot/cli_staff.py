@@ -106,6 +106,15 @@ def broadcast() -> None:
     """Create, preview, approve, cancel and follow broadcasts."""
 
 
+@broadcast.command("reindex")
+def broadcast_reindex() -> None:
+    """Index broadcasts and audit entries stored before the per-school lists existed (safe to run again)."""
+    from .broadcast_index import backfill
+
+    aviso = _aviso()
+    click.echo(f"indexed {backfill(aviso.connection)} broadcasts and {aviso.audit.reindex()} audit entries")
+
+
 @broadcast.command("templates")
 def broadcast_templates() -> None:
     """Template names and the variables each needs."""

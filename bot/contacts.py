@@ -8,7 +8,7 @@ from datetime import datetime
 
 import redis
 
-from . import keys
+from . import audience_counts, keys
 from .engine import ContactState
 from .identity import Address, Keyring
 
@@ -143,6 +143,7 @@ def forget(connection: redis.Redis, contact_key: str) -> None:
     name = contact_redis_key(contact_key)
     schools, aliases = (_codes((value or b"").decode()) for value in connection.hmget(name, "schools", "aliases"))
     pipe = connection.pipeline(transaction=True)
+    pipe.eval(audience_counts.UNCOUNT, 1, name, contact_key)
     for school in schools:
         unfollow(pipe, contact_key, school)
     for alias in aliases:  # the contact's other names (a WhatsApp user id seen with its number): see aliases.py

@@ -13,7 +13,7 @@ from html import escape
 
 import redis
 
-from . import alert_flow, aliases, contacts, encoding, keys, registrations, reminders
+from . import alert_flow, aliases, audience_counts, contacts, encoding, keys, registrations, reminders
 from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
@@ -47,7 +47,8 @@ return {1, version, 0, {}}
 # KEYS: contact hash, answer, day's counts, schools joined..., schools left..., aliases...
 # ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
 #       aliases a, their ttl (0: keep), n field/value pairs, then the fields to delete
-_ANSWERED = """
+_ANSWERED = audience_counts.LUA + """
+local before = aviso_contribution(KEYS[1])
 local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
 local pairs_end = 11 + 2 * n
 if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 12, pairs_end)) end
@@ -59,6 +60,8 @@ for i = 1, aliases do
   local alias = KEYS[3 + joined + left + i]
   if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
 end
+aviso_count(ARGV[9], before, -1)  -- the audience counts move with the contact (bot/audience_counts.py)
+aviso_count(ARGV[9], aviso_contribution(KEYS[1]), 1)
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
 redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[8])

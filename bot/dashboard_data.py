@@ -16,14 +16,12 @@ from . import keys, queues
 from .broadcasts import BroadcastError, InvalidTransition, OriginalUnavailable
 from .broadcasts import MissingTranslation as PlanMissingTranslation
 from .compose import ComposeError, MissingTranslation, templates
-from .contacts import contact_redis_key
 from .content import Content
 from .content_check import DEFAULT_REVIEW_WINDOW_DAYS
 from .outcomes import Outcomes
 from .reviews import review_of
 from .staff import NotAllowed, StaffMember
 
-COUNT_CHUNK = 1000  # contact hashes read per round trip when counting subscribers
 # Seven or more digits in a row (with the usual separators): what could be a phone number in free text.
 PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
 
@@ -42,23 +40,7 @@ def mask_numbers(value: str) -> str:
     return PHONE_LIKE.sub("•••", value or "")
 
 
-# ---- counts ---------------------------------------------------------------------------------------------
-
-def subscriber_counts(connection, school: str) -> dict[str, int]:
-    """Subscribers of a school who can be reached (not opted out), per language: counts only."""
-    members = [m.decode() for m in connection.sscan_iter(keys.SCHOOL_SUBSCRIBERS.format(code=school), count=1000)]
-    tally: dict[str, int] = {}
-    for start in range(0, len(members), COUNT_CHUNK):
-        pipe = connection.pipeline(transaction=False)
-        for member in members[start:start + COUNT_CHUNK]:
-            pipe.hmget(contact_redis_key(member), "lang", "ch", "opted_out")
-        for lang, channel, opted_out in pipe.execute():
-            if (lang is None and channel is None) or opted_out == b"1":
-                continue
-            code = (lang or b"").decode() or "-"
-            tally[code] = tally.get(code, 0) + 1
-    return dict(sorted(tally.items(), key=lambda item: (-item[1], item[0])))
-
+# ---- progress ----------------------------------------------------------------------------------------------
 
 def settled(outcomes: Outcomes) -> int:
     """Recipients with a final outcome so far."""

@@ -323,6 +323,20 @@ EN = {
     "queues.state.idle": "idle",
     "queues.state.started": "starting",
     "queues.state.suspended": "suspended",
+    "nav.history": "History",
+    "list.older": "Older",
+    "history.title": "History",
+    "history.intro": "Every broadcast of your schools, newest first. Narrow it down by school, kind, status and date.",
+    "history.school": "School",
+    "history.kind": "Kind",
+    "history.status": "Status",
+    "history.since": "From",
+    "history.until": "To",
+    "history.any": "Any",
+    "history.search": "Search",
+    "history.none": "No broadcast matches.",
+    "history.bad_filter": "That search is not valid. Check the dates (for example 2026-12-03).",
+    "broadcast.report_csv": "Download the report (CSV: counts per language, channel and reason)",
 }
 
 ES = {
@@ -669,6 +683,23 @@ ES = {
     "queues.state.idle": "libre",
     "queues.state.started": "arrancando",
     "queues.state.suspended": "suspendido",
+    "nav.history": "Historial",
+    "list.older": "Más antiguos",
+    "history.title": "Historial",
+    "history.intro": (
+        "Todos los avisos de sus escuelas, del más nuevo al más antiguo. Filtre por escuela, tipo, estado y "
+        "fecha."
+    ),
+    "history.school": "Escuela",
+    "history.kind": "Tipo",
+    "history.status": "Estado",
+    "history.since": "Desde",
+    "history.until": "Hasta",
+    "history.any": "Cualquiera",
+    "history.search": "Buscar",
+    "history.none": "Ningún aviso coincide.",
+    "history.bad_filter": "Esa búsqueda no es válida. Revise las fechas (por ejemplo 2026-12-03).",
+    "broadcast.report_csv": "Descargar el informe (CSV: cifras por idioma, canal y motivo)",
 }
 
 TEXTS = {"en": EN, "es": ES}

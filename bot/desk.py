@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from . import fanout
 from .audit import AuditLog
+from .broadcast_index import Query
+from .broadcast_lists import Page, page
 from .broadcasts import (
     APPROVED,
     CANCELLED,
@@ -63,6 +65,7 @@ class Desk:
         self.content = content
         self.settings = settings
         self.audit = audit
+        self.district = frozenset(content.schools.by_code)  # a broadcast to all of them reads district counts
 
     def get(self, broadcast_id: str) -> Broadcast:
         """The broadcast with this id, or BroadcastNotFound saying so."""
@@ -96,15 +99,16 @@ class Desk:
         return broadcast
 
     def recent(self, staff: StaffMember, limit: int) -> list[Broadcast]:
-        """The newest broadcasts of the staff member's schools."""
-        mine = []
-        for broadcast in self.store.list_recent(limit):
-            try:
-                self.check_access(staff, broadcast)
-            except NotAllowed:
-                continue
-            mine.append(broadcast)
-        return mine
+        """The newest broadcasts of the staff member's schools (read from their schools' indexes)."""
+        return self.list(staff, Query(None if staff.role == "admin" else staff.schools, limit=limit)).broadcasts
+
+    def list(self, staff: StaffMember, query: Query) -> Page:
+        """One page of the broadcasts a query asks for, only of the staff member's schools."""
+        if query.schools is None and staff.role != "admin":
+            query = replace(query, schools=staff.schools)
+        elif query.schools is not None:
+            staff.check_schools(query.schools)
+        return page(self.store.connection, query)
 
     def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None,
                ) -> tuple[Broadcast, Callable[[str], dict[str, str]]]:
@@ -134,14 +138,15 @@ class Desk:
             return render(request, self.content, fresh, on=on, corrects_code=corrects_code)
 
         draft = replace(draft, code=code, texts=written(code), bodies=bodies(request, self.content))
-        audience_languages = set(self.store.plan(draft, strict=False).missing) | set(draft.texts)
+        missing = self.store.plan(draft, strict=False, district=self.district).missing
+        audience_languages = set(missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
         return draft, written
 
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
         draft, _ = self._draft(staff, request)
-        return draft, self.store.plan(draft, strict=False)
+        return draft, self.store.plan(draft, strict=False, district=self.district)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
@@ -156,7 +161,7 @@ class Desk:
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
-        self.audit.record(_actor(staff), "created", broadcast.id, detail)
+        self.audit.record(_actor(staff), "created", broadcast.id, detail, broadcast.schools)
         if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
             return self.store.transition(broadcast.id, PENDING_APPROVAL)
         return self._release(broadcast, now)
@@ -172,7 +177,7 @@ class Desk:
         if not approver.can_approve:
             raise NotAllowed(f"{approver.name} is a sender, not an approver")
         broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
-        self.audit.record(_actor(approver), "approved", broadcast.id)
+        self.audit.record(_actor(approver), "approved", broadcast.id, schools=broadcast.schools)
         return self._release(broadcast, now)
 
     def reject(self, approver: StaffMember, broadcast_id: str, reason: str) -> Broadcast:
@@ -185,7 +190,7 @@ class Desk:
             raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
         if approver.id == broadcast.created_by or not approver.can_approve:
             raise NotAllowed("only another staff member who approves can reject")
-        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip())
+        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip(), broadcast.schools)
         return self.store.transition(broadcast_id, DRAFT)
 
     def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
@@ -195,7 +200,7 @@ class Desk:
         if broadcast.status in (DONE, CANCELLED):
             raise InvalidTransition(f"broadcast {broadcast_id} is already {broadcast.status}")
         cancelled = fanout.cancel(self.store.connection, broadcast_id)
-        self.audit.record(_actor(staff), "cancelled", broadcast_id)
+        self.audit.record(_actor(staff), "cancelled", broadcast_id, schools=broadcast.schools)
         return cancelled
 
     def _goes_out(self, request: BroadcastRequest, now: datetime | None) -> datetime:
@@ -215,10 +220,10 @@ class Desk:
             when = quiet_until(self.settings, when) or when
         if when > now + timedelta(seconds=1):
             fanout.schedule(self.store.connection, broadcast.id, when)
-            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"))
+            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"), broadcast.schools)
         else:
             fanout.enqueue_start(self.store.connection, broadcast.id)
-            self.audit.record("aviso", "sending", broadcast.id)
+            self.audit.record("aviso", "sending", broadcast.id, schools=broadcast.schools)
         return self.store.get(broadcast.id)
 
 

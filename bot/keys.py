@@ -32,6 +32,12 @@ OUTBOX_MAX = 1000
 # Alert subscriptions. A school's subscribers: a set of contact keys. A contact's own schools live in
 # its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
 SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
+# Audience counts (owned by bot/audience_counts.py, written in the same script as each subscriber change):
+# a hash per scope, "{language}|{channel}" -> reachable subscribers; the district's counts each family
+# once. Beside each, "{scope}:wa:{language}": a sorted set of WhatsApp subscribers' contact keys scored by
+# their last message (for the 24-hour window). Counts and contact keys only, never a number.
+COUNTS_ALL = PREFIX + ":counts:all"
+COUNTS_SCHOOL = PREFIX + ":counts:school:"
 
 # ---- Broadcasts (owned by bot/broadcasts.py, bot/fanout.py and bot/ratelimit.py) ----------------
 # A broadcast: a hash with fields doc (the Broadcast as JSON), status, started_at, finished_at,
@@ -75,6 +81,13 @@ REKEY = PREFIX + ":keys:rekey"
 # ---- Audit (owned by bot/audit.py) -----------------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000
+# The same entries again per school (a broadcast's owning schools), for the content, and per subject
+# (a broadcast id), so a school's audit page and a broadcast's "sent back" reason read only their own.
+AUDIT_SCHOOL = PREFIX + ":audit:school:{code}"
+AUDIT_CONTENT = PREFIX + ":audit:content"
+AUDIT_SUBJECT = PREFIX + ":audit:subject:{subject}"
+AUDIT_SCOPE_MAX = 10_000
+AUDIT_SUBJECT_MAX = 100
 
 # ---- Workshops (owned by bot/registrations.py, bot/reminders.py and bot/workshop_changes.py) ------
 # A contact's own sign-ups live in its contact hash, fields "workshops" (ids it holds a seat for) and
@@ -119,3 +132,11 @@ DASHBOARD_SESSION = PREFIX + ":dash:session:{sid}"
 # [epoch seconds, sent, delivered, failed, skipped]. Counts only; kept as long as recipient records.
 DASHBOARD_PROGRESS = PREFIX + ":dash:progress:{id}"
 DASHBOARD_PROGRESS_MAX = 600
+
+# ---- Broadcast indexes (owned by bot/broadcast_index.py; written only by bot/broadcasts.py's scripts) --
+# Sorted sets of broadcast ids scored by creation time: {scope}, {scope}:status:{status},
+# {scope}:kind:{kind}, where scope is the district's or one school's; and {sender}:status:{status}
+# per staff id. A broadcast's hash holds what they need beside it: owners, kind, by, score.
+BROADCAST_INDEX_ALL = PREFIX + ":bidx:all"
+BROADCAST_INDEX_SCHOOL = PREFIX + ":bidx:school:"
+BROADCAST_INDEX_SENDER = PREFIX + ":bidx:by:"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import redis
 from rq import Queue, Retry
 
-from . import contacts, encoding, keys, queues, registrations, segments
+from . import audience_counts, contacts, encoding, keys, queues, registrations, segments
 from .content import Content, Workshop
 from .identity import SMS, WHATSAPP, Address, log_name
 from .ratelimit import RateLimiter
@@ -229,8 +229,7 @@ def deliver(aviso: Aviso, content: Content, workshop: Workshop, contact_key: str
     except RejectedSendError as exc:
         settle(f"failed:{exc.code}")
         if exc.code == OPT_OUT:
-            connection.eval("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], "
-                            "'opted_out', '1') end", 1, contacts.contact_redis_key(contact_key))
+            connection.eval(audience_counts.MARK_OPTED_OUT, 1, contacts.contact_redis_key(contact_key), contact_key)
         log.info("workshop %s %s contact=%s: refused (%s)", workshop.id, marker, log_name(contact_key), exc.code)
         return f"failed:{exc.code}"
     except SendError:

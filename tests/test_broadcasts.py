@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot import keys
+from bot import audience_counts, keys
 from bot.broadcasts import (
     APPROVED,
     CANCELLED,
@@ -43,8 +43,7 @@ def subscribe(aviso, number: str, *, school: str = SCHOOL, lang: str = "es", cha
               "opted_out": "1" if opted_out else "0", "schools": school}
     if wa_seen is not None:
         fields["wa_seen"] = str(wa_seen)
-    aviso.connection.hset(contact_redis_key(key), mapping=fields)
-    aviso.connection.sadd(keys.SCHOOL_SUBSCRIBERS.format(code=school), key)
+    audience_counts.write_contact(aviso.connection, key, fields, (school,))  # counts kept, as the webhook does
     return key
 
 
