@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.request_class = AvisoRequest
     app.config["AVISO_SETTINGS"] = settings
-    app.config["SECRET_KEY"] = settings.secret_keys[0]
+    app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -35,6 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
-    if settings.is_development:
-        app.register_blueprint(simulator.bp)  # a signing helper: never in production
+    if settings.development_tools:
+        app.register_blueprint(simulator.bp)  # a signing helper: never with a Twilio account, never in production
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -14,9 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot import key_strength
+
 ENVIRONMENTS = ("development", "production")
-SECRET_FILE_NAME = "secret.key"
-MIN_SECRET_LENGTH = 32
+DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
+SECRET_FILE_NAME = "secret.key"  # the old place of the development key, inside the data folder
+DEVELOPMENT_KEY_FILE = "development.key"  # under the user's config folder, away from the Redis data
 DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
 # "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
 REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
@@ -30,13 +34,14 @@ class ConfigError(Exception):
 class Settings:
     """Aviso's configuration; build it with load_settings()."""
 
-    env: str = "development"
+    env: str = DEFAULT_ENV
     data_dir: Path = Path("var")
     content_dir: Path = Path("content")
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
     redis_url: str | None = None
     public_base_url: str = "http://127.0.0.1:5000"
-    secret_keys: tuple[str, ...] = ()
+    secret_key: str = ""  # names contacts and staff (keyed hashes); changing it re-keys everyone
+    encryption_keys: tuple[str, ...] = ()  # encrypt numbers at rest, newest first; empty: secret_key's
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_messaging_service_sid: str | None = None
@@ -51,12 +56,37 @@ class Settings:
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
+    signin_failure_budget: int = 30  # wrong sign-in codes per hour district-wide before admins hear of it
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
+    # Serve languages no fluent reviewer approved? Off in production unless asked: their families get the
+    # manifest's fallback language (English) until a review is recorded.
+    serve_draft_languages: bool = True
 
     @property
     def is_development(self) -> bool:
         """True when running as a developer's machine, with its conveniences."""
         return self.env == "development"
+
+    @property
+    def twilio_account_configured(self) -> bool:
+        """True when any Twilio credential is set: then nothing development-only may run."""
+        return bool(self.twilio_account_sid or self.twilio_auth_token)
+
+    @property
+    def twilio_is_local(self) -> bool:
+        """True when every Twilio REST call goes to this machine (a fake Twilio): no real account is reachable."""
+        if not self.twilio_api_base_url:
+            return False
+        host = urlsplit(self.twilio_api_base_url).hostname or ""
+        try:
+            return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def development_tools(self) -> bool:
+        """The simulator's signing, the outbox page and unsigned webhooks: development without Twilio only."""
+        return self.is_development and not self.twilio_account_configured
 
     @property
     def twilio_sending_configured(self) -> bool:
@@ -66,7 +96,7 @@ class Settings:
     @property
     def validates_signatures(self) -> bool:
         """Webhook signatures are checked everywhere except development without a token."""
-        return not (self.is_development and not self.twilio_auth_token)
+        return not self.development_tools
 
     def with_overrides(self, **changes) -> Settings:
         """Return a copy with some fields changed (tests use this)."""
@@ -131,29 +161,69 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str
     return value.rstrip("/")
 
 
-def _secret_keys(environ: Mapping[str, str], env: str, data_dir: Path) -> tuple[str, ...]:
+GENERATE_KEY = "generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def _secret_key(environ: Mapping[str, str], env: str, data_dir: Path) -> str:
     value = _text(environ, "AVISO_SECRET_KEY")
     if value is None:
         if env == "production":
-            raise ConfigError("AVISO_SECRET_KEY is required in production (32+ random characters)")
-        return (_development_secret(data_dir),)
-    keys = tuple(part.strip() for part in value.split(",") if part.strip())
-    if not keys or any(len(key) < MIN_SECRET_LENGTH for key in keys):
+            raise ConfigError(f"AVISO_SECRET_KEY is required in production ({GENERATE_KEY})")
+        return _development_secret(_config_dir(environ), data_dir)
+    if "," in value:
+        # The old form listed several keys, newest first, and named everyone with the first: a new key put
+        # in front orphaned every contact. Refuse it rather than guess, saying how to split it.
         raise ConfigError(
-            f"AVISO_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
-            "(several keys, newest first, separated by commas)"
+            "AVISO_SECRET_KEY now holds one key, the one that names contacts and staff: set it to the first "
+            "key of the list it holds, and AVISO_ENCRYPTION_KEYS to the whole list as it was (see the README)"
         )
+    weak = key_strength.weakness(value)
+    if weak:
+        raise ConfigError(f"AVISO_SECRET_KEY is too weak ({weak}); {GENERATE_KEY}")
+    return value
+
+
+def _encryption_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
+    value = _text(environ, "AVISO_ENCRYPTION_KEYS")
+    if value is None:
+        return ()
+    keys = tuple(part.strip() for part in value.split(","))
+    if not all(keys) or len(set(keys)) != len(keys):
+        raise ConfigError("AVISO_ENCRYPTION_KEYS must list different keys, newest first, separated by commas")
+    for number, key in enumerate(keys, 1):
+        weak = key_strength.weakness(key)
+        if weak:
+            raise ConfigError(f"AVISO_ENCRYPTION_KEYS is too weak (key {number} of {len(keys)}: {weak}); "
+                              f"{GENERATE_KEY}")
     return keys
 
 
-def _development_secret(data_dir: Path) -> str:
-    """Generate the development key once and keep it under the data directory."""
-    path = data_dir / SECRET_FILE_NAME
+def _config_dir(environ: Mapping[str, str]) -> Path:
+    """Where a developer's own Aviso files live: $XDG_CONFIG_HOME/aviso, else ~/.config/aviso."""
+    base = _text(environ, "XDG_CONFIG_HOME")
+    if base is None:
+        home = _text(environ, "HOME")
+        base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
+    return Path(base) / "aviso"
+
+
+def _development_secret(config_dir: Path, data_dir: Path) -> str:
+    """The development key, generated once into the user's config folder: a copy of the data folder
+    (Redis's AOF and RDB) must not carry the key that protects it. An older key in the data folder moves out."""
+    path = config_dir / DEVELOPMENT_KEY_FILE
+    old = data_dir / SECRET_FILE_NAME
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = old.read_text().strip() if old.exists() else secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of the same start wrote it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key)
+    if old.exists() and old.read_text().strip() == path.read_text().strip():
+        old.unlink()
     return path.read_text().strip()
 
 
@@ -185,17 +255,41 @@ def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> s
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
-    """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env", default_env: str = DEFAULT_ENV,
+) -> Settings:
+    """Read the environment (and .env, which never overrides it) into Settings, or raise ConfigError.
+    Without AVISO_ENV it is production; the development commands (aviso dev, aviso chat) pass development."""
     if environ is None:
-        merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
-        merged.update(os.environ)
-        environ = merged
-    env = _text(environ, "AVISO_ENV") or "development"
+        environ = _environment(dotenv_path)
+    env = _text(environ, "AVISO_ENV") or default_env
     if env not in ENVIRONMENTS:
         raise ConfigError(f"AVISO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    try:
+        return _load(environ, env)
+    except ConfigError as exc:
+        if env == "production" and _text(environ, "AVISO_ENV") is None:
+            raise ConfigError(f"{exc} (AVISO_ENV is unset, which means production; "
+                              "on a developer's machine set AVISO_ENV=development)") from None
+        raise
+
+
+def content_dir_setting(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Path:
+    """AVISO_CONTENT_DIR alone: content authors check and bump content without a deployment's settings."""
+    if environ is None:
+        environ = _environment(dotenv_path)
+    return Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
+
+
+def _environment(dotenv_path: str | None) -> dict[str, str]:
+    merged = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v}
+    merged.update(os.environ)
+    return merged
+
+
+def _load(environ: Mapping[str, str], env: str) -> Settings:
     data_dir = Path(_text(environ, "AVISO_DATA_DIR") or "var").resolve()
-    content_dir = Path(_text(environ, "AVISO_CONTENT_DIR") or "content").resolve()
+    content_dir = content_dir_setting(environ)
     public_base_url = _url(environ, "PUBLIC_BASE_URL", ("http", "https"))
     if public_base_url is None:
         if env == "production":
@@ -210,7 +304,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         timezone=_timezone(environ),
         redis_url=_url(environ, "REDIS_URL", ("redis", "rediss", "unix")),
         public_base_url=public_base_url,
-        secret_keys=_secret_keys(environ, env, data_dir),
+        secret_key=_secret_key(environ, env, data_dir),
+        encryption_keys=_encryption_keys(environ),
         twilio_account_sid=_text(environ, "TWILIO_ACCOUNT_SID"),
         twilio_auth_token=_text(environ, "TWILIO_AUTH_TOKEN"),
         twilio_messaging_service_sid=_text(environ, "TWILIO_MESSAGING_SERVICE_SID"),
@@ -225,9 +320,14 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv_path: str | N
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
+        signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
+        serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
     )
     _check_twilio(settings)
+    if env == "production" and settings.redis_url is None:
+        raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
+                          "process; the embedded one is for development)")
     return settings
 
 
@@ -236,6 +336,12 @@ def _check_twilio(settings: Settings) -> None:
         raise ConfigError("TWILIO_ACCOUNT_SID must start with AC")
     if bool(settings.twilio_account_sid) != bool(settings.twilio_auth_token) and settings.twilio_account_sid:
         raise ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
+    if settings.is_development and settings.twilio_account_configured and not settings.twilio_is_local:
+        raise ConfigError(
+            "AVISO_ENV=development refuses to run with a Twilio account (TWILIO_ACCOUNT_SID or "
+            "TWILIO_AUTH_TOKEN is set, and TWILIO_API_BASE_URL is not a fake Twilio on this machine); "
+            "use AVISO_ENV=production"
+        )
     if settings.env == "production":
         if not settings.twilio_sending_configured:
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production")

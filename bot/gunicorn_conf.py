@@ -20,7 +20,27 @@ def on_starting(server):
     from bot.config import ConfigError, load_settings
 
     try:
-        load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         print(f"aviso: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
+    _check_naming_key(settings)
+
+
+def _check_naming_key(settings):
+    """Refuse to serve with a naming key that is not the one the shared Redis was named with."""
+    import redis
+
+    from bot.people.identity import Keyring
+    from bot.people.key_rotation import NamingKeyChanged, check_naming_key
+
+    if not settings.redis_url:  # the embedded Redis starts with the first request, not here
+        return
+    try:
+        with redis.Redis.from_url(settings.redis_url, socket_timeout=2) as connection:
+            check_naming_key(connection, Keyring(settings.secret_key, settings.encryption_keys))
+    except NamingKeyChanged as exc:
+        print(f"aviso: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except redis.RedisError:  # Redis down at startup: the webhook answers from memory; the worker checks later
+        pass

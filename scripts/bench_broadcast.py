@@ -50,7 +50,7 @@ from bot.people.identity import Address, Keyring  # noqa: E402
 from bot.store import embedded_redis, keys  # noqa: E402
 from bot.twilio.fake.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+SECRET = "bench-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk"
 SERVICE_SID = "MG" + "e" * 32
 LATENCY_MS = 150
 CAP = 100
@@ -81,7 +81,7 @@ class Bench:
         self.redis_url = embedded_redis.ensure_running(workdir / "redis")
         self.redis = redis.Redis.from_url(self.redis_url)
         self.redis.flushall()
-        self.keyring = Keyring((SECRET,))
+        self.keyring = Keyring(SECRET)
         self.fake = subprocess.Popen(
             [sys.executable, "-m", "bot.twilio.fake", "--port", "0", "--latency-ms", str(LATENCY_MS),
              "--messaging-service", SERVICE_SID], cwd=ROOT, stdout=subprocess.PIPE, text=True)

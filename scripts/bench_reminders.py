@@ -66,7 +66,7 @@ from bot.workshops.reminders import Offset  # noqa: E402
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 SERVICE_SID = "MG" + "b" * 32
-SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+SECRET = "bench-l7_fkJFyKtnkLtP6eWJ7cYdA9--GmDb9HPAxd780pnw"
 CHUNK = 500
 AGAIN = re.compile(r"ws-rem-[A-Za-z0-9_-]+?-again-[0-9a-f]{8}")
 
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     try:
         redis_url = embedded_redis.ensure_running(work / "redis")
         settings = Settings(env="development", data_dir=work, content_dir=ROOT / "content", redis_url=redis_url,
-                            secret_keys=(SECRET,), twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                            secret_key=SECRET, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_messaging_service_sid=SERVICE_SID, twilio_api_base_url=fake.url,
                             reminder_offsets=offsets)
         aviso = services.current_from(create_app(settings))

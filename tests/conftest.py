@@ -15,6 +15,7 @@ import libfaketime
 import pytest
 import time_machine
 from click.testing import CliRunner
+from rq import SimpleWorker, Worker
 from twilio.request_validator import RequestValidator
 
 from bot import create_app, services
@@ -109,14 +110,15 @@ def shipped_content() -> Content:
 
 @pytest.fixture
 def settings(redis_url, tmp_path) -> Settings:
-    """Production-like settings: signatures checked, outbox sender (no account sid)."""
+    """Signatures checked (a token is set, so no development tools either), outbox sender (no account sid).
+    load_settings would refuse development with a token; built directly, it keeps development's content."""
     return Settings(
         env="development",
         data_dir=tmp_path / "data",
         content_dir=CONTENT_DIR,
         redis_url=redis_url,
         public_base_url=PUBLIC_BASE_URL,
-        secret_keys=("test-secret-key-that-is-long-enough-0123456789",),
+        secret_key="test-key-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk",
         twilio_auth_token=AUTH_TOKEN,
     )
 
@@ -153,11 +155,14 @@ def runner():
 
 @pytest.fixture
 def cli_env(settings) -> dict[str, str]:
-    """The environment that makes the `aviso` command use the same Redis and keys as `settings`."""
+    """The environment that makes the `aviso` command use the same Redis, keys and sender as `settings`
+    (development takes a Twilio token only with the fake Twilio on this machine: with no account, none)."""
+    live = settings.twilio_sending_configured
     return {
         "AVISO_ENV": settings.env, "AVISO_DATA_DIR": str(settings.data_dir), "REDIS_URL": settings.redis_url,
-        "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_keys[0],
-        "PUBLIC_BASE_URL": settings.public_base_url, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
+        "AVISO_CONTENT_DIR": str(settings.content_dir), "AVISO_SECRET_KEY": settings.secret_key,
+        "AVISO_ENCRYPTION_KEYS": ",".join(settings.encryption_keys),
+        "PUBLIC_BASE_URL": settings.public_base_url, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token if live else "",
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
         "TWILIO_API_BASE_URL": settings.twilio_api_base_url or "",
         "TWILIO_MESSAGING_SERVICE_SID": settings.twilio_messaging_service_sid or "",
@@ -223,3 +228,18 @@ def phone(client):
 def whatsapp(client):
     """A WhatsApp phone."""
     return Phone(client, "whatsapp:+12135550124")
+
+
+class JobRunner(SimpleWorker):
+    """RQ's worker in the test process, without the pub/sub listener for remote commands: stopping that
+    listener can wait a minute on a connection with health checks, and the tests never send commands."""
+
+    def subscribe(self):
+        """No remote commands in tests."""
+
+
+class ForkingJobRunner(Worker):
+    """RQ's forking worker (a work horse per job, as in production), without the pub/sub listener."""
+
+    def subscribe(self):
+        """No remote commands in tests."""

@@ -7,7 +7,7 @@ import pytest
 from bot.people import aliases
 from bot.people.identity import WHATSAPP, Address, Keyring
 
-KEYRING = Keyring(("test-secret-key-that-is-long-enough-0123456789",))
+KEYRING = Keyring("test-secret-key-that-is-long-enough-0123456789")
 NUMBER, USER_ID = Address(WHATSAPP, "+13105550142"), Address(WHATSAPP, "US.13491208655302741918")
 N, U = KEYRING.contact_key(NUMBER), KEYRING.contact_key(USER_ID)
 DAY = 24 * 3600

@@ -28,6 +28,7 @@ from bot.broadcasts.store import (
     BroadcastStore,
     new_id,
 )
+from bot.people import audience_counts
 from bot.people.contacts import contact_redis_key
 from bot.people.identity import Address
 from bot.services import jobs
@@ -46,8 +47,7 @@ def subscribe(aviso, number: str, *, school: str = SCHOOL, lang: str = "es", cha
               "opted_out": "1" if opted_out else "0", "schools": school}
     if wa_seen is not None:
         fields["wa_seen"] = str(wa_seen)
-    aviso.connection.hset(contact_redis_key(key), mapping=fields)
-    aviso.connection.sadd(keys.SCHOOL_SUBSCRIBERS.format(code=school), key)
+    audience_counts.write_contact(aviso.connection, key, fields, (school,))  # counts kept, as the webhook does
     return key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,8 +18,9 @@ from bot.broadcasts.compose import (
     templates,
     validate,
 )
-from bot.content import segments
+from bot.content import encoding
 
+ON = datetime(2026, 12, 3, 7, 30, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Thursday
 ROUTE = BroadcastRequest(
     schools=("BELMONT",), kind="update", template="route_change",
     variables={"date": "Thu Dec 3", "route": "exit by the 3rd St gate"},
@@ -26,7 +28,7 @@ ROUTE = BroadcastRequest(
 
 
 def test_template_renders_in_every_content_language_with_status_school_and_code(shipped_content):
-    texts = render(ROUTE, shipped_content, "K7P2Q")
+    texts = render(ROUTE, shipped_content, "K7P2Q", on=ON)
     assert set(texts) == set(shipped_content.languages)
     for language, text in texts.items():
         assert "Belmont High School" in text and "K7P2Q" in text and "3rd St" in text
@@ -37,14 +39,37 @@ def test_verified_alert_names_who_verified_it(shipped_content):
     request = BroadcastRequest(("BELMONT", "VENICE"), "verified", "activity_verified",
                                {"location": "3rd & Loma", "time": "7:45 am"}, verified_by="LAUSD School Police")
     validate(request, shipped_content)
-    text = render(request, shipped_content, "K7P2Q")["es"]
+    text = render(request, shipped_content, "K7P2Q", on=ON)["es"]
     assert "LAUSD School Police" in text and "Belmont High School, Venice High School" in text
 
 
 def test_rendered_alerts_fit_three_sms_segments_in_spanish_and_english(shipped_content):
-    for language, text in render(ROUTE, shipped_content, "K7P2Q").items():
+    for language, text in render(ROUTE, shipped_content, "K7P2Q", on=ON).items():
         if language in ("en", "es"):
-            assert segments.count(text).segments <= 3
+            assert encoding.sms_cost(text, language).segments <= 3
+
+
+@pytest.mark.parametrize(("language", "day"), [("en", "Thu Dec 3"), ("es", "jue 3 dic"), ("ko", "12월 3일(목)"),
+                                                ("zh-Hant", "12月3日(週四)"), ("ru", "чт, 3 дек")])
+def test_every_alert_carries_the_day_it_goes_out_in_the_families_language(shipped_content, language, day):
+    text = render(ROUTE, shipped_content, "K7P2Q", on=ON)[language]
+    assert day in text.split("\n")[0]  # in the first line: a week-old forward shows its age at a glance
+
+
+def test_a_correction_names_the_code_of_the_alert_it_corrects(shipped_content):
+    request = BroadcastRequest(("BELMONT",), "correction", "correction",
+                               {"correction": "the report near Belmont was not immigration enforcement."},
+                               corrects="b-original")
+    texts = render(request, shipped_content, "RXT4P", on=ON, corrects_code="H4MXT")
+    assert texts["en"].startswith("AVISO CORRECTION of alert H4MXT - Belmont High School - Thu Dec 3")
+    assert texts["es"].startswith("AVISO CORRECCIÓN de la alerta H4MXT - Belmont High School - jue 3 dic")
+    assert all("H4MXT" in text and "RXT4P" in text for text in texts.values())
+
+
+def test_no_alert_template_promises_students_are_safe(shipped_content):
+    for language in shipped_content.languages:
+        template = shipped_content.text(language, "template.activity_verified")
+        assert "safe" not in template.lower() and "seguros" not in template
 
 
 def test_codes_use_only_unambiguous_characters():
@@ -94,6 +119,6 @@ def test_custom_text_missing_a_recipient_language_is_refused_unless_a_fallback_i
 
 def test_custom_text_is_framed_in_its_own_language(shipped_content):
     custom = BroadcastRequest(("VENICE",), "all_clear", custom_texts={"en": "All clear.", "es": "Todo bien."})
-    texts = render(custom, shipped_content, "AC3D4")
+    texts = render(custom, shipped_content, "AC3D4", on=ON)
     assert set(texts) == {"en", "es"}
     assert "Todo bien." in texts["es"] and shipped_content.text("es", "status.all_clear") in texts["es"]

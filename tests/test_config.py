@@ -14,7 +14,7 @@ from .conftest import ROOT
 
 PRODUCTION = {
     "AVISO_ENV": "production",
-    "AVISO_SECRET_KEY": "k" * 40,
+    "AVISO_SECRET_KEY": "1zwdK-YSxJFvrv45kMTcOfW2e4q8AvHvK_8Du88F3YE",
     "PUBLIC_BASE_URL": "https://aviso.example.org",
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
     "TWILIO_AUTH_TOKEN": "token",
@@ -61,12 +61,92 @@ def test_bad_setting_fails_with_one_line_naming_it(change, named):
     assert named in message and "\n" not in message
 
 
-def test_development_needs_nothing_and_keeps_one_generated_secret(tmp_path):
-    first = load_settings({"AVISO_DATA_DIR": str(tmp_path)})
-    second = load_settings({"AVISO_DATA_DIR": str(tmp_path)})
-    assert first.is_development and not first.validates_signatures
-    assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
-    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0  # readable by its owner only
+def test_development_needs_nothing_and_keeps_one_generated_secret_outside_the_data_folder(tmp_path):
+    environ = {"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path / "var"),
+               "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    first = load_settings(environ)
+    second = load_settings(environ)
+    assert first.is_development and first.development_tools and not first.validates_signatures
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+    key_file = tmp_path / "config" / "aviso" / "development.key"
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert not (tmp_path / "var").exists() or first.secret_key not in _all_text(tmp_path / "var")
+
+
+def _all_text(folder) -> str:
+    return "".join(path.read_text(errors="replace") for path in folder.rglob("*") if path.is_file())
+
+
+def test_an_old_development_key_in_the_data_folder_moves_out_and_keeps_working(tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret.key").write_text("old-" + "HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk")
+    settings = load_settings({"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path / "var"),
+                              "HOME": str(tmp_path / "home")})
+    assert settings.secret_key == "old-HytYACjayuf8h3Bp5or35gLUZMkfxP30wo7wJJ23OWk"
+    assert not (tmp_path / "var" / "secret.key").exists()
+    assert (tmp_path / "home" / ".config" / "aviso" / "development.key").exists()
+
+
+def test_without_aviso_env_it_is_production_and_says_how_to_develop(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_settings({"AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)})
+    message = str(error.value)
+    assert "production" in message and "AVISO_ENV=development" in message and "\n" not in message
+    assert load_settings({k: v for k, v in PRODUCTION.items() if k != "AVISO_ENV"}).env == "production"
+
+
+@pytest.mark.parametrize("credential", ["TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID"])
+def test_development_refuses_to_start_with_a_twilio_credential(tmp_path, credential):
+    environ = {"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path),
+               "TWILIO_ACCOUNT_SID": PRODUCTION["TWILIO_ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": "token"}
+    if credential == "TWILIO_ACCOUNT_SID":
+        del environ["TWILIO_AUTH_TOKEN"]
+        with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):  # half an account is refused too
+            load_settings(environ)
+        return
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ)
+    assert "AVISO_ENV=development refuses to run with a Twilio account" in str(error.value)
+    with pytest.raises(ConfigError, match="refuses"):  # a proxy or another host may lead to the real Twilio
+        load_settings({**environ, "TWILIO_API_BASE_URL": "https://twilio-proxy.example.org"})
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"])
+def test_development_may_use_a_fake_twilio_on_this_machine_but_then_has_no_development_tools(tmp_path, base):
+    settings = load_settings({"AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path),
+                              "TWILIO_ACCOUNT_SID": PRODUCTION["TWILIO_ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": "token",
+                              "TWILIO_API_BASE_URL": base})
+    assert settings.is_development and settings.twilio_is_local
+    assert not settings.development_tools and settings.validates_signatures
+
+
+def test_production_requires_a_shared_redis():
+    with pytest.raises(ConfigError, match="REDIS_URL is required in production"):
+        load_settings({**PRODUCTION, "REDIS_URL": ""})
+
+
+@pytest.mark.parametrize("key", [
+    "a" * 32, "k" * 40, "password" * 4, "0123456789" * 4, "abcdefghijklmnopqrstuvwxyz012345",
+    "abababababababababababababababab", "short-but-random-Hyt7",
+])
+def test_production_refuses_a_weak_secret_key(key):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**PRODUCTION, "AVISO_SECRET_KEY": key})
+    assert "AVISO_SECRET_KEY" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_each_of_several_encryption_keys_must_be_strong():
+    strong = PRODUCTION["AVISO_SECRET_KEY"]
+    with pytest.raises(ConfigError, match="AVISO_ENCRYPTION_KEYS is too weak \\(key 2 of 2"):
+        load_settings({**PRODUCTION, "AVISO_ENCRYPTION_KEYS": f"{strong},{'b' * 40}"})
+
+
+def test_random_keys_of_32_hex_or_more_are_accepted():
+    import secrets
+
+    for _ in range(200):
+        for key in (secrets.token_hex(16), secrets.token_urlsafe(32), secrets.token_hex(32)):
+            assert load_settings({**PRODUCTION, "AVISO_SECRET_KEY": key}).secret_key == key
 
 
 def test_cli_reports_a_bad_setting_in_one_line_without_a_traceback(tmp_path):
@@ -109,3 +189,24 @@ def test_quiet_hours_approval_and_rate_cap_have_safe_defaults_and_can_be_set():
 def test_send_concurrency_must_be_a_positive_number(value):
     with pytest.raises(ConfigError, match="AVISO_SEND_CONCURRENCY"):
         load_settings({**PRODUCTION, "AVISO_SEND_CONCURRENCY": value})
+
+
+def test_the_development_runner_refuses_a_real_twilio_token_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AVISO_DATA_DIR": str(tmp_path / "var"),
+           "TWILIO_ACCOUNT_SID": PRODUCTION["TWILIO_ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": "a-real-looking-token"}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "dev", "--port", "1"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "AVISO_ENV=development refuses to run with a Twilio account" in lines[0]
+    assert not (tmp_path / "var").exists()  # nothing started, nothing written
+
+
+def test_a_web_server_started_without_aviso_env_is_production_and_refuses_in_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AVISO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind", "127.0.0.1:0",
+         "bot:create_app()"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=30,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "AVISO_ENV is unset, which means production" in result.stderr

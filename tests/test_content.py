@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from bot import create_app, services
+from bot.content.encoding import for_sms
 from bot.content.model import Content
 from bot.conversation.engine import submenu_text
 from bot.publishing import check as content_check
@@ -54,11 +55,16 @@ def test_every_shipped_text_has_a_segment_row_per_language_within_budget():
     assert all(row.count.segments <= row.budget for row in report.rows)
 
 
-def test_spanish_texts_stay_in_gsm7_where_a_spelling_choice_allows():
+def test_spanish_is_written_with_its_accents_and_sent_in_gsm7_where_folding_saves_a_segment():
     report = content_check.check(CONTENT_DIR)
-    ucs2 = [row.key for row in report.rows if row.language == "es" and row.count.encoding != "GSM-7"]
-    # The first-contact welcome lists every language in its own script, the only allowed exception.
-    assert set(ucs2) <= {"(first contact) welcome", "(menu) language", "(menu) language.set"}
+    spanish = {row.key: row for row in report.rows if row.language == "es"}
+    assert spanish["rights.home"].written.encoding == "UCS-2"  # as written: á í ó ú
+    assert spanish["rights.home"].count.encoding == "GSM-7"  # as an SMS sends it
+    assert spanish["rights.home"].count.segments < spanish["rights.home"].written.segments
+    # A text stays UCS-2 on SMS (accents kept) only where folding would save nothing: a one-segment text,
+    # or one listing every language in its own script.
+    kept = {key for key, row in spanish.items() if row.count.encoding == "UCS-2" and row.count.segments > 1}
+    assert kept <= {"(first contact) welcome", "(menu) language", "(menu) language.set"}
 
 
 def test_missing_translation_is_reported_with_file_and_key(content_copy):
@@ -78,7 +84,7 @@ def test_placeholder_that_differs_between_languages_is_reported(content_copy):
 
 
 def test_broken_menu_reference_is_reported(content_copy):
-    edit(content_copy / "menu.toml", '"rights.plan"]', '"rights.plans"]')
+    edit(content_copy / "menu.toml", '"rights.plan",', '"rights.plans",')
     errors = messages(content_check.check(content_copy))
     assert any("menus.rights" in e and "rights.plans" in e for e in errors)
 
@@ -92,9 +98,20 @@ def replace_text(path, key, new):
 
 
 def test_text_over_its_budget_is_reported_with_encoding_and_count(content_copy):
-    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 40 + "rápida")
+    # An emoji keeps the text in UCS-2 even folded, so it costs what it costs as written.
+    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 40 + "\U0001F600")
     errors = messages(content_check.check(content_copy))
-    assert any("alerts.info: 8 segments UCS-2 is over its budget of 6" in e and "'óá'" in e for e in errors)
+    assert any("alerts.info: 8 segments UCS-2 is over its budget of 6" in e and "'ó\U0001F600'" in e for e in errors)
+
+
+def test_a_text_folding_brings_within_budget_passes_and_one_over_even_folded_fails(content_copy):
+    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 36)
+    content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
+    assert messages(content_check.check(content_copy)) == []  # 432 characters: 3 GSM-7 segments folded
+    replace_text(content_copy / "languages" / "es.toml", "alerts.info", "Información " * 40)
+    content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
+    assert any("alerts.info: 4 segments GSM-7 is over its budget of 3" in e
+               for e in messages(content_check.check(content_copy)))
 
 
 def test_carrier_word_as_keyword_is_refused(content_copy):
@@ -144,7 +161,7 @@ def test_publish_switches_every_process_at_once_and_rollback_returns(settings, c
     first_version = services.current_from(first).ensure_content()
     old = Content.from_dir(CONTENT_DIR)
     phones = [Phone(app.test_client()) for app in (first, second)]
-    assert phones[0].text("DERECHOS") == [submenu_text(old, "es", "rights")]
+    assert phones[0].text("DERECHOS") == [for_sms(submenu_text(old, "es", "rights"), "es")]
 
     updated = new_version(content_copy, "NUEVO")
     store.publish(updated, by="test")
@@ -154,7 +171,7 @@ def test_publish_switches_every_process_at_once_and_rollback_returns(settings, c
 
     assert store.rollback() == first_version
     for phone in phones:
-        assert phone.text("DERECHOS") == [submenu_text(old, "es", "rights")]
+        assert phone.text("DERECHOS") == [for_sms(submenu_text(old, "es", "rights"), "es")]
     with pytest.raises(NothingToRollBack):
         store.rollback()
 
@@ -171,9 +188,28 @@ def test_rights_and_resources_texts_need_their_sources_and_a_check_date(content_
     text = path.read_text()
     path.write_text(text.replace('[texts."rights.work"]', '[texts."rights.work.old"]'))
     content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
-    assert "sources.toml: rights.work: no sources recorded" in messages(content_check.check(content_copy))
+    assert 'sources.toml [texts."rights.work"]: no sources recorded' in messages(content_check.check(content_copy))
+
+
+def test_a_source_needs_a_public_address_and_a_date(content_copy):
+    path = content_copy / "sources.toml"
+    text = path.read_text().replace('url = "https://www.nilc.org"', 'url = "the facts file"')
+    before_chirla = "checked_on = 2026-12-04\n\n[sources.chirla]"
+    path.write_text(text.replace(before_chirla, 'checked_on = "soon"\n\n[sources.chirla]'))
+    content_check.write_lock(content_copy, content_check.read_lock(content_copy)["version"])
+    errors = messages(content_check.check(content_copy))
+    assert "sources.toml [sources.nilc]: url must be a public https:// address a family or reviewer can open" in errors
+    assert "sources.toml [sources.nilc]: checked_on must be a date (YYYY-MM-DD)" in errors
 
 
 def test_facts_checked_long_ago_are_reported_stale():
     report = content_check.check(CONTENT_DIR, today=date(2028, 1, 1))
-    assert any(w.where == "sources.toml" and "rights.home: stale" in w.message for w in report.warnings)
+    assert any(w.where == "sources.toml [sources.aclu-immigrants]" and "stale" in w.message for w in report.warnings)
+    assert any(w.where == 'sources.toml [texts."rights.home"]' and "aclu-immigrants" in w.message
+               for w in report.warnings)
+
+
+def test_a_resource_checked_before_the_review_window_is_flagged():
+    report = content_check.check(CONTENT_DIR, today=date(2026, 12, 4))
+    flagged = [w.where for w in report.warnings if "stale" in w.message and w.where.startswith("resources.toml")]
+    assert flagged == ["resources.toml [[resources]] #4 lausd-wellness-line"]  # the facts say "verified 2020"

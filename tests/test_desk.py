@@ -9,17 +9,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import Worker
 
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation
 from bot.broadcasts.desk import quiet_until
 from bot.broadcasts.store import APPROVED, CANCELLED, DONE, DRAFT, FAILED, PENDING_APPROVAL, SCHEDULED
 from bot.cli.main import cli
+from bot.content.encoding import for_sms
 from bot.people.identity import parse_address
 from bot.people.staff import NotAllowed
 from bot.store import keys, queues
 
-from .conftest import Phone
+from .conftest import ForkingJobRunner, Phone
 from .workshops_support import publish, workshop
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -65,7 +65,7 @@ def families(client):
 def work(app, aviso):
     """Run every queued job, like `aviso worker` would."""
     with app.app_context():
-        Worker(list(queues.ALL), connection=aviso.connection).work(burst=True)
+        ForkingJobRunner(list(queues.ALL), connection=aviso.connection).work(burst=True)
 
 
 def outbox_for(aviso, number):
@@ -77,7 +77,7 @@ def test_update_goes_to_every_subscriber_in_their_language(app, aviso, staff, fa
     work(app, aviso)
     assert aviso.broadcasts.get(broadcast.id).status == DONE
     assert outbox_for(aviso, "+12135550111") == [broadcast.texts["en"]]
-    assert outbox_for(aviso, "+12135550112") == [broadcast.texts["es"]]
+    assert outbox_for(aviso, "+12135550112") == [for_sms(broadcast.texts["es"], "es")]
     assert outbox_for(aviso, "whatsapp:+12135550113") == [broadcast.texts["es"]]
     assert outbox_for(aviso, "+12135550114") == []  # Venice only
     assert shipped_content.text("es", "status.update") in broadcast.texts["es"]
@@ -292,7 +292,7 @@ def test_correcting_a_workshop_broadcast_without_schools_reaches_its_registrants
     assert correction.status_code == 201, correction.get_json()
     assert api(client, approver, "POST", f"/api/broadcasts/{correction.get_json()['id']}/approve").status_code == 200
     work(app, aviso)
-    assert outbox_for(aviso, workshop_family)[-1] == correction.get_json()["texts"]["es"]
+    assert outbox_for(aviso, workshop_family)[-1] == for_sms(correction.get_json()["texts"]["es"], "es")
 
 
 # --- the JSON API ---
@@ -379,3 +379,53 @@ def test_broadcast_commands_create_approve_and_report(runner, cli_env, app, avis
     work(app, aviso)
     status = aviso_command("broadcast", "status", created["id"], "--no-watch")
     assert status.startswith("done") and "3/3" in status and "sent 3" in status
+
+
+def test_spanish_sms_families_get_the_alert_folded_to_gsm7_and_whatsapp_families_with_every_accent(
+        app, aviso, staff, families):
+    broadcast = aviso.desk().create(staff["sender"], ROUTE, now=NOON)
+    work(app, aviso)
+    written = broadcast.texts["es"]
+    assert "ACTUALIZACIÓN" in written and "guiará" in written  # the content is spelled correctly
+    sms = outbox_for(aviso, "+12135550112")[0]
+    assert "ACTUALIZACION" in sms and "guiara" in sms and sms != written  # it saved a segment
+    assert outbox_for(aviso, "whatsapp:+12135550113") == [written]  # WhatsApp never folds
+
+
+def test_an_alert_carries_the_day_it_goes_out_even_when_quiet_hours_hold_it_overnight(app, settings, staff):
+    from bot import create_app, services
+
+    night = datetime(2026, 12, 3, 22, 30, tzinfo=LA)  # a Thursday night: it goes out Friday at 7:00
+    quiet = services.current_from(create_app(settings.with_overrides(
+        quiet_hours=(datetime(1, 1, 1, 21).time(), datetime(1, 1, 1, 7).time()))))
+    held = quiet.desk().create(staff["sender"], ROUTE, now=night)
+    urgent = quiet.desk().create(staff["sender"], replace(ROUTE, urgent=True), now=night)
+    assert held.texts["en"].split("\n")[0].endswith("- Fri Dec 4")
+    assert urgent.texts["en"].split("\n")[0].endswith("- Thu Dec 3")
+    assert held.texts["es"].split("\n")[0].endswith("- vie 4 dic")
+
+
+def test_verify_answers_with_what_the_genuine_alert_said_and_when(app, aviso, client, staff, families,
+                                                                  shipped_content):
+    alert = aviso.desk().create(staff["sender"], ACTIVITY, now=NOON)
+    aviso.desk().approve(staff["approver"], alert.id, now=NOON)
+    work(app, aviso)
+    # A forward that pastes this real code under another place: the family reads what the alert really said.
+    answer = Phone(client, "whatsapp:+12135550188").text(f"VERIFICAR {alert.code}")[0]
+    assert shipped_content.text("es", "verify.said", text=aviso.broadcasts.get(alert.id).bodies["es"]) in answer
+    assert "3rd & Loma" in answer and "AUTÉNTICA" in answer
+    sent = aviso.broadcasts.get(alert.id).started_at.astimezone(LA)
+    assert f"{sent.day} dic" in answer  # the day it went out, not only a time
+
+
+def test_verify_of_a_correction_names_the_alert_it_corrects(app, aviso, client, staff, families):
+    original = aviso.desk().create(staff["sender"], ROUTE, now=NOON)
+    work(app, aviso)
+    fix = aviso.desk().create(staff["sender"], BroadcastRequest(
+        ("BELMONT",), "correction", "correction", {"correction": "The gate is on 4th St."}, corrects=original.id),
+        now=NOON)
+    aviso.desk().approve(staff["approver"], fix.id, now=NOON)
+    work(app, aviso)
+    phone = Phone(client, "+13235550178")
+    assert f"CORRECTION of alert {original.code}" in phone.text(f"VERIFY {fix.code}")[0]
+    assert f"VERIFY {fix.code}" in phone.text(f"VERIFY {original.code}")[0]

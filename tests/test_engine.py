@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.content import encoding
 from bot.conversation.engine import (
     LANGUAGE_MENU,
     MAIN,
@@ -20,6 +21,7 @@ from bot.conversation.engine import (
     Policy,
     Subscribe,
     Unsubscribe,
+    format_when,
     main_menu_text,
     respond,
     submenu_text,
@@ -122,11 +124,19 @@ def test_unknown_text_from_a_known_contact_gets_didnt_understand_in_their_langua
     assert outcome.command == "unknown"
 
 
-@pytest.mark.parametrize("body", ["", "x" * 10_000, "🙂🙂🙂🙂" * 500, "¿¿¿???"])
+@pytest.mark.parametrize("body", ["", "x" * 10_000, "🙂🙂🙂🙂" * 500, "¿¿¿???", "9" * 5000, "٣" * 16_000])
 def test_odd_bodies_get_a_normal_reply_never_silence(shipped_content, body):
     for state in (NEW, SPANISH):
         outcome = say(shipped_content, body, state, has_media=True)
         assert len(outcome.replies) == 1 and outcome.replies[0]
+
+
+@pytest.mark.parametrize("pending", ["school_choice", "school_confirm", "leave_choice", "ws_pick", "ws_waitlist",
+                                     "ws_mine", "ws_free"])
+def test_thousands_of_digits_at_an_open_question_ask_it_again_never_fail(shipped_content, pending):
+    state = ContactState(language="es", at=MAIN, is_new=False, pending=pending, choices=("BELMONT",))
+    outcome = say(shipped_content, "7" * 5000, state)
+    assert len(outcome.replies) == 1 and outcome.replies[0]
 
 
 NAVIGATION = [
@@ -141,7 +151,9 @@ NAVIGATION = [
     ("rights", "3", ("text", "rights.work")),
     ("rights", "4", ("text", "rights.school")),
     ("rights", "5", ("text", "rights.detained")),
-    ("rights", "6", ("text", "rights.plan")),
+    ("rights", "6", ("text", "rights.card")),
+    ("rights", "7", ("text", "rights.plan")),
+    ("rights", "8", ("text", "rights.caregiver")),
     ("resources", "1", ("text", "resources.hotlines")),
     ("resources", "2", ("text", "resources.legal")),
     ("resources", "3", ("text", "resources.district")),
@@ -473,7 +485,7 @@ def test_verify_of_a_corrected_alert_names_the_correction(shipped_content, langu
 
 def test_spanish_updates_do_not_repeat_the_product_name(shipped_content):
     frame = shipped_content.text("es", "alert.frame", status=shipped_content.text("es", "status.update"),
-                                 school="Belmont", body="x", code="K7P2Q")
+                                 school="Belmont", body="x", code="K7P2Q", sent_on="jue 3 dic")
     assert not frame.startswith("AVISO AVISO")
 
 
@@ -502,3 +514,100 @@ def test_a_one_letter_typo_in_the_verify_word_is_forgiven_when_a_code_follows(sh
     facts = AlertFacts("7W37D", "update", ("BELMONT",), NOW - timedelta(hours=1))
     assert say(shipped_content, text, SPANISH, verification=facts).command == "verify_genuine"
     assert say(shipped_content, text.split()[0], SPANISH).command == "verify_usage"  # alone: how to verify
+
+
+# --- VERIFY quotes the genuine alert, so a real code under a doctored text does not check out ---
+SAID = {
+    "en": "Immigration enforcement activity was confirmed near 3rd St & Loma Dr at 7:45 am. Avoid the area.",
+    "es": "Se confirmó actividad de agentes de inmigración cerca de 3rd St & Loma Dr a las 7:45 am. Evite la zona.",
+    "ko": "7:45 am에 3rd St & Loma Dr 근처에서 이민 단속 활동이 확인되었습니다. 그 지역을 피하세요.",
+}
+QUOTED = AlertFacts("K7P2Q", "verified", ("BELMONT",), NOW - timedelta(days=8), "LAUSD School Police", said=SAID)
+
+
+@pytest.mark.parametrize(
+    ("language", "said_in"),
+    [("en", "en"), ("es", "es"), ("ko", "ko"), ("vi", "en")],  # no Vietnamese text: the default language's
+)
+def test_verify_quotes_what_the_genuine_alert_said_in_the_askers_language(shipped_content, language, said_in):
+    state = ContactState(language=language, at=MAIN, is_new=False)
+    answer = say(shipped_content, "VERIFY K7P2Q", state, verification=QUOTED).replies[0]
+    assert shipped_content.text(language, "verify.said", text=SAID[said_in]) in answer
+
+
+def test_verify_says_the_day_the_alert_went_out_so_an_old_forward_shows_its_age(shipped_content):
+    answer = say(shipped_content, "VERIFY K7P2Q", ENGLISH, verification=QUOTED).replies[0]
+    sent = format_when(shipped_content, "en", QUOTED.sent_at.astimezone(NOW.tzinfo))
+    assert f"sent {sent}" in answer and sent.split(",")[0] != format_when(shipped_content, "en", NOW).split(",")[0]
+
+
+def test_verify_quotes_the_text_a_family_without_a_translation_received(shipped_content):
+    facts = replace(QUOTED, said={"es": SAID["es"], "en": SAID["en"]}, fallback_language="es")
+    state = ContactState(language="ru", at=MAIN, is_new=False)
+    answer = say(shipped_content, "VERIFY K7P2Q", state, verification=facts).replies[0]
+    assert SAID["es"] in answer
+
+
+@pytest.mark.parametrize(("language", "channel"), [("en", SMS), ("es", SMS), ("ko", SMS), ("en", WHATSAPP)])
+def test_a_long_alert_is_quoted_shortened_at_a_word_to_fit_an_alert_budget_on_sms(shipped_content, language,
+                                                                                   channel):
+    long = {lang: " ".join([text] * 6) for lang, text in SAID.items()}
+    facts = replace(QUOTED, said=long, corrected_by="UYCM7")
+    state = ContactState(language=language, at=MAIN, is_new=False)
+    answer = say(shipped_content, "VERIFY K7P2Q", state, channel=channel, verification=facts).replies[0]
+    assert shipped_content.text(language, "verify.corrected", correction="UYCM7") in answer  # never cut
+    if channel == WHATSAPP:
+        assert long[language] in answer
+        return
+    cost = encoding.sms_cost(answer, language)
+    assert cost.segments <= {"GSM-7": 3, "UCS-2": 5}[cost.encoding]
+    quoted = answer.split("\n")[1]
+    assert " ..." in quoted and SAID[language].split()[0] in quoted
+
+
+def test_verify_of_a_correction_names_the_alert_it_corrects(shipped_content):
+    facts = AlertFacts("UYCM7", "correction", ("BELMONT",), NOW, corrects="K7P2Q", said={"en": "It was not ICE."})
+    answer = say(shipped_content, "VERIFY UYCM7", ENGLISH, verification=facts).replies[0]
+    assert "CORRECTION of alert K7P2Q" in answer and 'It said: "It was not ICE."' in answer
+
+
+def test_a_long_chinese_alert_is_quoted_shortened_to_fit(shipped_content):
+    facts = replace(QUOTED, said={"zh-Hant": "已證實在 3rd St 附近有移民執法活動。請避開該區。" * 8})
+    state = ContactState(language="zh-Hant", at=MAIN, is_new=False)
+    answer = say(shipped_content, "VERIFY K7P2Q", state, verification=facts).replies[0]
+    assert encoding.sms_cost(answer, "zh-Hant").segments <= 5 and answer.endswith(" ...」")
+
+
+# --- SOURCES / FUENTES: where the last rights or resources text comes from ---
+LEGINFO = "leginfo.legislature.ca.gov/faces/"
+
+
+@pytest.mark.parametrize(
+    ("texts", "language", "topic", "expected"),
+    [
+        (["DERECHOS", "1", "FUENTES"], "es", "rights.home",
+         ["aclu.org/know-your-rights/immigrants-rights", "ilrc.org/red-cards"]),
+        (["RIGHTS", "4", "SOURCES"], "en", "rights.school", [LEGINFO + "billNavClient.xhtml?bill_id=202520260AB49"]),
+        (["RIGHTS", "SOURCES"], "en", "rights", ["ilrc.org/red-cards", "aclu.org/know-your-rights/immigrants-rights"]),
+        (["권리", "8", "출처"], "ko", "rights.caregiver",
+         [LEGINFO + "codes_displaySection.xhtml?lawCode=FAM&sectionNum=6550"]),
+    ],
+)
+def test_sources_lists_the_public_addresses_of_the_last_text_read(shipped_content, texts, language, topic, expected):
+    last, _ = run(shipped_content, texts)
+    lines = last.replies[0].split("\n")
+    assert last.command == "sources"
+    assert lines[0] == shipped_content.text(language, "sources.intro", topic=shipped_content.label(language, topic),
+                                            checked="2026-12-04")
+    assert all(address in lines[1:] for address in expected)
+
+
+def test_sources_before_any_rights_text_says_how_to_use_it(shipped_content):
+    assert say(shipped_content, "FUENTES", SPANISH).replies == (shipped_content.text("es", "sources.none"),)
+
+
+def test_sources_on_sms_lists_four_addresses_and_on_whatsapp_all(shipped_content):
+    sms, _ = run(shipped_content, ["RIGHTS", "4", "SOURCES"])
+    whatsapp, _ = run(shipped_content, ["RIGHTS", "4", "SOURCES"], channel=WHATSAPP)
+    assert len(sms.replies[0].split("\n")) == 1 + 4
+    assert len(whatsapp.replies[0].split("\n")) == 1 + 6

@@ -1,4 +1,4 @@
-"""The local Twilio fake, driven through the real twilio library via bot.twilio_client.make_client."""
+"""The local Twilio fake, driven through the real twilio library via bot.twilio.client.make_client."""
 
 import asyncio
 import http.server

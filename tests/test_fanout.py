@@ -452,7 +452,7 @@ def test_a_worker_killed_mid_broadcast_loses_and_duplicates_nobody(app, aviso, f
     contacts = family(aviso, 240)
     fake.configure(latency_ms=60)
     env = {**os.environ, "REDIS_URL": redis_url, "AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path),
-           "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_keys[0],
+           "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_key,
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,
            "PUBLIC_BASE_URL": aviso.settings.public_base_url,

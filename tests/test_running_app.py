@@ -44,6 +44,7 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     """A developer's fresh environment: nothing configured but where the data goes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AVISO_", "REDIS_", "PUBLIC_"))}
     env["AVISO_DATA_DIR"] = str(data_dir)
+    env["XDG_CONFIG_HOME"] = str(data_dir.parent / "config")  # the development key, away from the data
     return env
 
 

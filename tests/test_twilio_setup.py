@@ -20,27 +20,45 @@ def fake():
         yield server
 
 
-def test_setup_points_the_messaging_service_at_the_webhook_and_status_callback(runner, cli_env, fake):
-    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url,
-           "TWILIO_MESSAGING_SERVICE_SID": SERVICE}
+def live(cli_env: dict[str, str], fake, **extra: str) -> dict[str, str]:
+    """A production environment with a (fake) Twilio account."""
+    return {**cli_env, "AVISO_ENV": "production", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_BASE_URL": fake.url, **extra}
+
+
+def test_setup_points_the_messaging_service_at_the_webhook_fallback_and_status_callback(runner, cli_env, fake):
+    env = live(cli_env, fake, TWILIO_MESSAGING_SERVICE_SID=SERVICE)
     result = runner.invoke(cli, ["twilio", "setup"], env=env)
     assert result.exit_code == 0, result.output
     service = fake.services()[SERVICE]
     assert service["inbound_request_url"] == PUBLIC_BASE_URL + "/twilio/messages"
+    assert service["fallback_url"] == PUBLIC_BASE_URL + "/twilio/fallback"  # answers from memory alone
     assert service["status_callback"] == PUBLIC_BASE_URL + "/twilio/status"
 
 
 def test_setup_can_point_a_single_number_instead(runner, cli_env, fake):
-    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url}
+    env = live(cli_env, fake, TWILIO_SMS_FROM=NUMBER)
     result = runner.invoke(cli, ["twilio", "setup", "--number", NUMBER], env=env)
     assert result.exit_code == 0, result.output
     number = next(n for n in fake.phone_numbers().values() if n["phone_number"] == NUMBER)
     assert number["sms_url"] == PUBLIC_BASE_URL + "/twilio/messages"
+    assert number["sms_fallback_url"] == PUBLIC_BASE_URL + "/twilio/fallback"
+
+
+def test_setup_takes_a_second_deployment_as_the_fallback(runner, cli_env, fake):
+    env = live(cli_env, fake, TWILIO_MESSAGING_SERVICE_SID=SERVICE)
+    elsewhere = "https://aviso-fallback.example.net/twilio/fallback"
+    result = runner.invoke(cli, ["twilio", "setup", "--fallback-url", elsewhere], env=env)
+    assert result.exit_code == 0, result.output
+    assert fake.services()[SERVICE]["fallback_url"] == elsewhere
+    plain = runner.invoke(cli, ["twilio", "setup", "--fallback-url", "http://insecure.example.net/x"], env=env)
+    assert plain.exit_code != 0 and "https" in plain.output
 
 
 def test_setup_explains_an_unknown_number_and_missing_credentials(runner, cli_env, fake):
-    env = {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE_URL": fake.url}
+    env = live(cli_env, fake, TWILIO_SMS_FROM=NUMBER)
     unknown = runner.invoke(cli, ["twilio", "setup", "--number", "+12135550999"], env=env)
     assert unknown.exit_code != 0 and "is not a number of this Twilio account" in unknown.output
-    bare = runner.invoke(cli, ["twilio", "setup"], env={**cli_env, "TWILIO_ACCOUNT_SID": ""})
+    bare = runner.invoke(cli, ["twilio", "setup"],
+                         env=live(cli_env, fake, TWILIO_ACCOUNT_SID="", TWILIO_SMS_FROM=NUMBER))
     assert bare.exit_code != 0 and "TWILIO_ACCOUNT_SID" in bare.output

@@ -9,6 +9,7 @@ from flask import session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import create_app, services
+from bot.content.encoding import for_sms
 from bot.conversation.engine import submenu_text
 from bot.services.conversations import render_twiml
 
@@ -24,7 +25,7 @@ def contact_keys(aviso) -> list[bytes]:
 
 
 def test_derechos_gets_the_rights_menu_in_spanish(phone, shipped_content):
-    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+    assert phone.text("DERECHOS") == [for_sms(submenu_text(shipped_content, "es", "rights"), "es")]
 
 
 def test_whatsapp_sender_is_answered_too(whatsapp, shipped_content):
@@ -92,10 +93,18 @@ def test_query_string_is_part_of_the_signed_url(client):
 
 
 def test_development_without_token_skips_signature_checks(settings):
-    app = create_app(settings.with_overrides(twilio_auth_token=None))
+    app = create_app(settings.with_overrides(env="development", twilio_auth_token=None))
     services.current_from(app).ensure_content()
     response = app.test_client().post("/twilio/messages", data=inbound("RIGHTS"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_with_a_twilio_token_there_is_no_signing_helper_or_outbox_page(settings, env):
+    client = create_app(settings.with_overrides(env=env)).test_client()
+    assert client.post("/dev/phone/sign", json={"from": "+12135550123", "body": "STOP"}).status_code == 404
+    assert client.get("/dev/phone/outbox?from=%2B12135550123").status_code == 404
+    assert client.post("/twilio/messages", data=inbound("RIGHTS")).status_code == 403
 
 
 def test_production_checks_signatures_always(settings):
@@ -145,7 +154,7 @@ def test_huge_or_emoji_bodies_get_a_normal_reply(phone, body):
 def test_empty_body_with_media_gets_a_normal_reply(phone, shipped_content):
     phone.text("DERECHOS")
     replies = phone.text("", NumMedia="1", MediaUrl0="https://api.twilio.com/media/x")
-    assert replies == [shipped_content.text("es", "unknown")]
+    assert replies == [for_sms(shipped_content.text("es", "unknown"), "es")]
 
 
 def test_twilio_retry_of_the_same_message_gets_the_same_answer_and_no_second_effect(phone, aviso, shipped_content):
@@ -212,18 +221,6 @@ def test_status_callback_accepts_signed_updates_and_rejects_malformed(phone):
     assert phone.post(params, path="/twilio/status", signature="wrong").status_code == 403
 
 
-def test_healthz_reports_redis_content_and_queues(client, shipped_content):
-    data = client.get("/healthz").get_json()
-    assert data["redis"] is True
-    assert data["content_version"] == shipped_content.version
-    assert set(data["queues"]) == {"urgent", "default", "low"}
-
-
-def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
-    app = create_app(settings.with_overrides(redis_url=f"unix://{tmp_path}/nothing.sock"))
-    assert app.test_client().get("/healthz").status_code == 503
-
-
 def test_every_reply_is_logged_with_the_content_version(phone, shipped_content, caplog):
     caplog.set_level("INFO", logger="bot.services.conversations")
     phone.text("DERECHOS")
@@ -280,5 +277,5 @@ def test_twiml_drops_control_characters_xml_cannot_carry():
 def test_first_message_on_an_empty_redis_publishes_the_shipped_content_and_is_answered(phone, aviso, shipped_content):
     aviso.connection.flushdb()
     assert aviso.content.active_version() is None
-    assert phone.text("DERECHOS") == [submenu_text(shipped_content, "es", "rights")]
+    assert phone.text("DERECHOS") == [for_sms(submenu_text(shipped_content, "es", "rights"), "es")]
     assert aviso.content.active_version() == shipped_content.version

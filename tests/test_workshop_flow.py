@@ -9,6 +9,7 @@ import pytest
 from rq import Queue
 
 from bot.content import segments
+from bot.content.encoding import for_sms
 from bot.content.matching import fold_case
 from bot.conversation.engine import (
     CARRIER_WORDS,
@@ -23,7 +24,7 @@ from bot.conversation.engine import (
 from bot.conversation.workshops import FREE, MINE, PICK, WAITLIST, describe, format_when, workshops_text
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
-from bot.publishing.budgets import budget as _budget
+from bot.publishing.budgets import budget_of
 from bot.services import jobs as job_functions
 from bot.store import keys, queues
 from bot.workshops import registrations
@@ -103,7 +104,7 @@ def test_joining_the_waitlist_when_a_seat_just_freed_confirms_the_seat(content):
     outcome = say(content, "1", full, seats_left={"kyr": 1})
     assert outcome.effects == (Register("kyr", waitlist=True),)
     assert outcome.state.workshops == ("kyr",)
-    assert outcome.replies[0].startswith("Listo, ya esta inscrito")
+    assert outcome.replies[0].startswith("Listo, ya está inscrito")
 
 
 def test_signing_up_twice_says_so_without_a_second_effect(content):
@@ -187,7 +188,7 @@ def test_every_workshop_message_fits_its_budget_with_long_real_values(shipped_co
             text = shipped_content.text(code, key, title=longest, when=format_when(shipped_content, code, moment),
                                         place=long_place)
             count = segments.count(text)
-            assert count.segments <= _budget(shipped_content, key, count.encoding), (code, key, count)
+            assert count.segments <= budget_of(shipped_content, key, count.encoding), (code, key, count)
 
 
 # --- through the webhook: Redis, the waitlist, promotion, FORGET ---
@@ -220,8 +221,8 @@ def test_the_last_seat_taken_meanwhile_gets_the_waitlist_offer_not_a_false_confi
     second.text("TALLERES")
     assert first.text("1")[0].startswith("Listo")
     offer = second.text("1")
-    assert offer == [small.text("es", "workshops.full_waitlist", title="Rights (es)")]
-    assert second.text("1") == [small.text("es", "workshops.waitlisted", title="Rights (es)")]
+    assert offer == [for_sms(small.text("es", "workshops.full_waitlist", title="Rights (es)"), "es")]
+    assert second.text("1") == [for_sms(small.text("es", "workshops.waitlisted", title="Rights (es)"), "es")]
     waiting = contact_key(aviso, "+12135550002")
     assert aviso.connection.zrange(registrations.waitlist_key("kyr"), 0, -1) == [waiting.encode()]
 
@@ -233,7 +234,7 @@ def test_freeing_a_seat_promotes_the_first_on_the_waitlist_with_a_message(app, c
             phone_.text(text)
     first.text("MIS TALLERES")
     first.text("1")
-    assert first.text("1") == [small.text("es", "workshops.cancelled_by_you", title="Rights (es)")]
+    assert first.text("1") == [for_sms(small.text("es", "workshops.cancelled_by_you", title="Rights (es)"), "es")]
     promoted = contact_key(aviso, "+12135550002")
     assert registrations.registrants(aviso.connection, "kyr") == [promoted]
     assert aviso.connection.hget(contacts.contact_redis_key(promoted), "workshops") == b"kyr"

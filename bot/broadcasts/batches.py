@@ -29,7 +29,10 @@ from bot.broadcasts.outcomes import (
 )
 from bot.broadcasts.plan import Delivery
 from bot.broadcasts.store import SENDING, Broadcast
-from bot.people import contacts
+from bot.people import (
+    audience_counts,  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+    contacts,
+)
 from bot.people.identity import WHATSAPP, Address, InvalidToken, log_name
 from bot.store import keys
 from bot.twilio import client as twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
@@ -50,10 +53,6 @@ CLAIM_CHUNK = 32  # recipients claimed per Redis call (all claimed ones are sent
 RECORD_CHUNK = 64  # outcomes written per Redis call at most
 RECORD_SECONDS = 0.02  # an outcome waits at most this long to be written (a crash leaves it a claim: reconciled)
 
-_MARK_OPTED_OUT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'opted_out', '1') return 1 end
-return 0
-"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -393,5 +392,5 @@ class BatchRun:
             self.outcomes.add(contact, claim, "")
             return
         if exc.code == OPT_OUT:  # they texted STOP at the carrier: never send again
-            self.connection.eval(_MARK_OPTED_OUT, 1, contacts.contact_redis_key(contact))
+            self.connection.eval(audience_counts.MARK_OPTED_OUT, 1, contacts.contact_redis_key(contact), contact)
         self.outcomes.add(contact, claim, f"{FAILED}:{exc.code or exc.status}")

@@ -1,5 +1,5 @@
 """Composing a broadcast: the final text per language from a template or custom text, framed with
-its status label and verification code. Pure functions; the desk (bot/desk.py) stores and sends."""
+its status label and verification code. Pure functions; the desk (bot/broadcasts/desk.py) stores and sends."""
 
 from __future__ import annotations
 
@@ -139,18 +139,36 @@ def check_languages(request: BroadcastRequest, content: Content, audience_langua
         raise ComposeError(f"the fallback language {request.fallback_language} has no text either")
 
 
-def render(request: BroadcastRequest, content: Content, code: str) -> dict[str, str]:
-    """The final message per language: status label, school, body, VERIFY code."""
-    workshop = content.workshop(request.workshop) if request.workshop else None
+def alert_date(content: Content, language: str, moment: datetime) -> str:
+    """The day an alert goes out, written the way the language writes dates (a forward shows its age)."""
+    calendar = content.language(language).get("calendar") or content.language(content.default_language)["calendar"]
+    return content.text(language, "alert.date", weekday=calendar["weekdays"][moment.weekday()],
+                        day=str(moment.day), month=calendar["months"][moment.month - 1])
+
+
+def bodies(request: BroadcastRequest, content: Content) -> dict[str, str]:
+    """What the alert says per language, without its frame (VERIFY quotes it back)."""
     texts = {}
     for language in available_languages(request, content):
+        if request.template:
+            texts[language] = content.text(language, f"template.{request.template}", **request.variables)
+        else:
+            texts[language] = request.custom_texts[language].strip()
+    return texts
+
+
+def render(request: BroadcastRequest, content: Content, code: str, *, on: datetime,
+           corrects_code: str = "") -> dict[str, str]:
+    """The final message per language: status label, school, the day it goes out (`on`, local), body, VERIFY
+    code; a correction's status names the code of the alert it corrects."""
+    workshop = content.workshop(request.workshop) if request.workshop else None
+    texts = {}
+    for language, body in bodies(request, content).items():
         school = content.school_names(request.schools)
         if workshop is not None:  # the frame names what the message is about: here, the workshop
             school = workshop.title.get(language) or workshop.title[content.default_language]
-        if request.template:
-            body = content.text(language, f"template.{request.template}", **request.variables)
-        else:
-            body = request.custom_texts[language].strip()
-        status = content.text(language, f"status.{request.kind}", verified_by=request.verified_by)
-        texts[language] = content.text(language, "alert.frame", status=status, school=school, body=body, code=code)
+        status = content.text(language, f"status.{request.kind}", verified_by=request.verified_by,
+                              corrects=corrects_code)
+        texts[language] = content.text(language, "alert.frame", status=status, school=school, body=body, code=code,
+                                       sent_on=alert_date(content, language, on))
     return texts

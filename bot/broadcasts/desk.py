@@ -3,6 +3,7 @@ JSON API are thin shells around it). Quiet hours and the two-person rule live he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,12 +12,15 @@ from bot.broadcasts.compose import (
     SENSITIVE_KINDS,
     BroadcastRequest,
     ComposeError,
+    bodies,
     check_languages,
     new_code,
     render,
     validate,
 )
 from bot.broadcasts.errors import BroadcastNotFound, DuplicateBroadcast, InvalidTransition
+from bot.broadcasts.index import Query
+from bot.broadcasts.lists import Page, page
 from bot.broadcasts.plan import Plan
 from bot.broadcasts.store import APPROVED, CANCELLED, DONE, DRAFT, PENDING_APPROVAL, Broadcast, BroadcastStore, new_id
 from bot.config import Settings
@@ -50,6 +54,7 @@ class Desk:
         self.content = content
         self.settings = settings
         self.audit = audit
+        self.district = frozenset(content.schools.by_code)  # a broadcast to all of them reads district counts
 
     def get(self, broadcast_id: str) -> Broadcast:
         """The broadcast with this id, or BroadcastNotFound saying so."""
@@ -83,20 +88,25 @@ class Desk:
         return broadcast
 
     def recent(self, staff: StaffMember, limit: int) -> list[Broadcast]:
-        """The newest broadcasts of the staff member's schools."""
-        mine = []
-        for broadcast in self.store.list_recent(limit):
-            try:
-                self.check_access(staff, broadcast)
-            except NotAllowed:
-                continue
-            mine.append(broadcast)
-        return mine
+        """The newest broadcasts of the staff member's schools (read from their schools' indexes)."""
+        return self.list(staff, Query(None if staff.role == "admin" else staff.schools, limit=limit)).broadcasts
 
-    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
+    def list(self, staff: StaffMember, query: Query) -> Page:
+        """One page of the broadcasts a query asks for, only of the staff member's schools."""
+        if query.schools is None and staff.role != "admin":
+            query = replace(query, schools=staff.schools)
+        elif query.schools is not None:
+            staff.check_schools(query.schools)
+        return page(self.store.connection, query)
+
+    def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None,
+               ) -> tuple[Broadcast, Callable[[str], dict[str, str]]]:
+        """The broadcast as it would be stored, and how to write its texts again under another code."""
         workshop = self.content.workshop(request.workshop) if request.workshop else None
+        corrects_code = ""
         if request.corrects and request.kind == "correction":
             original = self.get(request.corrects)
+            corrects_code = original.code
             if original.started_at is None:  # cancelled or failed part way still reached some families
                 raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
             # a correction reaches exactly the original's recipients, so it belongs to the original's schools
@@ -112,31 +122,35 @@ class Desk:
             corrects=request.corrects, verified_by=request.verified_by or None,
             content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
         )
-        code = new_code()
-        draft = replace(draft, code=code, texts=render(request, self.content, code))
-        audience_languages = set(self.store.plan(draft, strict=False).missing) | set(draft.texts)
+        code, on = new_code(), self._goes_out(request, now)
+        def written(fresh: str) -> dict[str, str]:
+            return render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+
+        draft = replace(draft, code=code, texts=written(code), bodies=bodies(request, self.content))
+        missing = self.store.plan(draft, strict=False, district=self.district).missing
+        audience_languages = set(missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
-        return draft
+        return draft, written
 
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
-        draft = self._draft(staff, request)
-        return draft, self.store.plan(draft, strict=False)
+        draft, _ = self._draft(staff, request)
+        return draft, self.store.plan(draft, strict=False, district=self.district)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
-        draft = self._draft(staff, request, now)
+        draft, written = self._draft(staff, request, now)
         for _ in range(CODE_ATTEMPTS):
             try:
                 broadcast = self.store.create(draft)
                 break
-            except DuplicateBroadcast:
+            except DuplicateBroadcast:  # the frame holds the code: write it again with a new one
                 code = new_code()
-                draft = replace(draft, code=code, texts=render(request, self.content, code))
+                draft = replace(draft, code=code, texts=written(code))
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
-        self.audit.record(_actor(staff), "created", broadcast.id, detail)
+        self.audit.record(_actor(staff), "created", broadcast.id, detail, broadcast.schools)
         if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
             return self.store.transition(broadcast.id, PENDING_APPROVAL)
         return self._release(broadcast, now)
@@ -152,7 +166,7 @@ class Desk:
         if not approver.can_approve:
             raise NotAllowed(f"{approver.name} is a sender, not an approver")
         broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
-        self.audit.record(_actor(approver), "approved", broadcast.id)
+        self.audit.record(_actor(approver), "approved", broadcast.id, schools=broadcast.schools)
         return self._release(broadcast, now)
 
     def reject(self, approver: StaffMember, broadcast_id: str, reason: str) -> Broadcast:
@@ -165,7 +179,7 @@ class Desk:
             raise InvalidTransition(f"broadcast {broadcast_id} is {broadcast.status}, not waiting for approval")
         if approver.id == broadcast.created_by or not approver.can_approve:
             raise NotAllowed("only another staff member who approves can reject")
-        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip())
+        self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip(), broadcast.schools)
         return self.store.transition(broadcast_id, DRAFT)
 
     def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
@@ -175,8 +189,16 @@ class Desk:
         if broadcast.status in (DONE, CANCELLED):
             raise InvalidTransition(f"broadcast {broadcast_id} is already {broadcast.status}")
         cancelled = fanout.cancel(self.store.connection, broadcast_id)
-        self.audit.record(_actor(staff), "cancelled", broadcast_id)
+        self.audit.record(_actor(staff), "cancelled", broadcast_id, schools=broadcast.schools)
         return cancelled
+
+    def _goes_out(self, request: BroadcastRequest, now: datetime | None) -> datetime:
+        """The local moment a broadcast is expected to go out: its time, or now; after quiet hours unless urgent."""
+        now = now or datetime.now(UTC)
+        when = max(request.send_at or now, now)
+        if not request.urgent:
+            when = quiet_until(self.settings, when) or when
+        return when.astimezone(self.settings.timezone)
 
     def _release(self, broadcast: Broadcast, now: datetime | None) -> Broadcast:
         now = now or datetime.now(UTC)
@@ -187,10 +209,10 @@ class Desk:
             when = quiet_until(self.settings, when) or when
         if when > now + timedelta(seconds=1):
             fanout.schedule(self.store.connection, broadcast.id, when)
-            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"))
+            self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"), broadcast.schools)
         else:
             fanout.enqueue_start(self.store.connection, broadcast.id)
-            self.audit.record("aviso", "sending", broadcast.id)
+            self.audit.record("aviso", "sending", broadcast.id, schools=broadcast.schools)
         return self.store.get(broadcast.id)
 
 

@@ -16,6 +16,7 @@ from rq.utils import utcparse
 
 from bot.broadcasts.batches import BatchRun, Lease
 from bot.broadcasts.errors import BroadcastNotFound, InvalidTransition, MissingTranslation
+from bot.broadcasts.index import Query, page_ids
 from bot.broadcasts.store import APPROVED, CANCELLED, DONE, FAILED, SCHEDULED, SENDING, Broadcast, BroadcastStore
 from bot.content.segments import count
 from bot.store import keys, queues
@@ -219,8 +220,9 @@ def watch(aviso, broadcast_id: str, linger: bool = False) -> str:
 def recover(connection: redis.Redis, limit: int = 100) -> int:
     """Sweep every recent broadcast still sending (for a worker's start-up); return batches re-queued."""
     store, total = BroadcastStore(connection), 0
-    for broadcast in store.list_recent(limit):
-        if broadcast.status == SENDING:
+    for _, broadcast_id in page_ids(connection, Query(None, status=SENDING), limit):
+        broadcast = store.get(broadcast_id) if connection.exists(keys.BROADCAST.format(id=broadcast_id)) else None
+        if broadcast is not None and broadcast.status == SENDING:
             total += len(sweep(connection, broadcast.id, force=True))
             _finish_if_complete(connection, store, broadcast.id)
     return total

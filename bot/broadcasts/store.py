@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 import redis
 
+from bot.broadcasts import index as broadcast_index
 from bot.broadcasts.errors import (
     BroadcastNotFound,
     DuplicateBroadcast,
@@ -21,7 +23,8 @@ from bot.broadcasts.errors import (
 )
 from bot.broadcasts.outcomes import NO_TRANSLATION, WINDOW_CLOSED, OutcomeError, Outcomes, OutcomeStore
 from bot.broadcasts.plan import Delivery, LanguagePlan, Plan, Recipient
-from bot.content import segments
+from bot.content import encoding, segments
+from bot.people import audience_counts
 from bot.people.contacts import contact_redis_key
 from bot.people.identity import SMS, WHATSAPP
 from bot.store import keys
@@ -81,6 +84,7 @@ class Broadcast:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     starts_at: datetime | None = None  # when a scheduled broadcast goes out (its time, or quiet hours' end)
+    bodies: dict[str, str] = field(default_factory=dict)  # language -> what it says, unframed (VERIFY quotes it)
 
     def to_json(self) -> str:
         """The stored form (status and times are stored beside it, to change atomically)."""
@@ -120,14 +124,17 @@ class Broadcast:
                 raise Undeliverable(WINDOW_CLOSED)
             return Delivery(template_language, "", template["content_sid"],
                             {str(k): str(v) for k, v in (template.get("variables") or {}).items()})
-        return Delivery(used, self.texts[used], segments=segments.count(self.texts[used]).segments)
+        body = encoding.for_sms(self.texts[used], used)  # find_sent compares this same body after a crash
+        return Delivery(used, body, segments=segments.count(body).segments)
 
 
-_CREATE = """
+_CREATE = broadcast_index.LUA + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'id' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'code' end
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'status', ARGV[2])
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'status', ARGV[2], 'owners', ARGV[6], 'kind', ARGV[7], 'by', ARGV[8],
+           'score', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+aviso_index(KEYS[1], ARGV[3], ARGV[2], '')
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4] - ARGV[5])
@@ -141,12 +148,13 @@ for s in string.gmatch(ARGV[2], '%S+') do
 end
 return status
 """
-_TRANSITION = """
+_TRANSITION = broadcast_index.LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
 for s in string.gmatch(ARGV[2], '%S+') do
   if s == status then
     redis.call('HSET', KEYS[1], 'status', ARGV[1])
+    aviso_index(KEYS[1], ARGV[6], ARGV[1], status)
     if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
       redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
     end
@@ -189,7 +197,7 @@ class BroadcastStore:
             keys=[keys.BROADCAST.format(id=broadcast.id), keys.BROADCAST_CODE.format(code=code),
                   keys.BROADCASTS_RECENT],
             args=[broadcast.to_json(), broadcast.status, broadcast.id, broadcast.created_at.timestamp(),
-                  keys.BROADCAST_TTL_SECONDS])
+                  keys.BROADCAST_TTL_SECONDS, ",".join(broadcast.schools), broadcast.kind, broadcast.created_by])
         if answer != b"ok":
             raise DuplicateBroadcast(f"a broadcast with this {answer.decode()} already exists")
         if broadcast.corrects:  # VERIFY of the original says it was corrected, once a correction went out
@@ -256,7 +264,7 @@ class BroadcastStore:
         stamp = "started_at" if to == SENDING else "finished_at" if to in (DONE, CANCELLED, FAILED) else ""
         ok, current = self._scripts["transition"](
             keys=[keys.BROADCAST.format(id=broadcast_id)],
-            args=[to, allowed, stamp, _now().isoformat(), failure])
+            args=[to, allowed, stamp, _now().isoformat(), failure, broadcast_id])
         if not current:
             raise BroadcastNotFound(broadcast_id)
         if not ok:
@@ -299,35 +307,49 @@ class BroadcastStore:
                                             int(wa_seen) if wa_seen else None))
         return recipients
 
-    def plan(self, broadcast: Broadcast, *, now: float | None = None, strict: bool = True) -> Plan:
-        """The preview: recipients per language and channel, missing texts, segments; strict refuses gaps."""
+    def plan(self, broadcast: Broadcast, *, now: float | None = None, strict: bool = True,
+             district: frozenset[str] = frozenset()) -> Plan:
+        """The preview: recipients per language and channel, missing texts, segments; strict refuses gaps.
+        One school's or the whole district's (every code in district) read the audience counts."""
         now = _now().timestamp() if now is None else now
-        groups: dict[str, list[Recipient]] = {}
-        for recipient in self.audience(broadcast):
-            groups.setdefault(recipient.language, []).append(recipient)
+        groups = self._cohorts(broadcast, now, district)
         missing = tuple(sorted(lang for lang in groups if lang not in broadcast.texts))
         if missing and strict and broadcast.fallback_language not in broadcast.texts:
             raise MissingTranslation(missing)
         rows = []
-        for language, members in sorted(groups.items()):
+        for language, cohorts in sorted(groups.items()):
             counts = {"sms": 0, "whatsapp": 0, "template": 0, "unreachable": 0, "segments": 0}
-            for r in members:
-                counts["whatsapp" if r.channel == WHATSAPP else "sms"] += 1
+            for (channel, wa_seen), n in cohorts.items():
+                counts["whatsapp" if channel == WHATSAPP else "sms"] += n
                 try:
-                    delivery = broadcast.delivery_for(language, r.channel, r.wa_seen, now)
+                    delivery = broadcast.delivery_for(language, channel, wa_seen, now)
                 except Undeliverable:
-                    counts["unreachable"] += r.channel == WHATSAPP
+                    counts["unreachable"] += n if channel == WHATSAPP else 0
                     continue
-                counts["template"] += delivery.content_sid is not None
-                counts["segments"] += delivery.segments
+                counts["template"] += n if delivery.content_sid is not None else 0
+                counts["segments"] += delivery.segments * n
             used = language if language in broadcast.texts else broadcast.fallback_language
             text = broadcast.texts.get(used or "")
             rows.append(LanguagePlan(language, used if text else None, counts["sms"], counts["whatsapp"],
                                      counts["template"], counts["unreachable"],
-                                     segments.count(text) if text else None, counts["segments"]))
+                                     encoding.sms_cost(text, used) if text else None,
+                                     counts["segments"]))
         return Plan(broadcast.id, tuple(rows), missing, sum(r.sms + r.whatsapp for r in rows),
                     sum(r.sms + r.whatsapp - r.whatsapp_unreachable for r in rows if r.text_language),
                     sum(r.total_segments for r in rows))
+
+    def _cohorts(self, broadcast: Broadcast, now: float, district: frozenset[str]) -> dict[str, Counter]:
+        """Recipients per language, as (channel, WhatsApp time) -> how many: from the audience counts for
+        one school or the district (cost independent of its size), else from the audience itself."""
+        schools = set(broadcast.schools)
+        plain = broadcast.kind != "correction" and not broadcast.workshop
+        if plain and (len(schools) == 1 or (district and schools >= district)):
+            return audience_counts.cohorts(self.connection, next(iter(schools)) if len(schools) == 1 else None,
+                                           broadcast.languages, now, WHATSAPP_SESSION_SECONDS)
+        groups: dict[str, Counter] = {}
+        for recipient in self.audience(broadcast):
+            groups.setdefault(recipient.language, Counter())[(recipient.channel, recipient.wa_seen)] += 1
+        return groups
 
     def _original_recipients(self, original_id: str) -> list[str]:
         if not self.connection.exists(keys.BROADCAST.format(id=original_id)):

@@ -7,10 +7,10 @@ import click
 from bot.config import ConfigError, Settings, load_settings
 
 
-def settings() -> Settings:
+def settings(default_env: str = "production") -> Settings:
     """The settings from the environment; a bad one ends the command with one clear line."""
     try:
-        return load_settings()
+        return load_settings(default_env=default_env)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
 

@@ -42,7 +42,7 @@ def run(settings: Settings, port: int) -> None:
     embedded = settings.redis_url is None
     redis_url = settings.redis_url or embedded_redis.ensure_running(settings.data_dir)
     version = _publish_if_new(settings, redis_url)
-    env = dict(os.environ, REDIS_URL=redis_url, PUBLIC_BASE_URL=settings.public_base_url)
+    env = dict(os.environ, REDIS_URL=redis_url, PUBLIC_BASE_URL=settings.public_base_url, AVISO_ENV=settings.env)
     if settings.public_base_url == "http://127.0.0.1:5000" and port != 5000:
         env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     web = subprocess.Popen(

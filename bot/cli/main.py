@@ -14,7 +14,7 @@ import click
 
 from bot.cli.context import services as _services
 from bot.cli.context import settings as _settings
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, content_dir_setting, load_settings
 from bot.publishing import check as content_check
 
 
@@ -29,7 +29,7 @@ def content() -> None:
 
 
 def _content_dir(path: str | None) -> Path:
-    return Path(path) if path else _settings().content_dir
+    return Path(path) if path else content_dir_setting()
 
 
 @content.command("check")
@@ -39,12 +39,13 @@ def content_check_command(directory: str | None, quiet: bool) -> None:
     """List every problem in the content, and each text's SMS segments per language."""
     report = content_check.check(_content_dir(directory))
     if not quiet and report.rows:
-        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget")
+        click.echo(f"{'text':42} {'lang':5} {'segments':>8}  encoding  budget  as written")
         for row in report.rows:
             mark = "" if row.count.segments <= row.budget else "  OVER"
+            written = f"{row.written.segments} {row.written.encoding}" if row.written else "same"
             click.echo(
                 f"{row.key:42} {row.language:5} {row.count.segments:>8}  {row.count.encoding:8}  "
-                f"{row.budget}{mark}"
+                f"{row.budget:<6}  {written}{mark}"
             )
         click.echo()
     for warning in report.warnings:
@@ -95,8 +96,11 @@ def content_rollback() -> None:
 
 @content.command("status")
 def content_status() -> None:
-    """Show the active version, who published it and when, and the history."""
-    _, aviso = _services(_settings())
+    """Show the active version, who published it and when, the history, and which languages are drafts."""
+    from bot.publishing import reviews
+
+    settings = _settings()
+    _, aviso = _services(settings)
     status = aviso.content.status()
     if not status["active"]:
         click.echo("no content published yet (the first start publishes the shipped content)")
@@ -104,6 +108,37 @@ def content_status() -> None:
     click.echo(f"active:    {status['active']}")
     click.echo(f"published: {status['published_at']} by {status['published_by']}")
     click.echo(f"history:   {', '.join(status['history'])}")
+    content = aviso.content.active()
+    for code in content.languages:
+        review = reviews.review_of(content, code)
+        if review.approved:
+            click.echo(f"reviewed:  {code} by {review.reviewer} on {review.reviewed_on} (version {review.version})")
+    drafts = reviews.drafts(content)
+    if drafts:
+        fallback = content.default_language
+        served = ("SERVED AS DRAFTS (AVISO_SERVE_DRAFT_LANGUAGES is on)" if settings.serve_draft_languages
+                  else f"NOT SERVED: their families get {fallback} (AVISO_SERVE_DRAFT_LANGUAGES is off)")
+        click.secho(f"WARNING: {len(drafts)} language(s) no fluent reviewer approved: {', '.join(drafts)}", bold=True)
+        click.secho(f"WARNING: {served}", bold=True)
+
+
+@content.command("review")
+@click.argument("language")
+@click.option("--by", "by", required=True, help="The fluent reviewer's name (recorded in the language file).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Content directory.")
+def content_review(language: str, by: str, directory: str | None) -> None:
+    """Record a named reviewer's approval of LANGUAGE's texts as they are now (a later change voids it)."""
+    from bot.content.model import Content, ContentError
+    from bot.publishing import reviews
+
+    content_dir = _content_dir(directory)
+    try:
+        review = reviews.record(content_dir, Content.from_dir(content_dir), language, by, date.today())
+    except (reviews.ReviewError, ContentError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{review.code}: reviewed by {review.reviewer} on {review.reviewed_on} "
+               f"(content version {review.version})")
+    click.echo("Next: aviso content bump, a CHANGELOG.md line, aviso content publish.")
 
 
 @cli.group()
@@ -166,7 +201,7 @@ def chat(url: str, from_: str, whatsapp: bool) -> None:
     """Be a parent texting Aviso: a REPL against the running app's real webhook, signed like Twilio."""
     from bot.web.simulator import WEBHOOK_PATH, inbound_params, sign
 
-    settings = _settings()
+    settings = _settings(default_env="development")  # a developer's tool: development unless AVISO_ENV says
     address = f"whatsapp:{from_}" if whatsapp else from_
     click.echo(f"Texting Aviso at {url} as {address}. Ctrl-D to leave.")
     while True:
@@ -199,6 +234,38 @@ def chat(url: str, from_: str, whatsapp: bool) -> None:
 WORKER_MAINTENANCE_SECONDS = 60
 
 
+def _check_naming_key(aviso) -> None:
+    from bot.people.key_rotation import NamingKeyChanged, check_naming_key
+
+    try:
+        check_naming_key(aviso.connection, aviso.keyring)
+    except NamingKeyChanged as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+def rekey() -> None:
+    """Re-encrypt every stored phone number under the newest of AVISO_ENCRYPTION_KEYS (resumable)."""
+    from bot.people.key_rotation import pending_scan
+    from bot.people.key_rotation import rekey as run
+
+    app, aviso = _services(_settings())
+    _check_naming_key(aviso)
+    done = pending_scan(aviso.connection, aviso.keyring)
+    if done:
+        click.echo(f"resuming an unfinished run ({done} keys scanned before)")
+    with click.progressbar(length=max(aviso.connection.dbsize(), done), label="re-encrypting numbers") as bar:
+        bar.update(done)
+        report = run(aviso.connection, aviso.keyring, progress=bar.update)
+    click.echo(f"{report.rekeyed} number(s) re-encrypted under the newest key, {report.scanned} keys scanned")
+    if report.unreadable:
+        raise click.ClickException(
+            f"{report.unreadable} number(s) could not be read with any key in AVISO_ENCRYPTION_KEYS: "
+            "keep the key that encrypted them in the list"
+        )
+    click.echo("every stored number is under the newest key: the older keys may be dropped")
+
+
 @cli.command()
 def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
@@ -211,6 +278,7 @@ def worker() -> None:
     from bot.workshops.schedule import recover
 
     app, aviso = _services(_settings())
+    _check_naming_key(aviso)
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them
@@ -229,7 +297,21 @@ def dev(port: int) -> None:
     """Run everything on this machine: Redis (embedded unless REDIS_URL), web, worker and scheduler."""
     from bot.cli.devserver import run
 
-    run(_settings(), port)
+    run(_settings(default_env="development"), port)  # asking for the runner is asking for development
+
+
+@cli.group()
+def counts() -> None:
+    """The audience counts the home page and the preview read (kept up to date as families change)."""
+
+
+@counts.command("rebuild")
+def counts_rebuild() -> None:
+    """Recount every school's reachable subscribers from the data (after a restore; run it while quiet)."""
+    from bot.people import audience_counts
+
+    _, aviso = _services(_settings())
+    click.echo(f"counted {audience_counts.rebuild(aviso.connection)} families")
 
 
 def _register_groups() -> None:

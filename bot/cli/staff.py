@@ -73,6 +73,25 @@ def staff_remove(staff_id: str) -> None:
     click.echo(f"removed {member.id}: {member.name}")
 
 
+@staff.command("unlock")
+@click.argument("staff_id", required=False)
+@click.option("--district", is_flag=True, help="End the district-wide slowing after too many wrong codes.")
+def staff_unlock(staff_id: str | None, district: bool) -> None:
+    """Let a staff member ask for a sign-in code at once (forgets their number's back-off)."""
+    if not staff_id and not district:
+        raise click.UsageError("name a STAFF_ID (aviso staff list), or --district")
+    aviso = _aviso()
+    if staff_id:
+        member = _member(aviso, staff_id)
+        aviso.signin.unlock(aviso.roster.phone_of(member.id))
+        aviso.audit.record("operator", "sign-in unlocked", member.id, member.name)
+        click.echo(f"{member.name} ({member.id}) may ask for a sign-in code now")
+    if district:
+        aviso.signin.unslow()
+        aviso.audit.record("operator", "sign-in slowing ended", "dashboard")
+        click.echo("sign-in is no longer slowed")
+
+
 @staff.command("token")
 @click.argument("staff_id")
 def staff_token(staff_id: str) -> None:
@@ -85,6 +104,15 @@ def staff_token(staff_id: str) -> None:
 @click.group()
 def broadcast() -> None:
     """Create, preview, approve, cancel and follow broadcasts."""
+
+
+@broadcast.command("reindex")
+def broadcast_reindex() -> None:
+    """Index broadcasts and audit entries stored before the per-school lists existed (safe to run again)."""
+    from bot.broadcasts.index import backfill
+
+    aviso = _aviso()
+    click.echo(f"indexed {backfill(aviso.connection)} broadcasts and {aviso.audit.reindex()} audit entries")
 
 
 @broadcast.command("templates")
@@ -229,8 +257,10 @@ def twilio() -> None:
 
 @twilio.command("setup")
 @click.option("--number", help="The Twilio phone number families text (+E.164), when not using a service.")
-def twilio_setup(number: str | None) -> None:
-    """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook and status callback."""
+@click.option("--fallback-url", help="Where Twilio goes when the webhook fails (default: PUBLIC_BASE_URL's "
+              "/twilio/fallback; a second deployment's is better, as it outlives this one).")
+def twilio_setup(number: str | None, fallback_url: str | None) -> None:
+    """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook, fallback and status callback."""
     from twilio.base.exceptions import TwilioRestException
 
     from bot.twilio.client import make_client
@@ -243,11 +273,14 @@ def twilio_setup(number: str | None) -> None:
                          api_base_url=settings.twilio_api_base_url)
     inbound = settings.public_base_url + "/twilio/messages"
     status = settings.public_base_url + "/twilio/status"
+    fallback = fallback_url or settings.public_base_url + "/twilio/fallback"
+    if not fallback.startswith("https://") and not settings.is_development:
+        raise click.ClickException(f"--fallback-url must be an https URL, not {fallback!r}")
     try:
         if settings.twilio_messaging_service_sid and not number:
             client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
                 inbound_request_url=inbound, inbound_method="POST", status_callback=status,
-                use_inbound_webhook_on_number=False,
+                fallback_url=fallback, fallback_method="POST", use_inbound_webhook_on_number=False,
             )
             target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
         else:
@@ -257,10 +290,11 @@ def twilio_setup(number: str | None) -> None:
             found = client.incoming_phone_numbers.list(phone_number=wanted, limit=1)
             if not found:
                 raise click.ClickException(f"{wanted} is not a number of this Twilio account")
-            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status)
+            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status,
+                            sms_fallback_url=fallback, sms_fallback_method="POST")
             target = f"number {wanted}"
             audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
     except TwilioRestException as exc:
         raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
     aviso.audit.record("operator", "twilio setup", audit_target, inbound)
-    click.echo(f"{target}: inbound -> {inbound}, status callbacks -> {status}")
+    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}")

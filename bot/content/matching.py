@@ -20,6 +20,16 @@ def ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and ch.isdecimal() else ch for ch in text)
 
 
+MENU_NUMBER_DIGITS = 6  # longer runs of digits are not a menu choice (and int() refuses over 4,300 digits)
+
+
+def menu_number(word: str) -> int | None:
+    """The number a folded word is, when it could be a menu choice (1 to 6 ASCII digits); else None."""
+    if word.isascii() and word.isdigit() and len(word) <= MENU_NUMBER_DIGITS:
+        return int(word)
+    return None
+
+
 def fold_case(text: str) -> str:
     """Lowercase, ASCII digits, punctuation dropped, whitespace collapsed; accents kept.
 

@@ -25,7 +25,7 @@ LOCK = "content.lock"
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
     "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
-    "menu", "help", "language", "forget", "my_workshops",
+    "menu", "help", "language", "forget", "my_workshops", "sources",
 )
 LANGUAGE_CHOICE = "language_choice"
 
@@ -61,7 +61,7 @@ def read_tree(content_dir: Path) -> dict:
     sources_path = content_dir / SOURCES
     workshops_file = _read_toml(workshops_path) if workshops_path.exists() else {}
     return {
-        "sources": _read_toml(sources_path).get("texts", {}) if sources_path.exists() else {},
+        **_sources(sources_path),
         "schools": [school.as_row() for school in schools],
         "interpreters": _read_toml(interpreters_path) if interpreters_path.exists() else {},
         "manifest": manifest,
@@ -72,6 +72,12 @@ def read_tree(content_dir: Path) -> dict:
         # Sample workshops move to the coming weeks in development (bot.content.samples).
         "workshop_samples": bool(workshops_file.get("samples", False)),
     }
+
+
+def _sources(path: Path) -> dict:
+    """sources.toml as two parts of the tree: each text's source ids, and the sources themselves."""
+    data = _read_toml(path) if path.exists() else {}
+    return {"sources": data.get("texts", {}), "source_list": data.get("sources", {})}
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,11 @@ class Workshop:
 class Content:
     """One version of the content, with lookups the conversation engine needs."""
 
-    def __init__(self, tree: dict):
+    def __init__(self, tree: dict, withheld: frozenset[str] = frozenset()):
         self.tree = tree
+        # Draft languages not served here (production without AVISO_SERVE_DRAFT_LANGUAGES): their families
+        # read the fallback languages' texts instead. The default language is always served.
+        self.withheld = withheld
         manifest = tree["manifest"]
         self.version: str = str(manifest["version"])
         self.languages: tuple[str, ...] = tuple(manifest["languages"])
@@ -133,8 +142,9 @@ class Content:
     def fallback_chain(self, code: str) -> list[str]:
         """Languages to try, in order, for a text missing in code."""
         chain = [code, *self._fallback.get(code, []), *self._fallback.get("default", [])]
-        chain.append(self.default_language)
-        return [c for i, c in enumerate(chain) if c in self.tree["languages"] and c not in chain[:i]]
+        served = [c for c in chain if c not in self.withheld]
+        served.append(self.default_language)
+        return [c for i, c in enumerate(served) if c in self.tree["languages"] and c not in served[:i]]
 
     def text(self, language: str, key: str, /, **values: str) -> str:
         """The text for key in a language (falling back when missing), with placeholders filled."""

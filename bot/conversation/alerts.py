@@ -6,10 +6,12 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from bot.content.matching import TYPO_MIN_LENGTH, fold_case, strip_accents, within_one_edit
+from bot.content import encoding, segments
+from bot.content.matching import TYPO_MIN_LENGTH, fold_case, menu_number, strip_accents, within_one_edit
 from bot.content.model import Content
-from bot.conversation.turn import Outcome, Subscribe, Turn, Unsubscribe, outcome
+from bot.conversation.turn import AlertFacts, Outcome, Subscribe, Turn, Unsubscribe, outcome
 from bot.conversation.workshops import format_when
+from bot.people.identity import WHATSAPP
 
 ASK_SCHOOL = "school"
 CHOOSE_SCHOOL = "school_choice"
@@ -74,8 +76,7 @@ def _cancelled(turn: Turn) -> Outcome:
 
 
 def _number(turn: Turn) -> int | None:
-    word = fold_case(turn.inbound.text)
-    return int(word) if word.isdigit() else None
+    return menu_number(fold_case(turn.inbound.text))
 
 
 def _school_chosen(turn: Turn) -> Outcome:
@@ -216,8 +217,40 @@ def verify(turn: Turn) -> Outcome:
     text = turn.text(
         "verify.genuine", code=code, school=turn.content.school_names(facts.schools),
         when=format_when(turn.content, turn.lang, facts.sent_at.astimezone(turn.inbound.now.tzinfo)),
-        status=turn.text(f"status.{facts.kind}", verified_by=facts.verified_by),
+        status=turn.text(f"status.{facts.kind}", verified_by=facts.verified_by, corrects=facts.corrects),
     )
-    if facts.corrected_by:  # a forwarded alert that was later corrected must not stand as it is
-        text = "\n".join([text, turn.text("verify.corrected", correction=facts.corrected_by)])
-    return outcome(turn, (text,), "verify_genuine")
+    tail = turn.text("verify.corrected", correction=facts.corrected_by) if facts.corrected_by else ""
+    said = _said(facts, turn.lang, turn.content.default_language)
+    # What the genuine alert said: a real code under a doctored text does not check out. A forwarded alert
+    # that was later corrected must not stand as it is: the correction's line comes last.
+    lines = [text, _quoted(turn, text, tail, said) if said else "", tail]
+    return outcome(turn, ("\n".join(line for line in lines if line),), "verify_genuine")
+
+
+# VERIFY's answer costs no more than an alert: the manifest's "(alert) *" budgets, GSM-7 and UCS-2.
+VERIFY_SEGMENTS = {segments.GSM7: 3, segments.UCS2: 5}
+
+
+def _said(facts: AlertFacts, lang: str, default: str) -> str:
+    """The alert's text in the asker's language, else the one their language got (fallback), else the default."""
+    for candidate in (lang, facts.fallback_language, default, *facts.said):
+        if candidate and facts.said.get(candidate):
+            return facts.said[candidate]
+    return ""
+
+
+def _quoted(turn: Turn, head: str, tail: str, said: str) -> str:
+    """The "it said" line, shortened at a word (a character in scripts without spaces) so the whole answer
+    fits an alert's budget on SMS."""
+    line = turn.text("verify.said", text=said)
+    if turn.inbound.channel == WHATSAPP:
+        return line
+    glue = " " if " " in said.strip() else ""
+    pieces = said.split() if glue else list(said.strip())
+    while len(pieces) > 1:
+        cost = encoding.sms_cost("\n".join(part for part in (head, line, tail) if part), turn.lang)
+        if cost.segments <= VERIFY_SEGMENTS[cost.encoding]:
+            break
+        pieces.pop()
+        line = turn.text("verify.said", text=glue.join(pieces) + " ...")
+    return line

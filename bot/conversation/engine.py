@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.content.matching import fold_case
+from bot.content.matching import fold_case, menu_number
 from bot.content.model import Content
 from bot.conversation import alerts as alert_flow
+from bot.conversation import sources as sources_reply
 from bot.conversation import workshops as workshop_flow
 from bot.conversation.turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
     AlertFacts,
@@ -75,8 +76,9 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
         if answered is not None:
             return answered
     turn = turn.with_state(pending=None, pending_until=None, choices=())
-    if word.isdigit():
-        return _number(turn, int(word))
+    number = menu_number(word)
+    if number is not None:
+        return _number(turn, number)
     if match is not None and match.command in _COMMAND_HANDLERS:
         turn = turn.with_state(language=_language_after(turn, match.languages))
         return _COMMAND_HANDLERS[match.command](turn)
@@ -196,7 +198,8 @@ def _main_menu(turn: Turn) -> Outcome:
 
 def _submenu(menu_id: str) -> Callable[[Turn], Outcome]:
     def show(turn: Turn) -> Outcome:
-        return outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id)
+        intro = turn.content.menus[menu_id].get("intro")
+        return outcome(turn, (submenu_text(turn.content, turn.lang, menu_id),), menu_id, at=menu_id, last=intro)
 
     return show
 
@@ -235,7 +238,8 @@ def _number(turn: Turn, number: int) -> Outcome:
     if at in content.menus:
         items = content.menus[at]["items"]
         if 1 <= number <= len(items):
-            return outcome(turn, (content.text(turn.lang, items[number - 1]),), items[number - 1])
+            item = items[number - 1]
+            return outcome(turn, (content.text(turn.lang, item),), item, last=item)
         return _submenu(at)(turn)
     if 1 <= number <= len(content.main_menu):
         return _COMMAND_HANDLERS[content.main_menu[number - 1]](turn)
@@ -255,4 +259,5 @@ _COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "help": _help,
     "language": _language_menu,
     "forget": _forget,
+    "sources": sources_reply.answer,
 }

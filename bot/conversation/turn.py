@@ -19,6 +19,9 @@ class AlertFacts:
     sent_at: datetime
     verified_by: str = ""
     corrected_by: str = ""  # the code of the latest correction that went out, if any
+    said: dict[str, str] = field(default_factory=dict)  # language -> what the alert said (unframed)
+    fallback_language: str | None = None  # whose text went to families whose language had none
+    corrects: str = ""  # a correction: the code of the alert it corrects
 
 
 @dataclass(frozen=True)

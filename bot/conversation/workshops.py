@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.content.matching import fold_case
+from bot.content.matching import fold_case, menu_number
 from bot.content.model import Content, Workshop
 from bot.conversation.turn import CancelRegistration, Outcome, Register, Turn, outcome
 
@@ -89,8 +89,7 @@ def workshops_text(content: Content, lang: str, now: datetime) -> str:
 
 
 def _number(turn: Turn) -> int | None:
-    word = fold_case(turn.inbound.text)
-    return int(word) if word.isdigit() else None
+    return menu_number(fold_case(turn.inbound.text))
 
 
 def _open(turn: Turn, workshop_id: str) -> Workshop | None:

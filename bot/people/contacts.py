@@ -8,6 +8,7 @@ from datetime import datetime
 
 import redis
 
+from bot.people import audience_counts
 from bot.people.identity import Address, Keyring
 from bot.people.state import ContactState
 from bot.store import keys
@@ -45,6 +46,7 @@ def state_from_hash(fields: dict[bytes, bytes]) -> ContactState:
         waitlisted=_codes(text.get("waitlisted")),
         opted_out=text.get("opted_out") == "1",
         is_new=False,
+        last=text.get("last") or None,
     )
 
 
@@ -52,7 +54,7 @@ def _codes(value: str | None) -> tuple[str, ...]:
     return tuple(code for code in (value or "").split(",") if code)
 
 
-STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out")
+STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out", "last")
 # Written only by registrations.py's scripts (with the workshop's seats, atomically), never by save():
 # a conversation must not write back a sign-up list that a promotion changed meanwhile.
 WORKSHOP_FIELDS = ("workshops", "waitlisted")
@@ -68,6 +70,7 @@ def state_fields(state: ContactState) -> dict[str, str]:
         "choices": ",".join(state.choices),
         "schools": ",".join(state.schools),
         "opted_out": "1" if state.opted_out else "",
+        "last": state.last or "",  # a text key, never anything the family wrote
     }
     return {name: value for name, value in fields.items() if value}
 
@@ -138,6 +141,7 @@ def forget(connection: redis.Redis, contact_key: str) -> None:
     name = contact_redis_key(contact_key)
     schools, aliases = (_codes((value or b"").decode()) for value in connection.hmget(name, "schools", "aliases"))
     pipe = connection.pipeline(transaction=True)
+    pipe.eval(audience_counts.UNCOUNT, 1, name, contact_key)
     for school in schools:
         unfollow(pipe, contact_key, school)
     for alias in aliases:  # the contact's other names (a WhatsApp user id seen with its number): see aliases.py

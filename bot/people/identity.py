@@ -80,16 +80,24 @@ def _derive(secret: str, purpose: bytes) -> bytes:
 
 
 class Keyring:
-    """Keys derived from AVISO_SECRET_KEY: contact hashing and Fernet encryption."""
+    """The naming key (contact ids, keyed hashes) and the encryption keys (numbers at rest), kept apart so
+    that encryption keys rotate without changing anyone's id."""
 
-    def __init__(self, secret_keys: tuple[str, ...]):
-        if not secret_keys:
-            raise ValueError("at least one secret key is required")
-        # The contact hash uses the newest key only: rotating it re-keys every contact.
-        self._hash_key = _derive(secret_keys[0], b"contact-id")
-        self._fernet = MultiFernet(
-            [Fernet(base64.urlsafe_b64encode(_derive(key, b"fernet"))) for key in secret_keys]
-        )
+    def __init__(self, naming_secret: str, encryption_secrets: tuple[str, ...] = ()):
+        if not naming_secret:
+            raise ValueError("a naming key is required")
+        self._hash_key = _derive(naming_secret, b"contact-id")
+        # Without encryption keys of its own, a deployment encrypts with the naming secret's Fernet key,
+        # as every deployment did before the two were separated: its stored numbers keep decrypting.
+        fernets = [Fernet(base64.urlsafe_b64encode(_derive(key, b"fernet")))
+                   for key in encryption_secrets or (naming_secret,)]
+        self._newest = fernets[0]
+        self._newest_secret = (encryption_secrets or (naming_secret,))[0]
+        self._fernet = MultiFernet(fernets)
+
+    def naming_fingerprint(self) -> str:
+        """A keyed hash that tells whether two keyrings name contacts alike (it reveals nothing of the key)."""
+        return self.keyed_hash("naming-key-fingerprint", "aviso")
 
     def contact_key(self, address: Address) -> str:
         """The stable, keyed, irreversible name of a contact (or of a WhatsApp user id that names one)."""
@@ -101,6 +109,11 @@ class Keyring:
         message = f"{purpose}:{value}".encode()
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()[:CONTACT_KEY_HEX_LENGTH]
 
+    def encryption_fingerprint(self) -> str:
+        """A fingerprint of the newest encryption key (so a resumed rekey knows it targets the same key)."""
+        key = _derive(self._newest_secret, b"fernet")
+        return hmac.new(key, b"aviso-encryption-key-fingerprint", hashlib.sha256).hexdigest()[:16]
+
     def encrypt(self, text: str) -> str:
         """Encrypt a value for storage."""
         return self._fernet.encrypt(text.encode()).decode()
@@ -108,6 +121,18 @@ class Keyring:
     def decrypt(self, token: str) -> str:
         """Decrypt a stored value; raises InvalidToken when no key fits."""
         return self._fernet.decrypt(token.encode()).decode()
+
+    def is_current(self, token: str) -> bool:
+        """True when a stored value is encrypted under the newest key already."""
+        try:
+            self._newest.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def reencrypt(self, token: str) -> str:
+        """The same value encrypted under the newest key; raises InvalidToken when no key fits."""
+        return self._fernet.rotate(token.encode()).decode()
 
 
 def log_name(contact_key: str) -> str:

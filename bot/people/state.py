@@ -20,3 +20,4 @@ class ContactState:
     waitlisted: tuple[str, ...] = ()  # ids of the workshops the contact is on the waitlist for
     opted_out: bool = False
     is_new: bool = True
+    last: str | None = None  # the last rights or resources text read: what SOURCES answers about

@@ -1,12 +1,14 @@
-"""Segment budgets: what each text may cost, and the composite messages the engine builds, as families get them."""
+"""Content budgets: what each text and composed message costs by SMS, as sent and as written, against its budget."""
 
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from bot.content import segments
-from bot.content.model import Content
+from bot.content import encoding, segments
+from bot.content.model import LANGUAGES_DIR, Content
 from bot.conversation.engine import (
     interpreters_text,
     language_lines,
@@ -19,7 +21,26 @@ from bot.conversation.engine import (
 DEFAULT_BUDGET = 3
 
 
-def budget(content: Content, key: str, encoding: str) -> int:
+class Findings(Protocol):
+    """Where problems and rows go (content_check.Report)."""
+
+    rows: list
+
+    def error(self, where: str, message: str) -> None: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """The SMS cost of one text in one language."""
+
+    key: str
+    language: str
+    count: segments.SegmentCount  # as sent by SMS (folded to GSM-7 where that saves a segment)
+    budget: int
+    written: segments.SegmentCount | None = None  # as written, when folding changed the cost
+
+
+def budget_of(content: Content, key: str, encoding: str) -> int:
     """A text's segment budget: [budgets] for GSM-7, [budgets.ucs2] (when given) for UCS-2."""
     budgets = content.tree["manifest"].get("budgets", {})
     if encoding == segments.UCS2 and "ucs2" in budgets:
@@ -33,7 +54,7 @@ def budget(content: Content, key: str, encoding: str) -> int:
 ALERT_KINDS = ("update", "verified", "all_clear", "correction")
 
 
-def alert_samples(content: Content, code: str) -> dict[str, str]:
+def _alert_samples(content: Content, code: str) -> dict[str, str]:
     """Every alert template framed as a family receives it, with the manifest's sample values."""
     samples = {k: str(v) for k, v in content.tree["manifest"].get("samples", {}).items()}
     texts = content.language(code).get("texts", {})
@@ -47,7 +68,7 @@ def alert_samples(content: Content, code: str) -> dict[str, str]:
     return framed
 
 
-def rendered(content: Content, code: str) -> dict[str, str]:
+def _rendered(content: Content, code: str) -> dict[str, str]:
     """The composite messages the engine builds, as a family receives them."""
     every_workshop = datetime.min.replace(tzinfo=content.workshops[0].starts.tzinfo) if content.workshops else None
     composed = {
@@ -63,5 +84,24 @@ def rendered(content: Content, code: str) -> dict[str, str]:
     if content.interpreters:
         composed["(language menu) interpreters"] = interpreters_text(content)
     if "alert.frame" in content.language(code).get("texts", {}):
-        composed.update(alert_samples(content, code))
+        composed.update(_alert_samples(content, code))
     return composed
+
+
+def check(report: Findings, content: Content) -> None:
+    """Record every text's SMS cost per language; a text over its budget is an error."""
+    for code in content.languages:
+        texts = dict(content.language(code).get("texts", {}))
+        texts.update(_rendered(content, code))
+        for key in sorted(texts):
+            written = segments.count(texts[key])
+            count = encoding.sms_cost(texts[key], code)  # the budget is what a family's SMS costs
+            budget = budget_of(content, key, count.encoding)
+            report.rows.append(SegmentRow(key, code, count, budget, written if written != count else None))
+            if count.segments > budget:
+                extra = segments.non_gsm7_characters(encoding.for_sms(texts[key], code))
+                hint = f"; UCS-2 because of {''.join(extra[:8])!r}" if extra else ""
+                report.error(
+                    f"{LANGUAGES_DIR}/{code}.toml [texts] {key}",
+                    f"{count} is over its budget of {budget} segment(s){hint}",
+                )

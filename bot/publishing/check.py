@@ -9,13 +9,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from bot.content import segments
+from bot.content import sources as content_sources
 from bot.content.matching import fold_case, strip_accents
-from bot.content.model import COMMANDS, LANGUAGE_CHOICE, LANGUAGES_DIR, LOCK, MANIFEST, Content, ContentError, read_tree
-from bot.conversation.engine import (
-    CARRIER_WORDS,
+from bot.content.model import (
+    COMMANDS,
+    LANGUAGE_CHOICE,
+    LANGUAGES_DIR,
+    LOCK,
+    MANIFEST,
+    Content,
+    ContentError,
+    read_tree,
 )
-from bot.publishing import budgets
+from bot.conversation.engine import CARRIER_WORDS
+from bot.publishing import budgets as content_budgets
+from bot.publishing import reviews
+from bot.publishing.budgets import SegmentRow
 from bot.publishing.lock import bump, fingerprint, next_version, read_lock, write_lock  # noqa: F401  (the check's API)
 
 DEFAULT_REVIEW_WINDOW_DAYS = 365
@@ -34,16 +43,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    """The SMS cost of one text in one language."""
-
-    key: str
-    language: str
-    count: segments.SegmentCount
-    budget: int
 
 
 @dataclass
@@ -85,10 +84,11 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
     _check_interpreters(report, content)
-    _check_sources(report, content, today or date.today())
+    window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
+    content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
     if not report.errors:
-        _check_budgets(report, content)
+        content_budgets.check(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)
     return report
 
@@ -130,6 +130,9 @@ def _check_languages(report: Report, content: Content, today: date) -> None:
             report.error(where, f"[review] state must be one of {', '.join(REVIEW_STATES)}")
         elif state == "draft":
             report.warn(where, "draft: no fluent human reviewer has approved these texts yet")
+        elif (found := reviews.review_of(content, code)).state == reviews.CHANGED:
+            report.warn(where, f"draft again: the texts changed after {found.reviewer} reviewed them on "
+                        f"{found.reviewed_on} (version {found.version or '?'}); ask for a new review")
         else:
             reviewed_on = _date(review.get("reviewed_on"))
             if not review.get("reviewer") or reviewed_on is None:
@@ -309,26 +312,6 @@ def _check_direction(report: Report, content: Content) -> None:
                         )
 
 
-SOURCED_EXTRA = ("rights.intro",)  # the first rights message carries facts too
-
-
-def _check_sources(report: Report, content: Content, today: date) -> None:
-    """Know-your-rights and resources texts name their sources and when their facts were checked."""
-    window = int(content.tree["manifest"].get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
-    sources = content.tree.get("sources", {})
-    sourced = {item for menu in content.menus.values() for item in menu.get("items", [])} | set(SOURCED_EXTRA)
-    for key in sorted(sourced):
-        entry = sources.get(key)
-        if not entry or not entry.get("sources"):
-            report.error("sources.toml", f"{key}: no sources recorded")
-            continue
-        checked = _date(entry.get("checked_on"))
-        if checked is None:
-            report.error("sources.toml", f"{key}: checked_on must be a date (YYYY-MM-DD)")
-        elif (today - checked).days > window:
-            report.warn("sources.toml", f"{key}: stale, facts last checked {checked}, over {window} days ago")
-
-
 def _check_interpreters(report: Report, content: Content) -> None:
     entry = content.interpreters
     if not entry:
@@ -339,23 +322,6 @@ def _check_interpreters(report: Report, content: Content) -> None:
     for code in ("es", "en"):
         if not entry.get("texts", {}).get(code):
             report.error("interpreters.toml", f"[texts] {code} is missing (written in Spanish and English)")
-
-
-def _check_budgets(report: Report, content: Content) -> None:
-    for code in content.languages:
-        texts = dict(content.language(code).get("texts", {}))
-        texts.update(budgets.rendered(content, code))
-        for key in sorted(texts):
-            count = segments.count(texts[key])
-            budget = budgets.budget(content, key, count.encoding)
-            report.rows.append(SegmentRow(key, code, count, budget))
-            if count.segments > budget:
-                extra = segments.non_gsm7_characters(texts[key])
-                hint = f"; UCS-2 because of {''.join(extra[:8])!r}" if extra else ""
-                report.error(
-                    f"{_language_file(code)} [texts] {key}",
-                    f"{count} is over its budget of {budget} segment(s){hint}",
-                )
 
 
 def _check_lock_and_changelog(report: Report, content_dir: Path, version: str) -> None:

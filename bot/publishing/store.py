@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import redis
 
 from bot.content.model import Content
+from bot.publishing import reviews
 from bot.store import keys
 from bot.workshops import changes as workshop_changes
 
@@ -24,8 +25,9 @@ class VersionConflict(Exception):
 class ContentStore:
     """Publishes content into Redis and hands each process the active version, cached by version."""
 
-    def __init__(self, connection: redis.Redis):
+    def __init__(self, connection: redis.Redis, serve_drafts: bool = True):
         self.connection = connection
+        self.serve_drafts = serve_drafts  # False: a language no reviewer approved is answered in its fallback
         self._cache: dict[str, Content] = {}
         self._lock = threading.Lock()
 
@@ -80,6 +82,8 @@ class ContentStore:
             if data is None:
                 raise LookupError(f"content version {version} is not published")
             content = Content.from_json(data)
+            if not self.serve_drafts:
+                content = Content(content.tree, withheld=frozenset(reviews.drafts(content)))
             self._cache[version] = content
             return content
 

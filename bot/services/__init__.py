@@ -9,9 +9,12 @@ from functools import cached_property
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 
 from bot.broadcasts.desk import Desk
+from bot.broadcasts.errors import BroadcastNotFound
 from bot.broadcasts.store import BroadcastStore
 from bot.config import Settings, load_settings
 from bot.content import samples as sample_workshops
@@ -20,11 +23,12 @@ from bot.conversation.engine import Policy
 from bot.conversation.turn import AlertFacts
 from bot.people.audit import AuditLog
 from bot.people.identity import Keyring
+from bot.people.signin import SignIn
 from bot.people.staff import Roster
 from bot.publishing.check import check
 from bot.publishing.store import ContentStore
-from bot.services.conversations import Conversations
-from bot.store import embedded_redis
+from bot.services.conversations import ContentUnavailable, Conversations, InboundMessage
+from bot.store import embedded_redis, outage
 from bot.twilio.outbox import OutboxSender
 from bot.twilio.senders import Sender, TwilioSender
 
@@ -60,9 +64,22 @@ class Aviso:
         return redis.Redis.from_url(self.redis_url, health_check_interval=30)
 
     @cached_property
+    def webhook_connection(self) -> redis.Redis:
+        """The families' Redis connections: they give up within a fraction of a second and never retry,
+        so a dead or frozen Redis leaves time to answer from memory."""
+        return redis.Redis.from_url(
+            self.redis_url, health_check_interval=30, socket_connect_timeout=outage.CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=outage.READ_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
+
+    @cached_property
+    def outage(self) -> outage.Outage:
+        """Whether Redis answered this process lately."""
+        return outage.Outage()
+
+    @cached_property
     def keyring(self) -> Keyring:
         """Keys for contact hashing and encryption."""
-        return Keyring(self.settings.secret_keys)
+        return Keyring(self.settings.secret_key, self.settings.encryption_keys)
 
     @cached_property
     def request_validator(self) -> RequestValidator:
@@ -72,14 +89,14 @@ class Aviso:
     @cached_property
     def content(self) -> ContentStore:
         """Published content versions."""
-        return ContentStore(self.connection)
+        return ContentStore(self.connection, serve_drafts=self.settings.serve_draft_languages)
 
     @cached_property
     def conversations(self) -> Conversations:
         """The inbound-message service."""
         policy = Policy(carrier_answers_sms_keywords=self.settings.advanced_opt_out)
         ttl = self.settings.contact_ttl_days * 24 * 3600
-        return Conversations(self.connection, self.keyring, self.content, policy, ttl, self.alert_facts)
+        return Conversations(self.webhook_connection, self.keyring, self.content, policy, ttl, self.alert_facts)
 
     @cached_property
     def broadcasts(self) -> BroadcastStore:
@@ -92,6 +109,11 @@ class Aviso:
         return Roster(self.connection, self.keyring)
 
     @cached_property
+    def signin(self) -> SignIn:
+        """Staff sign-in codes and their limits."""
+        return SignIn(self.connection, self.keyring, self.settings.signin_failure_budget)
+
+    @cached_property
     def audit(self) -> AuditLog:
         """Who did what."""
         return AuditLog(self.connection)
@@ -100,6 +122,35 @@ class Aviso:
         """The content every process answers with now (published on first use if need be)."""
         self.ensure_content()
         return self.content.active()
+
+    def answer(self, message: InboundMessage, now: datetime) -> str:
+        """The TwiML for an inbound message: through Redis when it answers in time, else from memory."""
+        if self.outage.worth_trying():
+            try:
+                twiml = self._answer_through_redis(message, now)
+            except outage.REDIS_ERRORS as error:
+                self.outage.failed(error)
+            else:
+                self.outage.recovered()
+                return twiml
+        self.outage.answered_from_memory()
+        return self.conversations.answer_offline(message, now, self.content_in_memory())
+
+    def _answer_through_redis(self, message: InboundMessage, now: datetime) -> str:
+        try:
+            return self.conversations.answer(message, now)
+        except ContentUnavailable:
+            self.ensure_content()
+            return self.conversations.answer(message, now)
+
+    def content_in_memory(self) -> Content:
+        """The content this process last answered with, else the shipped content folder's."""
+        return self.conversations.last_content or self._content_from_files
+
+    @cached_property
+    def _content_from_files(self) -> Content:
+        """The content folder as it would be published, read once (Redis was unreachable before any message)."""
+        return self.shipped_content()
 
     def desk(self) -> Desk:
         """Broadcast work for staff, with the active content."""
@@ -112,8 +163,15 @@ class Aviso:
         if broadcast is None or broadcast.started_at is None:
             return None
         corrections = self.broadcasts.corrections_of(broadcast.id)
+        corrects = ""
+        if broadcast.corrects:
+            try:
+                corrects = self.broadcasts.get(broadcast.corrects).code
+            except BroadcastNotFound:
+                corrects = "?"  # the original's record expired; the correction is still genuine
         return AlertFacts(broadcast.code, broadcast.kind, broadcast.schools, broadcast.started_at,
-                          broadcast.verified_by or "", corrections[-1].code if corrections else "")
+                          broadcast.verified_by or "", corrections[-1].code if corrections else "",
+                          said=dict(broadcast.bodies), fallback_language=broadcast.fallback_language, corrects=corrects)
 
     @cached_property
     def sender(self) -> Sender:

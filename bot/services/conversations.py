@@ -13,10 +13,12 @@ from html import escape
 
 import redis
 
+from bot.content import encoding
 from bot.content.model import Content
 from bot.conversation import alerts as alert_flow
 from bot.conversation.engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
-from bot.people import aliases, contacts
+from bot.conversation.offline import respond_offline
+from bot.people import aliases, audience_counts, contacts
 from bot.people.identity import Address, Keyring, log_name
 from bot.publishing.store import ContentStore
 from bot.store import keys
@@ -49,7 +51,8 @@ return {1, version, 0, {}}
 # KEYS: contact hash, answer, day's counts, schools joined..., schools left..., aliases...
 # ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
 #       aliases a, their ttl (0: keep), n field/value pairs, then the fields to delete
-_ANSWERED = """
+_ANSWERED = audience_counts.LUA + """
+local before = aviso_contribution(KEYS[1])
 local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
 local pairs_end = 11 + 2 * n
 if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 12, pairs_end)) end
@@ -61,6 +64,8 @@ for i = 1, aliases do
   local alias = KEYS[3 + joined + left + i]
   if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
 end
+aviso_count(ARGV[9], before, -1)  -- the audience counts move with the contact (bot/people/audience_counts.py)
+aviso_count(ARGV[9], aviso_contribution(KEYS[1]), 1)
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
 redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
 redis.call('EXPIRE', KEYS[3], ARGV[8])
@@ -131,6 +136,7 @@ class Conversations:
         self._begin = connection.register_script(_BEGIN)
         self._answered = connection.register_script(_ANSWERED)
         self._local = threading.local()
+        self.last_content: Content | None = None  # what the last answer used: kept for an outage
 
     def _own_connection(self) -> redis.Redis:
         """This thread's own Redis connection for the two scripts of every message: taking a connection
@@ -162,7 +168,7 @@ class Conversations:
         if version is None:
             self.connection.delete(inbound_key)
             raise ContentUnavailable("no content version is published")
-        content = self.content.get(version.decode())
+        content = self.last_content = self.content.get(version.decode())
         state = contacts.state_from_hash(fields)
         code = alert_flow.verify_code(message.body, content)
         inbound = Inbound(
@@ -176,7 +182,8 @@ class Conversations:
         if seats_left:  # the last seat went (or one freed up) meanwhile: answer what really happened
             answered = respond(state, replace(inbound, seats_left=seats_left), content, self.policy)
             outcome = replace(answered, effects=outcome.effects)
-        twiml = render_twiml(outcome.replies)
+        channel, language = message.address.channel, outcome.language
+        twiml = render_twiml(tuple(encoding.for_channel(reply, channel, language) for reply in outcome.replies))
         promoted = [result.workshop for result in signed if result.promoted]
         extra = aliases.contact_fields(fields, message.addresses, naming, self.keyring)
         self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content)
@@ -186,6 +193,16 @@ class Conversations:
             len(outcome.replies), content.version,
         )
         return twiml
+
+    def answer_offline(self, message: InboundMessage, now: datetime, content: Content) -> str:
+        """The TwiML for a message while Redis is unreachable: from memory, nothing read or written."""
+        inbound = Inbound(text=message.body, channel=message.address.channel, now=now,
+                          opt_out_type=message.opt_out_type, has_media=message.num_media > 0)
+        answered = respond_offline(inbound, content, self.policy)
+        log.info("inbound offline contact=%s channel=%s command=%s lang=%s content=%s",
+                 log_name(self.keyring.contact_key(message.address)), message.address.channel, answered.command,
+                 answered.language or "-", content.version)
+        return render_twiml(answered.replies)
 
     def _previous_answer(self, inbound_key: str, previous: bytes | None) -> str:
         """Twilio retried a message: wait for the first answer, then repeat it."""

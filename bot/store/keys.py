@@ -32,6 +32,12 @@ OUTBOX_MAX = 1000
 # Alert subscriptions. A school's subscribers: a set of contact keys. A contact's own schools live in
 # its contact hash, field "schools" (comma-separated school codes), so a subscriber costs one hash.
 SCHOOL_SUBSCRIBERS = PREFIX + ":school:{code}:subscribers"
+# Audience counts (owned by bot/people/audience_counts.py, written in the same script as each subscriber change):
+# a hash per scope, "{language}|{channel}" -> reachable subscribers; the district's counts each family
+# once. Beside each, "{scope}:wa:{language}": a sorted set of WhatsApp subscribers' contact keys scored by
+# their last message (for the 24-hour window). Counts and contact keys only, never a number.
+COUNTS_ALL = PREFIX + ":counts:all"
+COUNTS_SCHOOL = PREFIX + ":counts:school:"
 
 # ---- Broadcasts (owned by bot/broadcasts/ and bot/twilio/ratelimit.py) ---------------------------
 # A broadcast: a hash with fields doc (the Broadcast as JSON), status, started_at, finished_at,
@@ -64,9 +70,24 @@ STAFF = PREFIX + ":staff"
 STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
 STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
 
+# ---- Keys at rest (owned by bot/people/key_rotation.py) ---------------------------------------------------
+# A keyed fingerprint of the naming key (AVISO_SECRET_KEY): a process started with another key refuses
+# to run rather than silently treat every contact and staff member as a stranger.
+NAMING_KEY = PREFIX + ":keys:naming"
+# `aviso rekey` in progress: a hash with cursor (SCAN's), key (a fingerprint of the newest encryption
+# key it re-encrypts under), scanned and rekeyed (counts). Deleted when a run finishes.
+REKEY = PREFIX + ":keys:rekey"
+
 # ---- Audit (owned by bot/people/audit.py) --------------------------------------------------------
 AUDIT = PREFIX + ":audit"  # list of JSON entries, newest first
 AUDIT_MAX = 100_000
+# The same entries again per school (a broadcast's owning schools), for the content, and per subject
+# (a broadcast id), so a school's audit page and a broadcast's "sent back" reason read only their own.
+AUDIT_SCHOOL = PREFIX + ":audit:school:{code}"
+AUDIT_CONTENT = PREFIX + ":audit:content"
+AUDIT_SUBJECT = PREFIX + ":audit:subject:{subject}"
+AUDIT_SCOPE_MAX = 10_000
+AUDIT_SUBJECT_MAX = 100
 
 # ---- Workshops (owned by bot/workshops/) ---------------------------------------------------------
 # A contact's own sign-ups live in its contact hash, fields "workshops" (ids it holds a seat for) and
@@ -88,12 +109,21 @@ WORKSHOPS_SYNC_LOCK = PREFIX + ":ws:sync:lock"
 # Registration data is deleted this long after a workshop ends (attendance sheets are printed before).
 WORKSHOP_RETENTION_SECONDS = 2 * 24 * 3600
 
-# ---- Dashboard (owned by bot/web/dashboard/) -----------------------------------------------------
-# Sign-in codes: named by a keyed hash of the staff number (keyring.keyed_hash), never the number.
-# A hash with code (a keyed hash of the code, never the code), staff (id) and at (epoch seconds).
-DASHBOARD_CODE = PREFIX + ":dash:code:{number}"
-# Attempt counters for sign-in, per keyed hash of a number or of a client address (never either
-# plainly); kind is codes-number, codes-address, checks-number or checks-address. They expire.
+# ---- Dashboard (owned by bot/web/dashboard/) -------------------------------
+# Sign-in codes (owned by bot/people/signin.py): one per request, named by a keyed hash of the staff number
+# (keyring.keyed_hash), never the number, and the ticket the requesting browser holds in its session.
+# A hash with code (a keyed hash of the code, never the code), staff (id, "" off the roster), at (epoch
+# seconds) and left (wrong tries left).
+DASHBOARD_CODE = PREFIX + ":dash:code:{number}:{ticket}"
+# Back-off of code requests per number hash (who; "{hash}:known" for browsers that signed in with it):
+# a hash with asks, issued and next (epoch seconds before which no code is issued). Expires after an hour.
+DASHBOARD_BACKOFF = PREFIX + ":dash:backoff:{who}"
+DASHBOARD_NOTICE = PREFIX + ":dash:notice:{number}"  # set while a staff member was told of a flood of requests
+DASHBOARD_FAILURES = PREFIX + ":dash:failures:{bucket}"  # wrong codes district-wide in an hour (epoch // 3600)
+DASHBOARD_SLOWED_SLOT = PREFIX + ":dash:slowed"  # while slowed: set for a minute after each new code
+DASHBOARD_SLOWED_ERA = PREFIX + ":dash:era"  # counts slowings; a code made in an earlier one dies unchecked
+# Attempt counters for sign-in per keyed hash of a client address (never the address plainly); kind is
+# codes-address or checks-address. They expire.
 DASHBOARD_LIMIT = PREFIX + ":dash:limit:{kind}:{who}"
 # A signed-in dashboard session: sha256 of the session id (the cookie holds the id) -> staff id.
 # It expires with the session; logout deletes it, and removal from the roster ends it.
@@ -102,3 +132,11 @@ DASHBOARD_SESSION = PREFIX + ":dash:session:{sid}"
 # [epoch seconds, sent, delivered, failed, skipped]. Counts only; kept as long as recipient records.
 DASHBOARD_PROGRESS = PREFIX + ":dash:progress:{id}"
 DASHBOARD_PROGRESS_MAX = 600
+
+# ---- Broadcast indexes (owned by bot/broadcasts/index.py; written only by bot/broadcasts/store.py's scripts) --
+# Sorted sets of broadcast ids scored by creation time: {scope}, {scope}:status:{status},
+# {scope}:kind:{kind}, where scope is the district's or one school's; and {sender}:status:{status}
+# per staff id. A broadcast's hash holds what they need beside it: owners, kind, by, score.
+BROADCAST_INDEX_ALL = PREFIX + ":bidx:all"
+BROADCAST_INDEX_SCHOOL = PREFIX + ":bidx:school:"
+BROADCAST_INDEX_SENDER = PREFIX + ":bidx:by:"

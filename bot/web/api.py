@@ -6,13 +6,15 @@ from dataclasses import asdict
 from datetime import datetime
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from bot import services
+from bot.broadcasts import report as broadcast_report
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound, InvalidTransition
 from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
+from bot.broadcasts.lists import BadQuery, query_from_args
 from bot.broadcasts.store import Broadcast
 from bot.people.staff import NotAllowed
 
@@ -196,8 +198,17 @@ def create():
 @bp.get("/broadcasts")
 @staff_required
 def recent():
-    """Recent broadcasts for the caller's schools."""
-    return jsonify(broadcasts=[broadcast_json(b) for b in services.current().desk().recent(g.staff, 50)])
+    """The caller's schools' broadcasts, newest first, a page at a time (filters: school, kind, status,
+    since, until; next_cursor continues)."""
+    aviso = services.current()
+    try:
+        query = query_from_args(request.args, g.staff, aviso.settings.timezone)
+    except BadQuery as exc:
+        return _error(400, str(exc))
+    except NotAllowed as exc:
+        return _error(403, str(exc))
+    found = aviso.desk().list(g.staff, query)
+    return jsonify(broadcasts=[broadcast_json(b) for b in found.broadcasts], next_cursor=found.next_cursor)
 
 
 @bp.get("/broadcasts/<broadcast_id>")
@@ -206,6 +217,17 @@ def recent():
 def show(broadcast_id: str):
     """One broadcast with its outcome counts."""
     return jsonify(broadcast_json(services.current().desk().show(g.staff, broadcast_id), with_outcomes=True))
+
+
+@bp.get("/broadcasts/<broadcast_id>/report.csv")
+@staff_required
+@_desk_errors
+def report_csv(broadcast_id: str):
+    """Recipients per language, channel, outcome and reason as CSV: counts, never a number."""
+    aviso = services.current()
+    found = aviso.desk().show(g.staff, broadcast_id)
+    rows = broadcast_report.rows(aviso.connection, found.id, aviso.broadcasts.outcomes(found.id))
+    return Response(broadcast_report.to_csv(rows), mimetype="text/csv")
 
 
 @bp.post("/broadcasts/<broadcast_id>/approve")

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from bot import services
 from bot.broadcasts.outcomes import OutcomeStore
-from bot.services.conversations import ContentUnavailable
+from bot.store.outage import REDIS_ERRORS
 from bot.web.payloads import SID_PATTERN, BadRequest, parse_inbound
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -71,12 +71,23 @@ def messages():
         return _bad_request(str(exc))
     aviso = services.current()
     now = datetime.now(UTC).astimezone(aviso.settings.timezone)
+    return Response(aviso.answer(message, now), 200, mimetype="text/xml")
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback():
+    """Twilio's fallback for inbound messages (when /twilio/messages failed): answered from memory only,
+    so it works while Redis is down; it reads and writes nothing."""
     try:
-        twiml = aviso.conversations.answer(message, now)
-    except ContentUnavailable:
-        aviso.ensure_content()
-        twiml = aviso.conversations.answer(message, now)
-    return Response(twiml, 200, mimetype="text/xml")
+        message = parse_inbound(request.form)
+    except BadRequest as exc:
+        return _bad_request(str(exc))
+    aviso = services.current()
+    now = datetime.now(UTC).astimezone(aviso.settings.timezone)
+    aviso.outage.answered_from_memory()
+    return Response(aviso.conversations.answer_offline(message, now, aviso.content_in_memory()), 200,
+                    mimetype="text/xml")
 
 
 @bp.post("/status")
@@ -89,5 +100,10 @@ def status():
         return _bad_request("MessageSid and MessageStatus are required")
     broadcast_id = request.args.get("b")
     if broadcast_id:  # idempotent per MessageSid and final status, so Twilio's retries count once
-        OutcomeStore(services.current().connection).record_status(broadcast_id, sid, message_status)
+        aviso = services.current()
+        try:
+            OutcomeStore(aviso.webhook_connection).record_status(broadcast_id, sid, message_status)
+        except REDIS_ERRORS as error:  # a receipt cannot be answered from memory: say so, briefly
+            aviso.outage.failed(error)
+            return Response("redis unavailable\n", 503, mimetype="text/plain")
     return Response("", 204)

@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from bot.content import segments
+from bot.content import encoding, segments
 from bot.content.model import Content, Workshop
 from bot.conversation.workshops import describe
-from bot.people import contacts
+from bot.people import audience_counts, contacts
 from bot.people.identity import SMS, WHATSAPP, Address, log_name
 from bot.store import keys
 from bot.twilio.ratelimit import RateLimiter
@@ -96,7 +96,8 @@ def deliver(aviso, content: Content, workshop: Workshop, contact_key: str, marke
     lang = answer[1].decode() if answer[1] else ""
     lang = lang if lang in content.languages else content.default_language
     address = Address(answer[2].decode() if answer[2] else SMS, number)
-    body = content.text(lang, text_key, **describe(content, lang, workshop))
+    written = content.text(lang, text_key, **describe(content, lang, workshop))
+    body = encoding.for_channel(written, address.channel, lang)  # find_sent compares this same body
     try:
         if state == "reclaimed":  # a worker died mid-send: did that message leave?
             since = datetime.fromtimestamp(int(answer[3]) / 1000, UTC)
@@ -123,8 +124,7 @@ def deliver(aviso, content: Content, workshop: Workshop, contact_key: str, marke
     except RejectedSendError as exc:
         settle(f"failed:{exc.code}")
         if exc.code == OPT_OUT:
-            connection.eval("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], "
-                            "'opted_out', '1') end", 1, contacts.contact_redis_key(contact_key))
+            connection.eval(audience_counts.MARK_OPTED_OUT, 1, contacts.contact_redis_key(contact_key), contact_key)
         log.info("workshop %s %s contact=%s: refused (%s)", workshop.id, marker, log_name(contact_key), exc.code)
         return f"failed:{exc.code}"
     except SendError:

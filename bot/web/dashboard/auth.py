@@ -1,10 +1,10 @@
 """The staff dashboard's door: sign-in with a one-time code by SMS, server-side sessions, CSRF, language.
 
-Privacy: a phone number typed here is looked up (Roster.by_phone) and then only its keyed hash is kept:
-in the session cookie (which is signed, not encrypted), in the code's Redis key and in the attempt
-counters. The code itself is stored as a keyed hash. The page answers the same whether or not the
-number is on the roster, and the code is sent from a background thread so that answering takes the
-same time either way.
+Privacy: a phone number typed here is kept only as its keyed hash (in the session cookie, which is signed,
+not encrypted, and in Redis) and, for the job that texts the code, encrypted. The code is stored as a keyed
+hash. The page does the same work and gives the same answer whether or not the number is on the roster:
+the roster lookup, the decryption and the SMS happen in a job (bot/web/dashboard/signin_jobs.py). The limits are in
+bot/people/signin.py; a browser that signed in before is remembered in a signed cookie (numbers' keyed hashes).
 """
 
 from __future__ import annotations
@@ -14,33 +14,36 @@ import hmac
 import logging
 import re
 import secrets
-import threading
 import time
 from datetime import timedelta
 from functools import wraps
 
 import phonenumbers
-from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from rq import Queue, Retry
 
 from bot import services
-from bot.people.identity import SMS, Address
+from bot.people.signin import Check
 from bot.people.staff import StaffMember
-from bot.store import keys
+from bot.store import keys, queues
+from bot.web.dashboard import signin_jobs
 from bot.web.dashboard.text import LANGUAGES, known, text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-CODE_DIGITS = 6
-CODE_TTL_SECONDS = 10 * 60
 LIMIT_WINDOW_SECONDS = 15 * 60
-# Per window: codes asked for one number / from one address; codes tried for one number / from one address.
-# Per address it is generous: a school office's staff may all sign in from one network during an incident.
-LIMITS = {"codes-number": 5, "codes-address": 30, "checks-number": 5, "checks-address": 30}
+# Per window and client address: codes asked for, codes tried. Generous: a school office's staff may all
+# sign in from one network during an incident. Per number there is back-off instead (bot/people/signin.py).
+LIMITS = {"codes-address": 30, "checks-address": 30}
+KNOWN_BROWSER_DAYS = 180
+KNOWN_BROWSER_NUMBERS = 5  # staff numbers one browser remembers signing in with
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-MACHINE_PATHS = ("/twilio/", "/api/", "/healthz")
+HEALTH_PATH = "/healthz"
+MACHINE_PATHS = ("/twilio/", "/api/", HEALTH_PATH)
 PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_post", "dashboard.login_code",
                               "dashboard.login_code_post", "dashboard.language"})
 JSON_ENDPOINTS = frozenset({"dashboard.preview_json", "dashboard.progress"})
@@ -71,10 +74,13 @@ def _configure(state) -> None:
 
 class PageSessions(SecureCookieSessionInterface):
     """Cookie sessions for the pages people use; Twilio's webhooks, the JSON API and /healthz get none,
-    so the webhook does not build a signing serializer for every message."""
+    so the webhook does not build a signing serializer for every message. /healthz reads one only when a
+    browser sends it (an admin looking at the details; load balancers send no cookie)."""
 
     def open_session(self, app, request):
         """The session of a page request; a null one for machine endpoints."""
+        if request.path == HEALTH_PATH and app.config["SESSION_COOKIE_NAME"] in request.cookies:
+            return super().open_session(app, request)
         if request.path.startswith(MACHINE_PATHS):
             return self.make_null_session(app)
         return super().open_session(app, request)
@@ -201,6 +207,11 @@ def _limited(aviso, kind: str, who: str) -> bool:
     return count > LIMITS[kind]
 
 
+def _spent(aviso, kind: str, who: str) -> bool:
+    """True when this window's limit is passed already (nothing counted)."""
+    return int(aviso.connection.get(keys.DASHBOARD_LIMIT.format(kind=kind, who=who)) or 0) >= LIMITS[kind]
+
+
 def client_address(trusted_proxies: int) -> str:
     """The client's address: the connection's, or the one the trusted proxies say they were sent by."""
     if trusted_proxies:
@@ -214,52 +225,42 @@ def _address_hash(aviso) -> str:
     return aviso.keyring.keyed_hash("dashboard-address", client_address(aviso.settings.trusted_proxies))
 
 
-def _code_hash(aviso, number_hash: str, code: str) -> str:
-    return aviso.keyring.keyed_hash("dashboard-code", f"{number_hash}:{code}")
+def _known_browsers() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="aviso-known-browser")
 
 
-def issue_code(aviso, number_hash: str, staff_id: str) -> str:
-    """A new code for a member (replacing any earlier one), stored only as a keyed hash."""
-    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
-    key = keys.DASHBOARD_CODE.format(number=number_hash)
-    pipe = aviso.connection.pipeline(transaction=True)
-    pipe.delete(key)
-    pipe.hset(key, mapping={"code": _code_hash(aviso, number_hash, code), "staff": staff_id, "at": int(clock())})
-    pipe.expire(key, CODE_TTL_SECONDS)
-    pipe.execute()
-    return code
+def _known_cookie() -> str:
+    return "__Host-aviso-known" if current_app.config["SESSION_COOKIE_SECURE"] else "aviso_known"
 
 
-def redeem_code(aviso, number_hash: str, code: str) -> StaffMember | None:
-    """The member a right, fresh code belongs to (the code is used up), else None."""
-    key = keys.DASHBOARD_CODE.format(number=number_hash)
-    stored = aviso.connection.hgetall(key)
-    if not stored:
-        return None
-    right = hmac.compare_digest(stored[b"code"].decode(), _code_hash(aviso, number_hash, code))
-    fresh = clock() - int(stored[b"at"]) <= CODE_TTL_SECONDS
-    if not (right and fresh):
-        return None
-    if aviso.connection.delete(key) != 1:  # redeemed by another request a moment ago: single use
-        return None
-    staff_id = stored[b"staff"].decode()
-    return aviso.roster.get(staff_id) if staff_id else None
+def known_numbers() -> list[str]:
+    """Keyed hashes of the numbers this browser signed in with (a signed cookie; nothing if tampered)."""
+    raw = request.cookies.get(_known_cookie())
+    if not raw:
+        return []
+    try:
+        numbers = _known_browsers().loads(raw, max_age=KNOWN_BROWSER_DAYS * 24 * 3600)
+    except BadSignature:
+        return []
+    return [n for n in numbers if isinstance(n, str)] if isinstance(numbers, list) else []
 
 
-def _send_code(aviso, member: StaffMember, code: str, lang: str) -> None:
-    """Text the code to the member's own number, off the request so the answer takes the same time."""
-    phone = aviso.roster.phone_of(member.id)
-    body = text(lang, "login.sms", code=code, minutes=CODE_TTL_SECONDS // 60)
+def remember_browser(response, number_hash: str) -> None:
+    """Remember on this browser that it signed in with this number: its requests skip others' back-off."""
+    numbers = [number_hash] + [n for n in known_numbers() if n != number_hash]
+    response.set_cookie(_known_cookie(), _known_browsers().dumps(numbers[:KNOWN_BROWSER_NUMBERS]),
+                        max_age=KNOWN_BROWSER_DAYS * 24 * 3600, path="/", httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
 
-    def send() -> None:
-        try:
-            aviso.sender.send(Address(SMS, phone), body)
-            log.info("dashboard sign-in code sent to staff %s", member.id)
-        except Exception:  # noqa: BLE001 - a thread has nobody to raise to; the log says who
-            log.warning("dashboard sign-in code for staff %s could not be sent", member.id)
 
-    if phone:
-        threading.Thread(target=send, name="dashboard-code", daemon=True).start()
+def _enqueue(aviso, job, *args) -> None:
+    """Queue a sign-in job ahead of urgent broadcasts' batches: a staff member may be signing in to approve one.
+
+    The description keeps its arguments (an encrypted number, keyed hashes) out of the worker's log; a
+    failed one is kept a day, not RQ's year."""
+    Queue(queues.URGENT, connection=aviso.connection).enqueue(
+        job, *args, retry=Retry(max=2, interval=[5, 30]), result_ttl=0, failure_ttl=24 * 3600, at_front=True,
+        description=f"dashboard {job.__name__}")
 
 
 # ---- every dashboard request --------------------------------------------------------------------------
@@ -308,23 +309,28 @@ def login():
 
 @bp.post("/login")
 def login_post():
-    """Send a code if the number is on the roster; answer the same either way."""
+    """Ask for a code: the same work and answer whether or not the number is on the roster."""
     aviso = g.aviso
     phone = normalize_phone(request.form.get("phone", ""))
     if phone is None:
         return render_template("dashboard/login.html", step="number", error=t("login.bad_number")), 400
-    number_hash = aviso.keyring.keyed_hash("dashboard-number", phone)
-    over_number = _limited(aviso, "codes-number", number_hash)
-    over_address = _limited(aviso, "codes-address", _address_hash(aviso))
-    if over_number or over_address:
+    address = _address_hash(aviso)
+    # No code while this address may not try one: it could not be used.
+    if _limited(aviso, "codes-address", address) or _spent(aviso, "checks-address", address):
         return render_template("dashboard/login.html", step="number", error=t("login.too_many")), 429
-    member = aviso.roster.by_phone(phone)
-    # The same Redis work either way (a code nobody receives and no staff member redeems, for a number
-    # off the roster), so the answer's timing does not tell who is on the roster either.
-    code = issue_code(aviso, number_hash, member.id if member else "")
-    if member is not None:
-        _send_code(aviso, member, code, g.lang)
-    session["login"] = number_hash
+    number_hash = aviso.signin.number_hash(phone)
+    now = clock()
+    ask = aviso.signin.ask(number_hash, known_browser=number_hash in known_numbers(), now=now)
+    number_token = aviso.keyring.encrypt(phone)  # for the job, which alone decrypts it and looks it up
+    if ask.hammered:
+        _enqueue(aviso, signin_jobs.warn_staff, number_token, number_hash, g.lang)
+    if not ask.issued:
+        wait = t("login.wait", minutes=max(1, -(-ask.wait_seconds // 60)))
+        step = "code" if session.get("login") == number_hash and session.get("ticket") else "number"
+        return render_template("dashboard/login.html", step=step, error=wait), 429
+    ticket = secrets.token_urlsafe(16)
+    _enqueue(aviso, signin_jobs.send_code, number_token, number_hash, ticket, g.lang, ask.tries, now)
+    session.update(login=number_hash, ticket=ticket)
     return redirect(url_for("dashboard.login_code"))
 
 
@@ -342,18 +348,24 @@ def login_code():
 def login_code_post():
     """Check the code: a session for the member it belongs to, or the same refusal for every failure."""
     aviso = g.aviso
-    number_hash = session.get("login") or ""
-    over_number = _limited(aviso, "checks-number", number_hash) if number_hash else False
-    over_address = _limited(aviso, "checks-address", _address_hash(aviso))
-    if over_number or over_address:
+    number_hash, ticket = session.get("login") or "", session.get("ticket") or ""
+    if _limited(aviso, "checks-address", _address_hash(aviso)):
         return render_template("dashboard/login.html", step="code", error=t("login.too_many")), 429
     code = re.sub(r"\s", "", request.form.get("code", ""))
-    member = redeem_code(aviso, number_hash, code) if number_hash and code.isdigit() else None
+    checked = Check(None)
+    if number_hash and ticket and re.fullmatch(r"[0-9]{6}", code):
+        checked = aviso.signin.check(number_hash, ticket, code, clock())
+    if checked.budget_spent:
+        _enqueue(aviso, signin_jobs.alert_admins, aviso.signin.failure_budget)
+    member = aviso.roster.get(checked.staff_id) if checked.staff_id else None
     if member is None:
-        return render_template("dashboard/login.html", step="code", error=t("login.bad_code")), 400
+        error = t("login.code_used_up" if checked.used_up else "login.bad_code")
+        return render_template("dashboard/login.html", step="code", error=error), 400
     start_session(aviso, member)
     aviso.audit.record(actor(member), "signed in", "dashboard")
-    return redirect(url_for("dashboard.home"))
+    response = redirect(url_for("dashboard.home"))
+    remember_browser(response, number_hash)
+    return response
 
 
 @bp.post("/logout")

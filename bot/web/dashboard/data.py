@@ -1,6 +1,6 @@
 """What the staff dashboard shows, computed: counts (never numbers), the compose form read into an API
 request, the desk's refusals in the staff member's words, progress snapshots, review dates, queues.
-Plain functions over Redis and content; the views in bot/dashboard.py are thin shells around them."""
+Plain functions over Redis and content; the views in bot/web/dashboard/views.py are thin shells around them."""
 
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from bot.broadcasts.errors import BroadcastError, InvalidTransition, OriginalUna
 from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
 from bot.broadcasts.outcomes import Outcomes
 from bot.content.model import Content
-from bot.people.contacts import contact_redis_key
 from bot.people.staff import NotAllowed, StaffMember
 from bot.publishing.check import DEFAULT_REVIEW_WINDOW_DAYS
+from bot.publishing.reviews import review_of
 from bot.store import keys, queues
 
-COUNT_CHUNK = 1000  # contact hashes read per round trip when counting subscribers
 # Seven or more digits in a row (with the usual separators): what could be a phone number in free text.
 PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
 
@@ -41,23 +40,7 @@ def mask_numbers(value: str) -> str:
     return PHONE_LIKE.sub("•••", value or "")
 
 
-# ---- counts ---------------------------------------------------------------------------------------------
-
-def subscriber_counts(connection, school: str) -> dict[str, int]:
-    """Subscribers of a school who can be reached (not opted out), per language: counts only."""
-    members = [m.decode() for m in connection.sscan_iter(keys.SCHOOL_SUBSCRIBERS.format(code=school), count=1000)]
-    tally: dict[str, int] = {}
-    for start in range(0, len(members), COUNT_CHUNK):
-        pipe = connection.pipeline(transaction=False)
-        for member in members[start:start + COUNT_CHUNK]:
-            pipe.hmget(contact_redis_key(member), "lang", "ch", "opted_out")
-        for lang, channel, opted_out in pipe.execute():
-            if (lang is None and channel is None) or opted_out == b"1":
-                continue
-            code = (lang or b"").decode() or "-"
-            tally[code] = tally.get(code, 0) + 1
-    return dict(sorted(tally.items(), key=lambda item: (-item[1], item[0])))
-
+# ---- progress ----------------------------------------------------------------------------------------------
 
 def settled(outcomes: Outcomes) -> int:
     """Recipients with a final outcome so far."""
@@ -120,7 +103,7 @@ class Refusal:
     values: dict
 
 
-# ComposeError messages (bot/compose.py, bot/desk.py) -> dashboard_text keys; the desk words them in English.
+# ComposeError messages (broadcasts.compose, broadcasts.desk) -> dashboard_text keys; the desk words them in English.
 _COMPOSE_MESSAGES = (
     (r"^kind must be", "err.kind"),
     (r"^name at least one school", "err.no_school"),
@@ -182,10 +165,11 @@ class Review:
 
     code: str
     name: str
-    state: str  # draft | reviewed
+    state: str  # reviewed | draft | changed (reviewed, then its texts changed: a draft again)
     reviewer: str
     reviewed_on: date | None
     stale: bool  # reviewed longer ago than the review window
+    version: str = ""  # the content version the reviewer read
 
 
 def reviews(content: Content, today: date) -> tuple[int, list[Review]]:
@@ -193,14 +177,10 @@ def reviews(content: Content, today: date) -> tuple[int, list[Review]]:
     window = int(content.tree["manifest"].get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
     rows = []
     for code in content.languages:
-        review = content.language(code).get("review", {})
-        try:
-            reviewed_on = date.fromisoformat(str(review.get("reviewed_on") or ""))
-        except ValueError:
-            reviewed_on = None
-        state = review.get("state", "draft")
-        stale = state == "reviewed" and (reviewed_on is None or (today - reviewed_on).days > window)
-        rows.append(Review(code, content.language_name(code), state, review.get("reviewer", ""), reviewed_on, stale))
+        found = review_of(content, code)
+        stale = found.approved and (found.reviewed_on is None or (today - found.reviewed_on).days > window)
+        rows.append(Review(code, content.language_name(code), found.state, found.reviewer, found.reviewed_on, stale,
+                           found.version))
     return window, rows
 
 

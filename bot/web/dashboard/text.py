@@ -40,6 +40,19 @@ EN = {
     "login.sign_in": "Sign in",
     "login.bad_code": "That code is wrong or has expired. Check the newest text, or start over for a new code.",
     "login.start_over": "Start over with a new code",
+    "login.wait": (
+        "Codes for this number are spaced out: the next one can go in {minutes} min. A code already sent to "
+        "this browser still works, and a browser you signed in with before does not wait."
+    ),
+    "login.code_used_up": "That code had too many wrong tries and no longer works. Start over for a new code.",
+    "login.hammered_sms": (
+        "Aviso: someone keeps asking for staff sign-in codes for your number. If it is not you, ignore the "
+        "codes. Sign in from a browser you used before, or ask an admin to unlock you."
+    ),
+    "login.district_sms": (
+        "Aviso: {count} wrong staff sign-in codes within the hour. Sign-in is slowed until the hour ends. "
+        "See the audit log."
+    ),
     "login.sms": (
         "Aviso staff sign-in code: {code}. It expires in {minutes} minutes. Never share it; Aviso never asks "
         "for it."
@@ -174,6 +187,7 @@ EN = {
     "broadcast.verified_by": "Verified by",
     "broadcast.corrects": "Corrects",
     "broadcast.original": "the original alert",
+    "broadcast.corrected_by": "Corrected by",
     "broadcast.urgent": "Urgent",
     "broadcast.scheduled_for": "Scheduled for",
     "broadcast.started": "Started",
@@ -258,6 +272,10 @@ EN = {
     "content.reviewed": "reviewed by {reviewer} on {on}",
     "content.stale": "Review is out of date",
     "content.draft": "Draft: no fluent reviewer has approved it",
+    "content.changed": "Draft again: its texts changed after {reviewer} reviewed them on {on}",
+    "content.drafts_served": "Draft languages are served to families as they are (AVISO_SERVE_DRAFT_LANGUAGES).",
+    "content.drafts_withheld": "Draft languages are not served: their families read {fallback} until a review is "
+                               "recorded.",
     "content.admin": "Publish or roll back",
     "content.folder": "The content folder holds version {version}.",
     "content.publish": "Publish the content folder",
@@ -305,6 +323,20 @@ EN = {
     "queues.state.idle": "idle",
     "queues.state.started": "starting",
     "queues.state.suspended": "suspended",
+    "nav.history": "History",
+    "list.older": "Older",
+    "history.title": "History",
+    "history.intro": "Every broadcast of your schools, newest first. Narrow it down by school, kind, status and date.",
+    "history.school": "School",
+    "history.kind": "Kind",
+    "history.status": "Status",
+    "history.since": "From",
+    "history.until": "To",
+    "history.any": "Any",
+    "history.search": "Search",
+    "history.none": "No broadcast matches.",
+    "history.bad_filter": "That search is not valid. Check the dates (for example 2026-12-03).",
+    "broadcast.report_csv": "Download the report (CSV: counts per language, channel and reason)",
 }
 
 ES = {
@@ -349,6 +381,22 @@ ES = {
         "recibir otro."
     ),
     "login.start_over": "Empezar de nuevo con otro código",
+    "login.wait": (
+        "Los códigos para este número se envían espaciados: el próximo puede salir en {minutes} min. Un "
+        "código ya enviado a este navegador sigue sirviendo, y un navegador con el que ya entró no espera."
+    ),
+    "login.code_used_up": (
+        "Ese código tuvo demasiados intentos equivocados y ya no sirve. Empiece de nuevo para recibir otro."
+    ),
+    # Without accents, like login.sms: GSM-7 keeps the SMS short.
+    "login.hammered_sms": (
+        "Aviso: alguien pide una y otra vez codigos de acceso del personal para su numero. Si no es usted, "
+        "ignorelos. Entre desde un navegador que ya uso, o pida a un administrador que lo desbloquee."
+    ),
+    "login.district_sms": (
+        "Aviso: {count} codigos de acceso del personal equivocados en la ultima hora. El acceso va mas lento "
+        "hasta que termine la hora. Vea el registro de auditoria."
+    ),
     # Without accents, like the content's Spanish texts: GSM-7 keeps it one SMS segment.
     "login.sms": (
         "Codigo de acceso de Aviso para el personal: {code}. Vence en {minutes} minutos. No lo comparta; "
@@ -493,6 +541,7 @@ ES = {
     "broadcast.verified_by": "Verificado por",
     "broadcast.corrects": "Corrige",
     "broadcast.original": "la alerta original",
+    "broadcast.corrected_by": "Corregida por",
     "broadcast.urgent": "Urgente",
     "broadcast.scheduled_for": "Programado para",
     "broadcast.started": "Empezó",
@@ -582,6 +631,11 @@ ES = {
     "content.reviewed": "revisado por {reviewer} el {on}",
     "content.stale": "La revisión está vencida",
     "content.draft": "Borrador: ningún revisor con fluidez lo ha aprobado",
+    "content.changed": "Borrador otra vez: sus textos cambiaron después de que {reviewer} los revisó el {on}",
+    "content.drafts_served": "Los idiomas en borrador se envían a las familias tal como están "
+                             "(AVISO_SERVE_DRAFT_LANGUAGES).",
+    "content.drafts_withheld": "Los idiomas en borrador no se envían: sus familias leen {fallback} hasta que se "
+                               "registre una revisión.",
     "content.admin": "Publicar o volver atrás",
     "content.folder": "La carpeta de contenido tiene la versión {version}.",
     "content.publish": "Publicar la carpeta de contenido",
@@ -629,6 +683,23 @@ ES = {
     "queues.state.idle": "libre",
     "queues.state.started": "arrancando",
     "queues.state.suspended": "suspendido",
+    "nav.history": "Historial",
+    "list.older": "Más antiguos",
+    "history.title": "Historial",
+    "history.intro": (
+        "Todos los avisos de sus escuelas, del más nuevo al más antiguo. Filtre por escuela, tipo, estado y "
+        "fecha."
+    ),
+    "history.school": "Escuela",
+    "history.kind": "Tipo",
+    "history.status": "Estado",
+    "history.since": "Desde",
+    "history.until": "Hasta",
+    "history.any": "Cualquiera",
+    "history.search": "Buscar",
+    "history.none": "Ningún aviso coincide.",
+    "history.bad_filter": "Esa búsqueda no es válida. Revise las fechas (por ejemplo 2026-12-03).",
+    "broadcast.report_csv": "Descargar el informe (CSV: cifras por idioma, canal y motivo)",
 }
 
 TEXTS = {"en": EN, "es": ES}

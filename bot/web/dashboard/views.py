@@ -1,25 +1,30 @@
 """The staff dashboard (/dashboard): home, compose with a live preview, approvals, a broadcast's live
 progress, workshops, content, the audit log and the RQ queues. Thin views over the desk and the stores;
 sign-in, sessions and CSRF are in bot/web/dashboard/auth.py, the figures in bot/web/dashboard/data.py and every
-string a staff member reads in bot/dashboard_text.py."""
+string a staff member reads in bot/web/dashboard/text.py."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
-from flask import flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
+from flask import flash, g, jsonify, redirect, render_template, request, url_for
 
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
+from bot.broadcasts.index import Query
 from bot.broadcasts.store import CANCELLED, DONE, DRAFT, FAILED, ID_PATTERN, PENDING_APPROVAL, SCHEDULED, SENDING
-from bot.content.model import Content
+from bot.people import audience_counts
 from bot.people.staff import NotAllowed
 from bot.publishing.check import check
 from bot.publishing.store import NothingToRollBack, VersionConflict
 from bot.web.api import broadcast_json, parse_request, plan_json
 from bot.web.dashboard import data
+from bot.web.dashboard import history as dashboard_history  # noqa: F401  (its views join this blueprint)
 from bot.web.dashboard.auth import actor, bp, error_page, roles, t
+from bot.web.dashboard.pages import content as _content
+from bot.web.dashboard.pages import local as _local
+from bot.web.dashboard.pages import page as _page
 from bot.workshops import registrations
 
 __all__ = ["bp"]
@@ -28,53 +33,37 @@ TERMINAL = (DONE, CANCELLED, FAILED)
 # minutes when a carrier is slow: a finished broadcast's page keeps counting them this long.
 RECEIPTS_WATCH = timedelta(minutes=30)
 RECENT = 20
+SHORT_LIST = 50  # the home page's waiting and sent-back lists; Approvals pages through all of them
 AUDIT_SHOWN = 200
-AUDIT_SCAN = 1000  # audit entries read to find why a broadcast was sent back
-
-
-def _content() -> Content:
-    return g.aviso.active_content()
-
-
-def _name_of(staff_id: str | None) -> str:
-    member = g.aviso.roster.get(staff_id) if staff_id else None
-    return member.name if member else (staff_id or "")
-
-
-def _local(moment: datetime | None) -> str:
-    return moment.astimezone(g.aviso.settings.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+AUDIT_PAGES = 50  # pages of the audit log a viewer can go back (a school's own list keeps 10,000 entries)
 
 
 def _rejections(ids: set[str]) -> dict[str, object]:
-    """The latest "sent back" audit entry of each of these broadcasts."""
+    """The latest "sent back" audit entry of each of these broadcasts (read from each one's own entries)."""
     found: dict[str, object] = {}
-    for entry in g.aviso.audit.recent(AUDIT_SCAN):
-        if entry.action == "rejected" and entry.subject in ids and entry.subject not in found:
-            found[entry.subject] = entry
+    for broadcast_id in ids:
+        entry = next((e for e in g.aviso.audit.about(broadcast_id) if e.action == "rejected"), None)
+        if entry is not None:
+            found[broadcast_id] = entry
     return found
 
 
-def _mine(limit: int = 50):
-    owners = g.aviso.desk().owners  # a workshop broadcast's schools come from the content
-    return [b for b in g.aviso.broadcasts.list_recent(limit) if g.staff.covers(owners(b))]
-
-
-def _page(template: str, status: int = 200, **context):
-    context.setdefault("notices", get_flashed_messages())
-    return render_template(f"dashboard/{template}", local=_local, name_of=_name_of, content=_content(),
-                           language_name=lambda code: data.language_name(_content(), code), **context), status
+def _mine(limit: int = RECENT, **filters):
+    """A page of this member's schools' broadcasts, read from their schools' indexes."""
+    return g.aviso.desk().list(g.staff, Query(None, limit=limit, **filters))
 
 
 @bp.get("/")
 def home():
     """My schools and their subscribers (counts), approvals waiting, broadcasts sent back, recent ones."""
     aviso, content = g.aviso, _content()
-    schools = [(code, content.schools.by_code[code].name, data.subscriber_counts(aviso.connection, code))
+    schools = [(code, content.schools.by_code[code].name, audience_counts.per_language(aviso.connection, code))
                for code in data.my_schools(g.staff, content)]
-    recent = _mine()
-    pending = [b for b in recent if b.status == PENDING_APPROVAL and b.created_by != g.staff.id and g.staff.can_approve]
-    sent_back = [b for b in recent if b.status == DRAFT and b.created_by == g.staff.id]
-    return _page("home.html", schools=schools, recent=recent[:RECENT], pending=pending, sent_back=sent_back,
+    recent = _mine().broadcasts
+    pending = _mine(SHORT_LIST, status=PENDING_APPROVAL).broadcasts if g.staff.can_approve else []
+    pending = [b for b in pending if b.created_by != g.staff.id]
+    sent_back = _mine(SHORT_LIST, status=DRAFT, sender=g.staff.id).broadcasts
+    return _page("home.html", schools=schools, recent=recent, pending=pending, sent_back=sent_back,
                  reasons=_rejections({b.id for b in sent_back}))
 
 
@@ -183,10 +172,13 @@ def broadcast(broadcast_id: str):
     found, refused = _load(broadcast_id)
     if refused:
         return refused
-    plan = g.aviso.broadcasts.plan(found, strict=False) if found.status in (DRAFT, PENDING_APPROVAL) else None
+    waiting = found.status in (DRAFT, PENDING_APPROVAL)
+    plan = g.aviso.broadcasts.plan(found, strict=False, district=g.aviso.desk().district) if waiting else None
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
+    corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
+                 corrections=corrections,
                  can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
                               and g.staff.id != found.created_by),
                  can_correct=found.status in (SENDING, DONE), **_progress_context(found))
@@ -242,8 +234,8 @@ def cancel(broadcast_id: str):
 @bp.get("/approvals")
 def approvals():
     """Broadcasts waiting for a second staff member."""
-    waiting = [b for b in _mine(200) if b.status == PENDING_APPROVAL]
-    return _page("approvals.html", waiting=waiting)
+    found = _mine(status=PENDING_APPROVAL, cursor=request.args.get("cursor") or None)
+    return _page("approvals.html", waiting=found.broadcasts, next_cursor=found.next_cursor)
 
 
 # ---- workshops, content, audit, queues --------------------------------------------------------------------
@@ -271,7 +263,8 @@ def content_page():
     status_info = g.aviso.content.status()
     if status_info["published_at"]:
         status_info["published_at"] = _local(datetime.fromisoformat(status_info["published_at"]))
-    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder)
+    return _page("content.html", status_info=status_info, window=window, reviews=rows, folder=folder,
+                 settings=g.aviso.settings, default_language=content.language_name(content.default_language))
 
 
 @bp.post("/content/publish")
@@ -307,7 +300,12 @@ def content_rollback():
 def audit():
     """Who did what and when (an admin sees everything; others their schools' broadcasts and content)."""
     shown, cache, owners = [], {}, g.aviso.desk().owners
-    for entry in g.aviso.audit.recent(AUDIT_SHOWN):
+    number = request.args.get("page", "0")
+    number = min(int(number), AUDIT_PAGES) if number.isdigit() else 0
+    offset = number * AUDIT_SHOWN
+    entries = (g.aviso.audit.recent(AUDIT_SHOWN, offset) if g.staff.role == "admin"
+               else g.aviso.audit.for_schools(g.staff.schools, AUDIT_SHOWN, offset))
+    for entry in entries:
         target = None
         if ID_PATTERN.match(entry.subject):
             if entry.subject not in cache:
@@ -321,7 +319,8 @@ def audit():
             allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
         if allowed:
             shown.append((entry, target, data.mask_numbers(entry.detail)))
-    return _page("audit.html", entries=shown)
+    older = number + 1 if len(entries) == AUDIT_SHOWN and number < AUDIT_PAGES else None
+    return _page("audit.html", entries=shown, older=older)
 
 
 @bp.get("/queues")
