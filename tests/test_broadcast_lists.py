@@ -9,13 +9,13 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot import test_dashboard as dashboard_tests
 from bot.broadcasts import index as broadcast_index
 from bot.broadcasts.outcomes import OutcomeStore
 from bot.broadcasts.store import DONE, DRAFT, PENDING_APPROVAL, SENDING, Broadcast, BroadcastStore, new_id
 from bot.cli.main import cli
 from bot.store import keys
 
+from . import test_dashboard as dashboard_tests
 from .test_broadcasts import subscribe
 from .test_dashboard import APPROVER, SENDER, VENICE, create, post, sign_in
 

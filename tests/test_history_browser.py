@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import test_dashboard_browser as browser_tests
 from bot.broadcasts.store import DONE, PENDING_APPROVAL, Broadcast, BroadcastStore, new_id
 
+from . import test_dashboard_browser as browser_tests
 from .test_dashboard_browser import APPROVER, LAUNCH_ARGS, PHONE, SENDER, fits_the_phone, shot, sign_in
 from .test_running_app import ARTIFACTS, CHROMIUM
 
 # The dashboard browser tests' app: served from a thread, sending through the fake Twilio.
 port, fake, settings, server = browser_tests.port, browser_tests.fake, browser_tests.settings, browser_tests.server
+worker = browser_tests.worker  # sign-in codes are texted by an RQ job (issue 13b)
 ENGLISH = {"phone": "Your phone number", "send": "Text me a code", "code": "Code from the text message",
            "sign_in": "Sign in"}
 
@@ -42,7 +43,8 @@ def busy_district(aviso):
 
 
 @pytest.mark.browser
-def test_history_pages_and_searches_and_approvals_lists_the_waiting_alert_on_a_phone(server, fake, busy_district):
+def test_history_pages_and_searches_and_approvals_lists_the_waiting_alert_on_a_phone(server, worker, fake,
+                                                                                      busy_district):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
