@@ -10,18 +10,19 @@ import pytest
 
 from bot.content.model import Content
 from bot.conversation.turn import CancelRegistration, Register
+from bot.conversation.workshops import format_when
 from bot.people import contacts
 from bot.services import conversations
 from bot.store import keys
 from bot.workshops import registrations
 
-from .workshops_support import NOW, content_with, make_contact, numbers, publish, workshop
+from .workshops_support import SIGNUP, content_with, make_contact, numbers, on, publish, starts, workshop
 
 
 @pytest.fixture
 def content(shipped_content) -> Content:
-    return content_with(shipped_content, workshop("kyr", "2027-06-03T18:00", capacity=2, title="Rights"),
-                        workshop("open", "2027-06-04T18:00", capacity=0, title="Open"))
+    return content_with(shipped_content, workshop("kyr", on(0), capacity=2, title="Rights"),
+                        workshop("open", on(1), capacity=0, title="Open"))
 
 
 def fields(aviso, key: str) -> tuple:
@@ -34,7 +35,7 @@ _clock = itertools.count()
 
 def sign_up(aviso, content, key, workshop_id="kyr", waitlist=True) -> str:
     """Sign up, a second after the previous sign-up (sign-up order is by time)."""
-    moment = NOW + timedelta(seconds=next(_clock))
+    moment = SIGNUP + timedelta(seconds=next(_clock))
     return registrations.register(aviso.connection, key, content.workshop(workshop_id), moment,
                                   waitlist=waitlist).decode()
 
@@ -90,11 +91,11 @@ def test_apply_runs_a_turns_effects_in_one_round_trip_and_reports_surprises(avis
     a, b, c = (make_contact(aviso, n) for n in numbers(3))
     for key in (a, b):
         sign_up(aviso, content, key)
-    results = registrations.apply(aviso.connection, c, [Register("kyr")], content, NOW)
+    results = registrations.apply(aviso.connection, c, [Register("kyr")], content, SIGNUP)
     assert [(r.workshop, r.outcome) for r in results] == [("kyr", "full")]
     state = contacts.state_from_hash({b"lang": b"es", b"workshops": b"kyr"})
     assert registrations.seats_left_after(state, results) == {"kyr": 0}
-    freed = registrations.apply(aviso.connection, a, [CancelRegistration("kyr")], content, NOW)
+    freed = registrations.apply(aviso.connection, a, [CancelRegistration("kyr")], content, SIGNUP)
     assert freed[0].cancelled and freed[0].promoted == ()  # c was turned away, not waiting
     assert registrations.seats_left_after(state, freed) == {}
 
@@ -145,7 +146,7 @@ def test_counts_and_attendance_name_nobody(aviso, content):
 def test_cli_lists_counts_and_prints_an_attendance_sheet_without_numbers(aviso, shipped_content, runner, cli_env):
     from bot.cli.main import cli
 
-    content = publish(aviso, shipped_content, workshop("kyr", "2027-06-03T18:00", capacity=2, title="Rights"))
+    content = publish(aviso, shipped_content, workshop("kyr", on(0), capacity=2, title="Rights"))
     phones = numbers(3)
     people = [make_contact(aviso, n, lang) for n, lang in zip(phones, ["es", "en", "es"], strict=True)]
     for key in people:
@@ -155,7 +156,8 @@ def test_cli_lists_counts_and_prints_an_attendance_sheet_without_numbers(aviso, 
     assert "kyr" in listed.output and "   2/2 " in listed.output and "en 1/0, es 1/1" in listed.output
     sheet = runner.invoke(cli, ["workshops", "attendance", "kyr"], env=cli_env)
     assert sheet.exit_code == 0, sheet.output
-    assert "Rights (en) (kyr)" in sheet.output and "Thu Jun 3, 6:00 pm - 19:30, Belmont High School" in sheet.output
+    when = format_when(content, "en", starts(0))
+    assert "Rights (en) (kyr)" in sheet.output and f"{when} - 19:30, Belmont High School" in sheet.output
     lines = sheet.output.splitlines()
     assert lines[-3].split()[:3] == ["1", "Spanish", "seat"] and lines[-1].split()[:3] == ["3", "Spanish", "waitlist"]
     as_csv = runner.invoke(cli, ["workshops", "attendance", "kyr", "--csv"], env=cli_env)

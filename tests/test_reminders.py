@@ -12,7 +12,7 @@ from rq.registry import ScheduledJobRegistry
 from bot import create_app, services
 from bot.config import ConfigError, load_settings
 from bot.content.encoding import for_sms
-from bot.conversation.workshops import describe
+from bot.conversation.workshops import describe, format_when
 from bot.people import contacts
 from bot.people.identity import SMS, WHATSAPP, Address
 from bot.services import conversations
@@ -26,7 +26,7 @@ from bot.workshops.reminders import Incomplete
 from bot.workshops.schedule import Offset, due_times, schedule
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .workshops_support import LA, NOW, content_with, make_contact, numbers, publish, workshop
+from .workshops_support import LA, SIGNUP, content_with, make_contact, numbers, on, publish, starts, workshop
 
 
 def utc(*args) -> datetime:
@@ -90,10 +90,10 @@ def development(tmp_path) -> dict[str, str]:
 
 # --- jobs, with the clock in the test's hand ---
 
-KYR = workshop("kyr", "2027-06-03T18:00", capacity=2, title="Rights")
-PLAN = workshop("plan", "2027-06-10T18:00", title="Plan")
-KYR_STARTS = datetime(2027, 6, 3, 18, 0, tzinfo=LA)
-DAY_BEFORE = datetime(2027, 6, 2, 18, 0, tzinfo=LA)
+KYR = workshop("kyr", on(0), capacity=2, title="Rights")
+PLAN = workshop("plan", on(7), title="Plan")
+KYR_STARTS = starts(0)
+DAY_BEFORE = starts(-1)
 EPOCH_1D = int(DAY_BEFORE.timestamp())
 
 
@@ -104,13 +104,13 @@ def content(aviso, shipped_content):
 
 @pytest.fixture
 def family(aviso, content):
-    """Two seat holders (Spanish SMS, English WhatsApp) and one on the waitlist, all signed up on NOW."""
+    """Two seat holders (Spanish SMS, English WhatsApp) and one on the waitlist, all signed up on SIGNUP."""
     phones = {"es": "+12135550101", "en": "+12135550102", "wait": "+12135550103"}
     people = {"es": make_contact(aviso, phones["es"], "es"),
               "en": make_contact(aviso, phones["en"], "en", channel=WHATSAPP),
               "wait": make_contact(aviso, phones["wait"], "es")}
     for n, name in enumerate(("es", "en", "wait")):
-        registrations.register(aviso.connection, people[name], content.workshop("kyr"), NOW + timedelta(seconds=n),
+        registrations.register(aviso.connection, people[name], content.workshop("kyr"), SIGNUP + timedelta(seconds=n),
                                waitlist=True)
     return {"keys": people, "phones": phones}
 
@@ -133,7 +133,8 @@ def test_the_day_reminder_goes_to_each_seat_holder_once_in_their_language(app, a
     assert outbox(aviso, family["phones"]["en"], WHATSAPP) == [
         content.text("en", "reminder.day", **describe(content, "en", kyr))]
     assert outbox(aviso, family["phones"]["wait"]) == []  # the waitlist gets no reminder
-    assert outbox(aviso, family["phones"]["es"])[0].startswith("Recordatorio: Rights (es), jue 3 jun, 6:00 pm")
+    assert outbox(aviso, family["phones"]["es"])[0].startswith(
+        f"Recordatorio: Rights (es), {format_when(content, 'es', KYR_STARTS)}, Belmont High School")
     record = aviso.connection.hgetall(registrations.registration_key("kyr", family["keys"]["es"]))
     assert list(record) == [f"rem:1d:{EPOCH_1D}".encode()] and record[f"rem:1d:{EPOCH_1D}".encode()].startswith(
         b"sent:SM")
@@ -178,7 +179,7 @@ def test_reminders_only_go_near_their_time(app, aviso, content, family, offset, 
 
 
 def test_a_removed_or_moved_workshop_sends_no_stale_reminder(app, aviso, shipped_content, content, family):
-    moved = dict(KYR, starts="2027-06-04T18:00")
+    moved = dict(KYR, starts=on(1))
     publish(aviso, shipped_content, moved, PLAN)
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "workshop moved: this reminder was rescheduled"
     publish(aviso, shipped_content, PLAN)
@@ -232,12 +233,12 @@ def test_promotion_notice_goes_once_and_not_after_the_seat_was_freed(app, aviso,
     people = family["keys"]
     registrations.cancel(aviso.connection, people["es"], "kyr")
     with app.app_context():
-        assert job_functions.send_promotions("kyr", now=NOW) == "promotions for kyr: 1 sent"
+        assert job_functions.send_promotions("kyr", now=SIGNUP) == "promotions for kyr: 1 sent"
         registrations.cancel(aviso.connection, people["en"], "kyr")
-        registrations.register(aviso.connection, people["es"], content.workshop("kyr"), NOW, waitlist=True)
+        registrations.register(aviso.connection, people["es"], content.workshop("kyr"), SIGNUP, waitlist=True)
         registrations.cancel(aviso.connection, people["wait"], "kyr")  # es promoted, then...
         registrations.cancel(aviso.connection, people["es"], "kyr")  # ...frees it before the news went
-        assert job_functions.send_promotions("kyr", now=NOW) == "nobody to tell"  # freeing it took it off the list
+        assert job_functions.send_promotions("kyr", now=SIGNUP) == "nobody to tell"  # freeing it took it off the list
     assert outbox(aviso, family["phones"]["wait"])[0].startswith("Buenas noticias: se abrio un lugar en Rights (es)")
     assert outbox(aviso, family["phones"]["es"]) == []
 
@@ -293,45 +294,45 @@ def test_publishing_and_rollback_queue_a_sync(aviso, shipped_content):
 
 def test_a_changed_workshop_notifies_each_registrant_once_and_moves_its_reminders(app, aviso, shipped_content,
                                                                                   content, family):
-    first = workshop_changes.sync(aviso, now=NOW)
+    first = workshop_changes.sync(aviso, now=SIGNUP)
     assert first.changes == () and first.serial == 0
-    assert scheduled(aviso) == {"ws-rem-kyr-1d": EPOCH_1D, "ws-rem-kyr-2h": int(utc(2027, 6, 3, 23).timestamp())}
-    moved = dict(KYR, starts="2027-06-04T19:00", place="Roosevelt High School")
+    two_hours_before = int((KYR_STARTS - timedelta(hours=2)).timestamp())
+    assert scheduled(aviso) == {"ws-rem-kyr-1d": EPOCH_1D, "ws-rem-kyr-2h": two_hours_before}
+    moved = dict(KYR, starts=on(1, "19:00"), place="Roosevelt High School")
     new = publish(aviso, shipped_content, moved, PLAN)
-    report = workshop_changes.sync(aviso, now=NOW)
+    report = workshop_changes.sync(aviso, now=SIGNUP)
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "changed")]
     assert report.notices == ("ws-changed-kyr-1",) and report.serial == 1
     notice = Queue(queues.DEFAULT, connection=aviso.connection).fetch_job("ws-changed-kyr-1")
     assert notice.args == ("kyr", "changed", new.version, "1") and notice.kwargs == {}
-    assert scheduled(aviso) == {"ws-rem-kyr-1d": int(utc(2027, 6, 4, 2).timestamp()),
-                                "ws-rem-kyr-2h": int(utc(2027, 6, 5, 0).timestamp())}
+    assert scheduled(aviso) == {"ws-rem-kyr-1d": int(starts(0, "19:00").timestamp()),
+                                "ws-rem-kyr-2h": int(starts(1, "17:00").timestamp())}
     with app.app_context():
-        assert job_functions.send_notices("kyr", "changed", new.version, "1", now=NOW) == (
-            "changed notices for kyr: 3 sent")
-        assert job_functions.send_notices("kyr", "changed", new.version, "1", now=NOW) == (
-            "changed notices for kyr: 3 done")
+        notify = lambda: job_functions.send_notices("kyr", "changed", new.version, "1", now=SIGNUP)  # noqa: E731
+        assert notify() == "changed notices for kyr: 3 sent"
+        assert notify() == "changed notices for kyr: 3 done"
     assert outbox(aviso, family["phones"]["wait"]) == [
-        "CAMBIO: Rights (es) ahora es vie 4 jun, 7:00 pm, Roosevelt High School. Sigue inscrito. ¿No puede ir? "
-        "Envie MIS TALLERES para dejar su lugar."]
-    again = workshop_changes.sync(aviso, now=NOW)
+        f"CAMBIO: Rights (es) ahora es {format_when(new, 'es', starts(1, '19:00'))}, Roosevelt High School. "
+        "Sigue inscrito. ¿No puede ir? Envie MIS TALLERES para dejar su lugar."]
+    again = workshop_changes.sync(aviso, now=SIGNUP)
     assert again.changes == () and again.serial == 1  # handled once
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "workshop moved: this reminder was rescheduled"
-    new_due = datetime(2027, 6, 3, 19, 0, tzinfo=LA)
+    new_due = starts(0, "19:00")
     assert fire(app, "kyr", "1d", int(new_due.timestamp()), now=new_due) == "reminder 1d for kyr: 2 sent"
 
 
 def test_a_removed_workshop_sends_a_cancellation_and_ends_its_registrations(app, aviso, shipped_content, content,
                                                                             family):
-    workshop_changes.sync(aviso, now=NOW)
+    workshop_changes.sync(aviso, now=SIGNUP)
     publish(aviso, shipped_content, PLAN)
-    report = workshop_changes.sync(aviso, now=NOW)
+    report = workshop_changes.sync(aviso, now=SIGNUP)
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "cancelled")]
     with app.app_context():
-        assert job_functions.send_notices("kyr", "cancelled", content.version, str(report.serial), now=NOW) == (
+        assert job_functions.send_notices("kyr", "cancelled", content.version, str(report.serial), now=SIGNUP) == (
             "cancelled notices for kyr: 3 sent")
     assert outbox(aviso, family["phones"]["en"], WHATSAPP) == [
-        "CANCELLED: Rights (en) (Thu Jun 3, 6:00 pm) will not take place. We are sorry. Text WORKSHOPS to see "
-        "other workshops."]
+        f"CANCELLED: Rights (en) ({format_when(content, 'en', KYR_STARTS)}) will not take place. We are sorry. "
+        "Text WORKSHOPS to see other workshops."]
     assert registrations.registrants(aviso.connection, "kyr", waitlist=True) == []
     assert "kyr" not in registrations.registered_workshops(aviso.connection)
     for person in family["keys"].values():
@@ -340,9 +341,9 @@ def test_a_removed_workshop_sends_a_cancellation_and_ends_its_registrations(app,
 
 
 def test_more_seats_promote_from_the_waitlist(app, aviso, shipped_content, content, family):
-    workshop_changes.sync(aviso, now=NOW)
+    workshop_changes.sync(aviso, now=SIGNUP)
     publish(aviso, shipped_content, dict(KYR, capacity=3), PLAN)
-    report = workshop_changes.sync(aviso, now=NOW)
+    report = workshop_changes.sync(aviso, now=SIGNUP)
     assert [(c.workshop, c.kind) for c in report.changes] == [("kyr", "more_seats")]
     assert registrations.registrants(aviso.connection, "kyr")[-1] == family["keys"]["wait"]
     jobs = Queue(queues.DEFAULT, connection=aviso.connection).jobs

@@ -23,7 +23,7 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, Phone, replies
 from .test_broadcasts import ES_TEXT, make_broadcast
 from .test_fanout import send
 from .test_reminders import DAY_BEFORE, EPOCH_1D, KYR, fire
-from .workshops_support import NOW, make_contact, publish
+from .workshops_support import SIGNUP, make_contact, publish
 
 SERVICE_SID = "MG" + "b" * 32
 WHATSAPP_FROM = "whatsapp:+12135550199"
@@ -172,7 +172,7 @@ def test_a_user_id_only_family_follows_a_school_and_receives_its_broadcast(app, 
 def test_a_workshop_reminder_reaches_a_user_id_family_through_twilio(app, aviso, shipped_content, fake):
     content = publish(aviso, shipped_content, KYR)
     family = make_contact(aviso, USER_ID, "es", channel=WHATSAPP)
-    registrations.register(aviso.connection, family, content.workshop("kyr"), NOW)
+    registrations.register(aviso.connection, family, content.workshop("kyr"), SIGNUP)
     assert fire(app, "kyr", "1d", EPOCH_1D, now=DAY_BEFORE) == "reminder 1d for kyr: 1 sent"
     assert [m["to"] for m in fake.messages()] == [f"whatsapp:{USER_ID}"]
 

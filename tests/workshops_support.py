@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.content.model import Content
@@ -15,6 +15,25 @@ from bot.people.identity import SMS, Address
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=LA)
 _versions = itertools.count(1)
+
+
+# Tests whose Redis keeps registrations: Redis expires them at absolute times computed from the workshop's
+# date, so their workshops are dated from the day the run starts (a Thursday about four months ahead, so a
+# day-before or hours-before reminder never crosses a daylight-saving Sunday), and they sign up 60 days
+# before it. Pure tests keep the fixed NOW above.
+_AHEAD = datetime.now(LA).date() + timedelta(days=120)
+KYR_DAY = _AHEAD + timedelta(days=(3 - _AHEAD.weekday()) % 7)  # the next Thursday
+SIGNUP = datetime.combine(KYR_DAY - timedelta(days=60), time(6, 0), tzinfo=LA)
+
+
+def on(days: int, at: str = "18:00") -> str:
+    """A workshop start `days` after KYR_DAY at a local time, as workshops.toml writes it."""
+    return f"{(KYR_DAY + timedelta(days=days)).isoformat()}T{at}"
+
+
+def starts(days: int, at: str = "18:00") -> datetime:
+    """The same moment as on(days, at), as a local datetime."""
+    return datetime.fromisoformat(on(days, at)).replace(tzinfo=LA)
 
 
 def in_days(days: int, at: str = "18:00") -> str:
