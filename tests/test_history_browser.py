@@ -16,7 +16,7 @@ from .test_running_app import ARTIFACTS, CHROMIUM
 
 # The dashboard browser tests' app: served from a thread, sending through the fake Twilio.
 port, fake, settings, server = browser_tests.port, browser_tests.fake, browser_tests.settings, browser_tests.server
-worker = browser_tests.worker  # sign-in codes are texted by an RQ job (issue 13b)
+worker = browser_tests.worker  # sign-in codes are texted by a job (the worker sends them)
 ENGLISH = {"phone": "Your phone number", "send": "Text me a code", "code": "Code from the text message",
            "sign_in": "Sign in"}
 
@@ -44,7 +44,7 @@ def busy_district(aviso):
 
 @pytest.mark.browser
 def test_history_pages_and_searches_and_approvals_lists_the_waiting_alert_on_a_phone(server, worker, fake,
-                                                                                      busy_district):
+                                                                                     busy_district):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
