@@ -24,10 +24,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import api, dashboard, health, services, simulator, webhook
+    from . import api, dashboard, health, services, simulator, voice_webhook, webhook
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
