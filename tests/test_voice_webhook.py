@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from bot import create_app
 from bot.engine import main_menu_text
 from bot.voice_content import VoiceContent
 
@@ -198,3 +199,12 @@ def test_malformed_voice_requests_get_a_400_not_a_500(caller, path, digits, fiel
     response = caller.post(path, digits, **fields)
     assert response.status_code == 400
     assert b"bad request" in response.data
+
+
+def test_while_redis_is_gone_a_call_still_walks_the_menu_from_memory(settings, tmp_path, voice):
+    app = create_app(settings.with_overrides(redis_url=f"unix://{tmp_path}/nothing.sock"))
+    caller = Caller(app.test_client())
+    main = caller.press(caller.call(), "2")  # the choice cannot be kept, but this call goes on in Spanish
+    home = caller.press(caller.press(main, "1"), "1")
+    assert said(home)[0] == ("Polly.Lupe", "es-US", voice.say("es", "rights.home"))
+    assert [dial.text for dial in caller.press(home, "0").iter("Dial")] == [HOTLINE]
