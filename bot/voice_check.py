@@ -8,7 +8,8 @@ from .voice_content import NUMBER_PLACEHOLDER, VOICE_DIR, VOICE_KEYS, VOICE_SETT
 
 # A phone number typed out in a voice text would be read as "eight hundred eighty-eight...": use its id.
 TYPED_NUMBER = re.compile(r"(?<!\d)\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?!\d)")
-FILLED = {"language.option": {"key"}}  # the placeholders a text is given, besides numbers
+# The placeholders a text is given, besides numbers.
+FILLED = {"language.option": {"key"}, "language.indigenous": {"key"}}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 

@@ -12,7 +12,8 @@ VOICE_SETTINGS = "voice.toml"
 VOICE_DIR = "voice"
 # Every text a caller can hear; a language is heard only when it has a voice and all of these.
 VOICE_KEYS = (
-    "greeting", "language.option", "menu.main", "menu.rights", "menu.resources", "after", "invalid",
+    "greeting", "language.option", "language.indigenous", "menu.main", "menu.rights", "menu.resources",
+    "after", "invalid",
     "silence.offer", "goodbye", "connecting",
     "rights.home", "rights.public", "rights.work", "rights.school", "rights.detained", "rights.plan",
     "resources.hotlines", "resources.legal", "resources.district", "resources.wellness", "resources.interpreters",

@@ -8,6 +8,7 @@ from .voice_content import VoiceContent
 
 LANGUAGE = "language"
 MAIN = "main"
+INTERPRETERS = "interpreters"  # the language menu's last option: how to get an interpreter, in the greeting languages
 MAIN_MENU = ("rights", "resources")  # key 1, key 2; 0 is always the hotline
 HOTLINE_KEY = "0"
 REPEAT_KEY = "*"
@@ -54,7 +55,7 @@ def _menu_of(at: str, voice: VoiceContent) -> str | None:
 def _valid(state: CallState, voice: VoiceContent) -> CallState:
     """The state itself, or the language menu when the content changed under the call (language no longer
     heard, a text gone): a caller is never stuck on a state the active content cannot speak."""
-    if state.at == LANGUAGE:
+    if state.at in (LANGUAGE, INTERPRETERS):
         return replace(state, language=None) if state.language not in voice.heard_languages else state
     if state.language not in voice.heard_languages:
         return CallState()
@@ -66,8 +67,15 @@ def _valid(state: CallState, voice: VoiceContent) -> CallState:
 def _prompt(state: CallState, voice: VoiceContent) -> tuple[Line, ...]:
     """The question a state asks (what * repeats and silence repeats)."""
     if state.at == LANGUAGE:
-        return tuple(Line(code, voice.say(code, "language.option", key=str(number)))
-                     for number, code in enumerate(voice.heard_languages, start=1))
+        options = tuple(Line(code, voice.say(code, "language.option", key=str(number)))
+                        for number, code in enumerate(voice.heard_languages, start=1))
+        last = str(len(voice.heard_languages) + 1)
+        return options + tuple(Line(code, voice.say(code, "language.indigenous", key=last))
+                               for code in _greeting_languages(voice, None))
+    if state.at == INTERPRETERS:  # families who speak none of the menu's languages may follow Spanish or English
+        spoken = _greeting_languages(voice, None)
+        return (*(Line(code, voice.say(code, "resources.interpreters")) for code in spoken),
+                *(Line(code, voice.say(code, "after")) for code in spoken))
     language = state.language
     if state.at == MAIN:
         return (Line(language, voice.say(language, "menu.main")),)
@@ -124,7 +132,7 @@ def _silence(state: CallState, voice: VoiceContent) -> Turn:
 def _back(state: CallState, voice: VoiceContent) -> CallState:
     if state.at in MAIN_MENU:
         return CallState(MAIN, state.language)
-    if state.at == MAIN:
+    if state.at in (MAIN, INTERPRETERS):
         return CallState(LANGUAGE, state.language)
     menu = _menu_of(state.at, voice)
     return CallState(menu, state.language) if menu else state
@@ -137,6 +145,8 @@ def _choose(state: CallState, key: str, voice: VoiceContent) -> CallState | None
     number = int(key)
     if state.at == LANGUAGE:
         languages = voice.heard_languages
+        if number == len(languages) + 1:
+            return CallState(INTERPRETERS)
         return CallState(MAIN, languages[number - 1]) if number <= len(languages) else None
     if state.at == MAIN:
         return CallState(MAIN_MENU[number - 1], state.language) if number <= len(MAIN_MENU) else None
@@ -164,5 +174,5 @@ def step(state: CallState, digits: str, voice: VoiceContent) -> Turn:
     if chosen is None:
         language = _speaker(awake, voice)
         return Turn((Line(language, voice.say(language, "invalid")), *_prompt(awake, voice)), awake)
-    remember = chosen.language if awake.at == LANGUAGE else None
+    remember = chosen.language if awake.at == LANGUAGE and chosen.language else None
     return Turn(_prompt(chosen, voice), chosen, remember_language=remember)

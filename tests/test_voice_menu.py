@@ -6,7 +6,7 @@ import pytest
 
 from bot.content import Content
 from bot.voice_content import VoiceContent, spoken_number
-from bot.voice_menu import LANGUAGE, MAIN, CallState, start, step
+from bot.voice_menu import INTERPRETERS, LANGUAGE, MAIN, CallState, start, step
 
 from .conftest import CONTENT_DIR
 
@@ -34,6 +34,8 @@ def test_a_new_caller_hears_a_greeting_then_each_language_offered_in_itself(voic
         ("es", voice.say("es", "greeting")),
         ("en", "For English, press 1."),
         ("es", "Para español, oprima 2."),
+        ("en", "If you speak Zapotec, Mixtec, K'iche', Mam or another indigenous language, press 3."),
+        ("es", "Si habla zapoteco, mixteco, k'iche', mam u otra lengua originaria, oprima 3."),
     ]
 
 
@@ -51,7 +53,11 @@ KEYPAD = [
     # state (at, language), keys -> next (at, language), what is said first (a voice text key)
     ((LANGUAGE, None), "1", (MAIN, "en"), "menu.main"),
     ((LANGUAGE, None), "2", (MAIN, "es"), "menu.main"),
-    ((LANGUAGE, None), "3", (LANGUAGE, None), "invalid"),
+    ((LANGUAGE, None), "3", (INTERPRETERS, None), "resources.interpreters"),
+    ((LANGUAGE, None), "4", (LANGUAGE, None), "invalid"),
+    ((INTERPRETERS, None), "*", (INTERPRETERS, None), "resources.interpreters"),
+    ((INTERPRETERS, None), "#", (LANGUAGE, None), "language.option"),
+    ((INTERPRETERS, None), "1", (INTERPRETERS, None), "invalid"),
     ((LANGUAGE, None), "*", (LANGUAGE, None), "language.option"),
     ((LANGUAGE, None), "#", (LANGUAGE, None), "language.option"),
     ((MAIN, "es"), "1", ("rights", "es"), "menu.rights"),
@@ -138,3 +144,13 @@ def test_numbers_are_read_digit_by_digit_and_twice(voice):
     assert spoken_number("888-624-4752") == "8 8 8, 6 2 4, 4 7 5 2"
     for language in voice.heard_languages:
         assert voice.say(language, "resources.hotlines").count("8 8 8, 6 2 4, 4 7 5 2") == 2
+
+
+def test_the_interpreters_option_explains_in_english_and_spanish_and_remembers_no_language(voice):
+    turn = step(CallState(), "3", voice)
+    assert [(line.language, line.text) for line in turn.lines] == [
+        ("en", voice.say("en", "resources.interpreters")), ("es", voice.say("es", "resources.interpreters")),
+        ("en", voice.say("en", "after")), ("es", voice.say("es", "after")),
+    ]
+    assert turn.remember_language is None
+    assert step(turn.state, "0", voice).dial == HOTLINE
