@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
 
-from bot import create_app
+from bot import create_app, embedded_redis, services
 from bot.engine import main_menu_text
 from bot.voice_content import VoiceContent
 
@@ -207,3 +209,20 @@ def test_while_redis_is_gone_a_call_still_walks_the_menu_from_memory(settings, t
     home = caller.press(caller.press(main, "1"), "1")
     assert said(home)[0] == ("Polly.Lupe", "es-US", voice.say("es", "rights.home"))
     assert [dial.text for dial in caller.press(home, "0").iter("Dial")] == [HOTLINE]
+
+
+def test_while_redis_is_frozen_a_call_is_still_answered_in_the_language_chosen(settings, tmp_path, voice):
+    data_dir = tmp_path / "redis"
+    url = embedded_redis.ensure_running(data_dir)
+    pid = int((data_dir / embedded_redis.PID_NAME).read_text())
+    app = create_app(settings.with_overrides(redis_url=url))
+    services.current_from(app).ensure_content()
+    caller = Caller(app.test_client())
+    language_menu = caller.call()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        main = caller.press(language_menu, "2")
+        assert said(main) == [("Polly.Lupe", "es-US", voice.say("es", "menu.main"))]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        embedded_redis.stop(data_dir)
