@@ -17,6 +17,7 @@ VOICE_KEYS = (
     "silence.offer", "goodbye", "connecting",
     "rights.home", "rights.public", "rights.work", "rights.school", "rights.detained", "rights.plan",
     "resources.hotlines", "resources.legal", "resources.district", "resources.wellness", "resources.interpreters",
+    "alerts.signup",
 )
 # A number in a voice text is its resources.toml id in braces; {key} is the one placeholder a text may fill.
 NUMBER_PLACEHOLDER = re.compile(r"\{([a-z0-9]+(?:-[a-z0-9]+)+)\}")

@@ -9,7 +9,9 @@ from .voice_content import VoiceContent
 LANGUAGE = "language"
 MAIN = "main"
 INTERPRETERS = "interpreters"  # the language menu's last option: how to get an interpreter, in the greeting languages
-MAIN_MENU = ("rights", "resources")  # key 1, key 2; 0 is always the hotline
+MAIN_MENU = ("rights", "resources")  # the main menu's sub-menus, keys 1 and 2
+ALERTS = "alerts.signup"  # key 3: how to sign up for a school's safety alerts (by text)
+MAIN_OPTIONS = (*MAIN_MENU, ALERTS)  # 0 is always the hotline
 HOTLINE_KEY = "0"
 REPEAT_KEY = "*"
 BACK_KEY = "#"
@@ -46,6 +48,8 @@ class Turn:
 
 def _menu_of(at: str, voice: VoiceContent) -> str | None:
     """The menu a text belongs to (rights.home -> rights), or None when at is no text of a voice menu."""
+    if at == ALERTS:
+        return MAIN
     for name in MAIN_MENU:
         if at in voice.menus.get(name, ()):
             return name
@@ -149,7 +153,7 @@ def _choose(state: CallState, key: str, voice: VoiceContent) -> CallState | None
             return CallState(INTERPRETERS)
         return CallState(MAIN, languages[number - 1]) if number <= len(languages) else None
     if state.at == MAIN:
-        return CallState(MAIN_MENU[number - 1], state.language) if number <= len(MAIN_MENU) else None
+        return CallState(MAIN_OPTIONS[number - 1], state.language) if number <= len(MAIN_OPTIONS) else None
     if state.at in MAIN_MENU:
         items = voice.menus.get(state.at, ())
         return CallState(items[number - 1], state.language) if number <= len(items) else None

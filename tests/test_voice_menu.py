@@ -62,7 +62,10 @@ KEYPAD = [
     ((LANGUAGE, None), "#", (LANGUAGE, None), "language.option"),
     ((MAIN, "es"), "1", ("rights", "es"), "menu.rights"),
     ((MAIN, "es"), "2", ("resources", "es"), "menu.resources"),
-    ((MAIN, "es"), "3", (MAIN, "es"), "invalid"),
+    ((MAIN, "es"), "3", ("alerts.signup", "es"), "alerts.signup"),
+    ((MAIN, "es"), "4", (MAIN, "es"), "invalid"),
+    (("alerts.signup", "es"), "#", (MAIN, "es"), "menu.main"),
+    (("alerts.signup", "es"), "*", ("alerts.signup", "es"), "alerts.signup"),
     ((MAIN, "es"), "*", (MAIN, "es"), "menu.main"),
     ((MAIN, "es"), "#", (LANGUAGE, "es"), "language.option"),
     ((MAIN, "en"), "12", ("rights", "en"), "menu.rights"),  # only the first key counts
