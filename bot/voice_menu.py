@@ -96,6 +96,8 @@ def _greeting_languages(voice: VoiceContent, known: str | None) -> tuple[str, ..
 
 def start(known_language: str | None, voice: VoiceContent) -> Turn:
     """The first words of a call: a caller whose language is known goes straight to the main menu in it."""
+    if not voice.heard_languages:  # content with no voice at all: nothing can be said, end the call cleanly
+        return Turn((), CallState(), gather=False)
     if known_language in voice.heard_languages:
         state = CallState(MAIN, known_language)
     else:
@@ -162,6 +164,8 @@ def _choose(state: CallState, key: str, voice: VoiceContent) -> CallState | None
 
 def step(state: CallState, digits: str, voice: VoiceContent) -> Turn:
     """Answer the keys a caller pressed (empty: silence) in a state."""
+    if not voice.heard_languages:
+        return Turn((), CallState(), gather=False)
     state = _valid(state, voice)
     if not digits:
         return _silence(state, voice)

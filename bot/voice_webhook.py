@@ -50,6 +50,13 @@ def _state(args) -> CallState:
 def _voice_and_callers() -> tuple[VoiceContent, VoiceCallers | None]:
     """The active content's voice part, and the callers' store (None while Redis is unreachable: the menu
     still answers from the content in memory, it only cannot remember a language)."""
+    content, callers = _active_voice_and_callers()
+    if not content.heard_languages:  # a version from before the voice line is live (a rollback): the files' voice
+        content = VoiceContent.of(services.current().shipped_content())
+    return content, callers
+
+
+def _active_voice_and_callers() -> tuple[VoiceContent, VoiceCallers | None]:
     aviso = services.current()
     if aviso.outage.worth_trying():
         try:  # the families' connection, which gives up in half a second: a caller never waits on a frozen Redis

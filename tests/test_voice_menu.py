@@ -157,3 +157,9 @@ def test_the_interpreters_option_explains_in_english_and_spanish_and_remembers_n
     ]
     assert turn.remember_language is None
     assert step(turn.state, "0", voice).dial == HOTLINE
+
+
+def test_content_with_no_voice_at_all_ends_the_call_rather_than_failing():
+    silent = VoiceContent({}, ("en", "es"), [], {})
+    assert start("es", silent) == step(CallState(MAIN, "es"), "1", silent)
+    assert not start("es", silent).gather and not start("es", silent).lines

@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 import pytest
 
 from bot import create_app, embedded_redis, services
+from bot.content import Content
 from bot.engine import main_menu_text
 from bot.voice_content import VoiceContent
 
@@ -227,3 +228,13 @@ def test_while_redis_is_frozen_a_call_is_still_answered_in_the_language_chosen(s
     finally:
         os.kill(pid, signal.SIGCONT)
         embedded_redis.stop(data_dir)
+
+
+def test_a_content_version_from_before_the_voice_line_still_answers_calls_from_the_files(aviso, client, voice,
+                                                                                        shipped_content):
+    tree = {key: value for key, value in shipped_content.tree.items() if key != "voice"}
+    old = Content({**tree, "manifest": {**tree["manifest"], "version": "2026.12.04.2"}})
+    aviso.content.publish(old, by="rollback test")
+    caller = Caller(client)
+    main = caller.press(caller.call(), "2")
+    assert said(main) == [("Polly.Lupe", "es-US", voice.say("es", "menu.main"))]
