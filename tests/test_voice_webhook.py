@@ -238,3 +238,14 @@ def test_a_content_version_from_before_the_voice_line_still_answers_calls_from_t
     caller = Caller(client)
     main = caller.press(caller.call(), "2")
     assert said(main) == [("Polly.Lupe", "es-US", voice.say("es", "menu.main"))]
+
+
+def test_forget_by_text_also_forgets_the_language_chosen_on_a_call(client, aviso):
+    first = Caller(client)
+    first.press(first.call(), "2")
+    phone = Phone(client)
+    phone.text("BORRAR")
+    phone.text("BORRAR")
+    assert list(aviso.connection.scan_iter("aviso:contact:*")) == []
+    again = Caller(client).call()
+    assert "at=language" in action_path(again)  # a new caller again: greeting and the language menu
