@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .voice_content import NUMBER_PLACEHOLDER, VOICE_DIR, VOICE_KEYS, VOICE_SETTINGS, VoiceContent
+from .voice_content import NUMBER_PLACEHOLDER, VOICE_DIR, VOICE_SETTINGS, VoiceContent
 
 # A phone number typed out in a voice text would be read as "eight hundred eighty-eight...": use its id.
 TYPED_NUMBER = re.compile(r"(?<!\d)\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?!\d)")
@@ -28,7 +28,8 @@ def check_voice(report, content) -> None:
         if voice.voice(code) is None:
             report.warn(VOICE_SETTINGS, f"{code}: no Twilio voice, so callers cannot hear it")
         elif missing := voice.missing_texts(code):
-            which = "no voice texts yet" if len(missing) == len(VOICE_KEYS) else f"missing {', '.join(missing)}"
+            which = ("no voice texts yet" if len(missing) == len(voice.required_keys)
+                     else f"missing {', '.join(missing)}")
             report.warn(f"{VOICE_DIR}/{code}.toml", f"{code} has a voice but {which}, so callers cannot hear it")
     heard = ", ".join(voice.heard_languages) or "none"
     report.notes.append(f"voice line: callers can hear {heard}")
@@ -45,7 +46,7 @@ def _check_hotline(report, voice: VoiceContent) -> None:
 def _check_texts(report, voice: VoiceContent, code: str, texts: dict) -> None:
     where = f"{VOICE_DIR}/{code}.toml"
     for key, text in texts.items():
-        if key not in VOICE_KEYS:
+        if key not in voice.required_keys:
             report.warn(where, f"{key}: not a voice text (the voice line never says it)")
             continue
         if TYPED_NUMBER.search(text):

@@ -10,15 +10,13 @@ from pathlib import Path
 
 VOICE_SETTINGS = "voice.toml"
 VOICE_DIR = "voice"
-# Every text a caller can hear; a language is heard only when it has a voice and all of these.
+# The texts every language needs besides one per entry of the rights and resources menus (menu.toml): a
+# language is heard only when it has a voice and all of them.
 VOICE_KEYS = (
     "greeting", "language.option", "language.indigenous", "menu.main", "menu.rights", "menu.resources",
-    "after", "invalid",
-    "silence.offer", "goodbye", "connecting",
-    "rights.home", "rights.public", "rights.work", "rights.school", "rights.detained", "rights.plan",
-    "resources.hotlines", "resources.legal", "resources.district", "resources.wellness", "resources.interpreters",
-    "alerts.signup",
+    "after", "invalid", "silence.offer", "goodbye", "connecting", "alerts.signup",
 )
+SPOKEN_MENUS = ("rights", "resources")
 # A number in a voice text is its resources.toml id in braces; {key} is the one placeholder a text may fill.
 NUMBER_PLACEHOLDER = re.compile(r"\{([a-z0-9]+(?:-[a-z0-9]+)+)\}")
 
@@ -65,9 +63,11 @@ class Voice:
 class VoiceContent:
     """The voice part of one content version, with the lookups the voice menu needs."""
 
-    def __init__(self, tree: dict, languages: tuple[str, ...], resources: list[dict], menus: dict[str, dict]):
+    def __init__(self, tree: dict, languages: tuple[str, ...], resources: list[dict], menus: dict[str, dict],
+                 withheld: frozenset[str] = frozenset()):
         self.tree = tree or {"hotline": "", "voices": {}, "texts": {}}
         self.languages = languages
+        self.withheld = withheld  # draft languages this deployment does not serve (bot.content.Content.withheld)
         self.resources = {entry.get("id"): entry for entry in resources}
         self.menus = {name: tuple(menu.get("items", ())) for name, menu in menus.items()}
 
@@ -75,7 +75,7 @@ class VoiceContent:
     def of(cls, content) -> VoiceContent:
         """The voice content of a Content (bot.content.Content)."""
         return cls(content.tree.get("voice", {}), content.languages, content.tree.get("resources", []),
-                   content.menus)
+                   content.menus, frozenset(content.withheld) - {content.default_language})
 
     def voice(self, language: str) -> Voice | None:
         """The voice that reads a language, or None when Twilio has none for it."""
@@ -84,15 +84,21 @@ class VoiceContent:
             return None
         return Voice(entry["voice"], entry["locale"])
 
+    @cached_property
+    def required_keys(self) -> tuple[str, ...]:
+        """Every voice text a language needs: the fixed ones and one per entry of the spoken menus."""
+        return VOICE_KEYS + tuple(item for name in SPOKEN_MENUS for item in self.menus.get(name, ()))
+
     def missing_texts(self, language: str) -> list[str]:
         """The voice texts a language still lacks."""
         texts = self.tree["texts"].get(language, {})
-        return [key for key in VOICE_KEYS if not texts.get(key)]
+        return [key for key in self.required_keys if not texts.get(key)]
 
     @cached_property
     def heard_languages(self) -> tuple[str, ...]:
         """The languages a caller can choose, in language-menu order: a voice and every text."""
-        return tuple(code for code in self.languages if self.voice(code) and not self.missing_texts(code))
+        return tuple(code for code in self.languages
+                     if code not in self.withheld and self.voice(code) and not self.missing_texts(code))
 
     def verified_phone(self, resource_id: str) -> str | None:
         """The phone number of a verified resource, or None."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .voice_content import VoiceContent
+from .voice_content import SPOKEN_MENUS, VoiceContent
 
 LANGUAGE = "language"
 MAIN = "main"
 INTERPRETERS = "interpreters"  # the language menu's last option: how to get an interpreter, in the greeting languages
-MAIN_MENU = ("rights", "resources")  # the main menu's sub-menus, keys 1 and 2
+MAIN_MENU = SPOKEN_MENUS  # the main menu's sub-menus, keys 1 and 2
 ALERTS = "alerts.signup"  # key 3: how to sign up for a school's safety alerts (by text)
 MAIN_OPTIONS = (*MAIN_MENU, ALERTS)  # 0 is always the hotline
 HOTLINE_KEY = "0"

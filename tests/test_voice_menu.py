@@ -70,8 +70,9 @@ KEYPAD = [
     ((MAIN, "es"), "#", (LANGUAGE, "es"), "language.option"),
     ((MAIN, "en"), "12", ("rights", "en"), "menu.rights"),  # only the first key counts
     *[(("rights", "es"), str(n), (key, "es"), key) for n, key in enumerate(
-        ["rights.home", "rights.public", "rights.work", "rights.school", "rights.detained", "rights.plan"], 1)],
-    (("rights", "es"), "7", ("rights", "es"), "invalid"),
+        ["rights.home", "rights.public", "rights.work", "rights.school", "rights.detained", "rights.card",
+         "rights.plan", "rights.caregiver"], 1)],
+    (("rights", "es"), "9", ("rights", "es"), "invalid"),
     (("rights", "es"), "#", (MAIN, "es"), "menu.main"),
     (("rights", "en"), "*", ("rights", "en"), "menu.rights"),
     *[(("resources", "en"), str(n), (key, "en"), key) for n, key in enumerate(
@@ -163,3 +164,11 @@ def test_content_with_no_voice_at_all_ends_the_call_rather_than_failing():
     silent = VoiceContent({}, ("en", "es"), [], {})
     assert start("es", silent) == step(CallState(MAIN, "es"), "1", silent)
     assert not start("es", silent).gather and not start("es", silent).lines
+
+
+def test_a_draft_language_this_deployment_does_not_serve_is_not_offered_on_the_phone():
+    shipped = Content.from_dir(CONTENT_DIR)
+    withheld = VoiceContent.of(Content(shipped.tree, withheld=frozenset({"en", "es"})))
+    assert withheld.heard_languages == ("en",)  # the default language is always served
+    assert [line.text for line in start(None, withheld).lines][-2:] == [
+        "For English, press 1.", "If you speak Zapotec, Mixtec, K'iche', Mam or another indigenous language, press 2."]

@@ -12,6 +12,7 @@ import pytest
 
 from bot import create_app, embedded_redis, services
 from bot.content import Content
+from bot.encoding import for_sms
 from bot.engine import main_menu_text
 from bot.voice_content import VoiceContent
 
@@ -153,7 +154,7 @@ def test_a_language_chosen_on_a_call_is_used_for_the_next_call_and_for_texts(cli
     first = Caller(client)
     first.press(first.call(), "2")
     assert said(Caller(client).call())[-1][2] == voice.say("es", "menu.main")
-    assert Phone(client).text("MENU") == [main_menu_text(shipped_content, "es")]
+    assert Phone(client).text("MENU") == [for_sms(main_menu_text(shipped_content, "es"), "es")]
 
 
 def test_a_call_keeps_no_plaintext_number_and_no_keys_pressed(caller, aviso):
