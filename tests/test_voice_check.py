@@ -7,6 +7,8 @@ from datetime import date
 
 import pytest
 
+from bot import reviews
+from bot.content import Content
 from bot.content_check import check
 
 from .conftest import CONTENT_DIR
@@ -71,3 +73,10 @@ def test_a_voice_for_a_language_the_manifest_does_not_list_is_an_error(content_d
     (content_dir / "voice.toml").write_text((content_dir / "voice.toml").read_text()
                                             + '\n[voices.zap]\nvoice = "Polly.Lupe"\nlocale = "es-US"\n')
     assert "voice.toml: voices.zap: not a language of the manifest" in messages(check(content_dir, TODAY).errors)
+
+
+def test_a_voice_text_changed_after_its_languages_review_makes_it_a_draft_again(content_dir):
+    reviews.record(content_dir, Content.from_dir(content_dir), "es", "María Pérez", TODAY)
+    assert reviews.review_of(Content.from_dir(content_dir), "es").state == "reviewed"
+    edit(content_dir / "voice" / "es.toml", "Hola. Le habla Aviso", "Buenos días. Le habla Aviso")
+    assert reviews.review_of(Content.from_dir(content_dir), "es").state == "changed"
