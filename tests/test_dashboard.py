@@ -491,7 +491,7 @@ def test_every_page_in_spanish(client, aviso, staff, families):
     for path, words in (("/dashboard/", "Mis escuelas"), ("/dashboard/broadcasts/new", "Vista previa"),
                         ("/dashboard/approvals", "Aprobaciones"), ("/dashboard/workshops", "Talleres"),
                         ("/dashboard/content", "Versión activa"), ("/dashboard/audit", "Registro"),
-                        ("/dashboard/queues", "Colas")):
+                        ("/dashboard/queues", "Colas"), ("/dashboard/broadcasts", "Historial")):
         page = client.get(path)
         assert page.status_code == 200 and words in page.text and '<html lang="es">' in page.text, path
 
