@@ -27,11 +27,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here, not at the top: importing any bot module (bot.config, the fake Twilio) loads this package,
     # and should not load the whole web app with it.
     from bot import services
-    from bot.web import api, health, simulator, webhook
+    from bot.web import api, health, simulator, voice_webhook, webhook
     from bot.web.dashboard import views as dashboard
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
 from bot import key_strength
@@ -24,6 +25,8 @@ DEVELOPMENT_KEY_FILE = "development.key"  # under the user's config folder, away
 DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
 # "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
 REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
+# The dashboard's gettext catalogs: English is the source language, every other one is a compiled catalog here.
+DASHBOARD_TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
 class ConfigError(Exception):
@@ -61,6 +64,7 @@ class Settings:
     # Serve languages no fluent reviewer approved? Off in production unless asked: their families get the
     # manifest's fallback language (English) until a review is recorded.
     serve_draft_languages: bool = True
+    dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
 
     @property
     def is_development(self) -> bool:
@@ -255,6 +259,31 @@ def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> s
     return value
 
 
+def missing_catalog(languages: tuple[str, ...]) -> str | None:
+    """One line naming the first offered dashboard language without a compiled catalog, or None."""
+    for code in languages:
+        compiled = DASHBOARD_TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo"
+        if code != "en" and not compiled.is_file():
+            source = "its .po is there" if compiled.with_suffix(".po").is_file() else "there is no messages.po for it"
+            return (f"AVISO_DASHBOARD_LANGUAGES offers {code!r} but its catalog is not compiled ({source}): "
+                    "run scripts/bootstrap, or pybabel compile -d bot/translations")
+    return None
+
+
+def _dashboard_languages(environ: Mapping[str, str]) -> tuple[str, ...]:
+    value = _text(environ, "AVISO_DASHBOARD_LANGUAGES")
+    codes = tuple(dict.fromkeys(c.strip() for c in value.split(",") if c.strip())) if value else ("en", "es")
+    try:
+        for code in codes or ("",):
+            Locale.parse(code)  # a language Babel (CLDR) knows, so plurals and its own name work
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(f"AVISO_DASHBOARD_LANGUAGES must be language codes like en,es,ko, not {value!r}") from None
+    problem = missing_catalog(codes)
+    if problem:
+        raise ConfigError(problem)
+    return codes
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env", default_env: str = DEFAULT_ENV,
 ) -> Settings:
@@ -323,6 +352,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
         serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
+        dashboard_languages=_dashboard_languages(environ),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:

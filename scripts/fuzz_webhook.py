@@ -5,8 +5,9 @@
 
 It starts its own Aviso (gunicorn with bot/gunicorn_conf.py, AVISO_ENV=production, signatures checked, its
 own embedded Redis in a temporary folder, bound to 127.0.0.1 only: nothing leaves the machine), then
-sends at most --count requests for at most --seconds to /twilio/messages, /twilio/fallback and
-/twilio/status. Most are signed exactly as Twilio signs (so they reach the parsing and the conversation);
+sends at most --count requests for at most --seconds to /twilio/messages, /twilio/fallback,
+/twilio/status and the voice line (/twilio/voice, /twilio/voice/menu with a menu state in its query).
+Most are signed exactly as Twilio signs (so they reach the parsing and the conversation);
 the rest carry a wrong, missing or garbled signature. Each request mutates a valid inbound message:
 fields dropped, repeated, emptied, made huge, given Unicode digits ("²", "٣", "１"), control characters,
 invalid UTF-8, unknown fields. Prints the requests sent, the answers by status, and every 5xx with the
@@ -37,7 +38,15 @@ from werkzeug.datastructures import MultiDict
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_BASE_URL = "https://fuzz.aviso.test"
-PATHS = (("/twilio/messages", 70), ("/twilio/fallback", 15), ("/twilio/status", 15))
+PATHS = (("/twilio/messages", 55), ("/twilio/fallback", 15), ("/twilio/status", 15), ("/twilio/voice", 5),
+         ("/twilio/voice/menu", 10))
+# Menu states for the voice line's gather callback (the query Twilio signs): real ones and odd ones.
+VOICE_STATES = ["at=language&quiet=0", "at=main&quiet=0&lang=es", "at=rights&quiet=2&lang=en",
+                "at=rights.home&quiet=3&lang=es", "at=interpreters&quiet=0", "at=alerts.signup&quiet=1&lang=en",
+                "at=main&quiet=0&lang=ko", "at=nowhere&quiet=0&lang=es", "at=main&quiet=9&lang=es",
+                "at=main&lang=zh-Hant&quiet=0", "at=MAIN&quiet=0", "at=&quiet=", "lang=es", "at=main&quiet=-1",
+                "at=main&at=rights&quiet=0&lang=es", "at=rights.home.x&quiet=0&lang=es"]
+DIGITS = ["", "0", "1", "2", "3", "5", "6", "9", "*", "#", "12", "#*0", "a", "٣", " 1", "1" * 40]
 BODIES = ["DERECHOS", "RIGHTS", "1", "0", "2", "MENU", "AYUDA", "HELP", "ALERTAS", "ALERTAS Belmont", "Belmont",
           "SALIR", "MIS ALERTAS", "TALLERES", "MIS TALLERES", "VERIFICAR K7P2Q", "VERIFY", "BORRAR", "FORGET",
           "STOP", "START", "ESPAÑOL", "권리", "حقوق", "hola", "agents at my door", ""]
@@ -48,7 +57,8 @@ ODD_VALUES = [
     "+999999999999999999999", "+1213555012３", "tel:+12135550123", "sms:+12135550123", "SM" + "g" * 32,
     "sm" + "a" * 32, "MM" + "0" * 32, "SM" + "0" * 31, "SM" + "0" * 33, "🙂" * 50, "x" * 5000, "é" * 20000,
 ]
-FIELDS = ["MessageSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body", "NumMedia",
+FIELDS = ["CallSid", "Digits", "CallStatus",
+          "MessageSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body", "NumMedia",
           "NumSegments", "OptOutType", "WaId", "ProfileName", "MediaUrl0", "MediaContentType0", "SmsStatus",
           "MessageStatus", "ErrorCode", "ErrorUrl", "ApiVersion", "ButtonText", "Latitude", "Longitude"]
 REQUIRED = ["MessageSid", "From", "To", "Body"]
@@ -86,6 +96,12 @@ class Fuzzer:
                   "Body": rng.choice(BODIES), "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01"}
         if whatsapp:
             params.update(WaId=number.lstrip("+"), ProfileName="Fuzz")
+        if path.startswith("/twilio/voice"):
+            params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": self.account_sid,
+                      "From": rng.choice([number, "Anonymous", "+266696687", "client:fuzz"]),
+                      "To": "+12135550100", "CallStatus": "in-progress", "ApiVersion": "2010-04-01"}
+            if path.endswith("/menu"):
+                params["Digits"] = rng.choice(DIGITS)
         if path == "/twilio/status":
             params = {"MessageSid": sid, "MessageStatus": rng.choice(["sent", "delivered", "failed", "read"]),
                       "AccountSid": self.account_sid}
@@ -127,7 +143,9 @@ class Fuzzer:
         params = self.valid(path)
         mutations = self.mutate(params) if rng.random() < 0.9 else []
         query = ""
-        if rng.random() < 0.05:
+        if path.endswith("/voice/menu"):
+            query = "?" + rng.choice(VOICE_STATES)
+        elif rng.random() < 0.05:
             query = "?" + urllib.parse.urlencode({"b": rng.choice(ODD_VALUES[:20]), "x": "1"})
             mutations.append("query")
         body = urllib.parse.urlencode([(k, v) for k, values in params.items() for v in values]).encode()

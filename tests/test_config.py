@@ -52,6 +52,10 @@ def test_complete_production_settings_load():
         ({"AVISO_QUIET_HOURS": "9pm to 7am"}, "AVISO_QUIET_HOURS"),
         ({"AVISO_REQUIRE_APPROVAL": "sometimes"}, "AVISO_REQUIRE_APPROVAL"),
         ({"AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND": "fast"}, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND"),
+        ({"AVISO_DASHBOARD_LANGUAGES": "en, Español"}, "AVISO_DASHBOARD_LANGUAGES"),
+        ({"AVISO_DASHBOARD_LANGUAGES": "en,xx"}, "AVISO_DASHBOARD_LANGUAGES"),
+        ({"AVISO_DASHBOARD_LANGUAGES": " , "}, "AVISO_DASHBOARD_LANGUAGES"),
+        ({"AVISO_DASHBOARD_LANGUAGES": "en,es,ko"}, "AVISO_DASHBOARD_LANGUAGES"),  # no Korean catalog
     ],
 )
 def test_bad_setting_fails_with_one_line_naming_it(change, named):

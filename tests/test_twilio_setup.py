@@ -43,6 +43,7 @@ def test_setup_can_point_a_single_number_instead(runner, cli_env, fake):
     number = next(n for n in fake.phone_numbers().values() if n["phone_number"] == NUMBER)
     assert number["sms_url"] == PUBLIC_BASE_URL + "/twilio/messages"
     assert number["sms_fallback_url"] == PUBLIC_BASE_URL + "/twilio/fallback"
+    assert number["voice_url"] == number["voice_fallback_url"] == PUBLIC_BASE_URL + "/twilio/voice"
 
 
 def test_setup_takes_a_second_deployment_as_the_fallback(runner, cli_env, fake):
@@ -62,3 +63,14 @@ def test_setup_explains_an_unknown_number_and_missing_credentials(runner, cli_en
     bare = runner.invoke(cli, ["twilio", "setup"],
                          env=live(cli_env, fake, TWILIO_ACCOUNT_SID="", TWILIO_SMS_FROM=NUMBER))
     assert bare.exit_code != 0 and "TWILIO_ACCOUNT_SID" in bare.output
+
+
+def test_setup_points_the_numbers_voice_url_at_the_voice_line(runner, cli_env, fake):
+    env = live(cli_env, fake, TWILIO_MESSAGING_SERVICE_SID=SERVICE, TWILIO_SMS_FROM=NUMBER)
+    elsewhere = "https://aviso-fallback.example.net/twilio/fallback"
+    result = runner.invoke(cli, ["twilio", "setup", "--fallback-url", elsewhere], env=env)
+    assert result.exit_code == 0, result.output
+    number = next(n for n in fake.phone_numbers().values() if n["phone_number"] == NUMBER)
+    assert number["voice_url"] == PUBLIC_BASE_URL + "/twilio/voice"
+    assert number["voice_fallback_url"] == "https://aviso-fallback.example.net/twilio/voice"
+    assert "calls -> " + PUBLIC_BASE_URL + "/twilio/voice" in result.output

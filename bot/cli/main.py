@@ -48,6 +48,8 @@ def content_check_command(directory: str | None, quiet: bool) -> None:
                 f"{row.budget:<6}  {written}{mark}"
             )
         click.echo()
+    for note in report.notes:
+        click.echo(note)
     for warning in report.warnings:
         click.echo(f"warning  {warning}")
     for error in report.errors:

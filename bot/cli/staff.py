@@ -276,6 +276,12 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
     fallback = fallback_url or settings.public_base_url + "/twilio/fallback"
     if not fallback.startswith("https://") and not settings.is_development:
         raise click.ClickException(f"--fallback-url must be an https URL, not {fallback!r}")
+    # Calls go to the number, not the service: its voice URL is the voice line, and its voice fallback the
+    # same line on the fallback's deployment (or here again: another web process may answer where one failed).
+    voice = settings.public_base_url + "/twilio/voice"
+    voice_fallback = (fallback_url.split("/twilio/")[0] if fallback_url else settings.public_base_url) + "/twilio/voice"
+    voice_fields = {"voice_url": voice, "voice_method": "POST", "voice_fallback_url": voice_fallback,
+                    "voice_fallback_method": "POST"}
     try:
         if settings.twilio_messaging_service_sid and not number:
             client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
@@ -283,18 +289,30 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
                 fallback_url=fallback, fallback_method="POST", use_inbound_webhook_on_number=False,
             )
             target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
+            calls = _number(client, settings.twilio_sms_from) if settings.twilio_sms_from else None
+            if calls is not None:
+                calls.update(**voice_fields)
+            else:
+                voice = "not set (give --number or TWILIO_SMS_FROM for the number families call)"
         else:
             wanted = number or settings.twilio_sms_from
             if not wanted:
                 raise click.ClickException("give --number or set TWILIO_SMS_FROM")
-            found = client.incoming_phone_numbers.list(phone_number=wanted, limit=1)
-            if not found:
+            found = _number(client, wanted)
+            if found is None:
                 raise click.ClickException(f"{wanted} is not a number of this Twilio account")
-            found[0].update(sms_url=inbound, sms_method="POST", status_callback=status,
-                            sms_fallback_url=fallback, sms_fallback_method="POST")
+            found.update(sms_url=inbound, sms_method="POST", status_callback=status,
+                         sms_fallback_url=fallback, sms_fallback_method="POST", **voice_fields)
             target = f"number {wanted}"
             audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
     except TwilioRestException as exc:
         raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
     aviso.audit.record("operator", "twilio setup", audit_target, inbound)
-    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}")
+    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}, "
+               f"calls -> {voice}")
+
+
+def _number(client, number: str):
+    """The account's IncomingPhoneNumber for a number, or None."""
+    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+    return found[0] if found else None

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.content.matching import KeywordIndex
 from bot.content.schools import School, SchoolIndex, parse_csv
+from bot.content.voice import VoiceContentError, read_voice
 
 MANIFEST = "manifest.toml"
 MENU = "menu.toml"
@@ -60,7 +61,12 @@ def read_tree(content_dir: Path) -> dict:
     interpreters_path = content_dir / INTERPRETERS
     sources_path = content_dir / SOURCES
     workshops_file = _read_toml(workshops_path) if workshops_path.exists() else {}
+    try:
+        voice = read_voice(content_dir, manifest.get("languages", []))  # the phone line's texts (voice/)
+    except VoiceContentError as exc:
+        raise ContentError(str(exc)) from None
     return {
+        "voice": voice,
         **_sources(sources_path),
         "schools": [school.as_row() for school in schools],
         "interpreters": _read_toml(interpreters_path) if interpreters_path.exists() else {},

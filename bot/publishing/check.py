@@ -26,6 +26,7 @@ from bot.publishing import budgets as content_budgets
 from bot.publishing import reviews
 from bot.publishing.budgets import SegmentRow
 from bot.publishing.lock import bump, fingerprint, next_version, read_lock, write_lock  # noqa: F401  (the check's API)
+from bot.publishing.voice_check import check_voice
 
 DEFAULT_REVIEW_WINDOW_DAYS = 365
 REVIEW_STATES = ("draft", "reviewed")
@@ -53,6 +54,7 @@ class Report:
     warnings: list[Problem] = field(default_factory=list)
     rows: list[SegmentRow] = field(default_factory=list)
     version: str | None = None
+    notes: list[str] = field(default_factory=list)  # facts worth printing, neither errors nor warnings
 
     def error(self, where: str, message: str) -> None:
         """Record an error."""
@@ -87,6 +89,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
     content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
+    check_voice(report, content)
     if not report.errors:
         content_budgets.check(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)

@@ -37,9 +37,11 @@ class Review:
         return self.state == REVIEWED
 
 
-def fingerprint(language: dict) -> str:
-    """A hash of everything a family reads in one language (the file's comments and [review] excluded)."""
+def fingerprint(language: dict, voice_texts: dict | None = None) -> str:
+    """A hash of everything a family reads or hears in one language (the file's comments and [review] excluded)."""
     parts = {name: language.get(name, {}) for name in REVIEWED_PARTS}
+    if voice_texts:  # what the phone line says (voice/<code>.toml); absent, the hash is what it was before voice
+        parts["voice"] = voice_texts
     encoded = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
 
@@ -57,9 +59,13 @@ def review_of(content: Content, code: str) -> Review:
     found = Review(code, DRAFT, str(review.get("reviewer", "")), reviewed_on or None, str(review.get("version", "")))
     if review.get("state") != REVIEWED:
         return found
-    if review.get("fingerprint") and review["fingerprint"] != fingerprint(language):
+    if review.get("fingerprint") and review["fingerprint"] != fingerprint(language, _voice_texts(content, code)):
         return Review(code, CHANGED, found.reviewer, found.reviewed_on, found.version)
     return Review(code, REVIEWED, found.reviewer, found.reviewed_on, found.version)
+
+
+def _voice_texts(content: Content, code: str) -> dict:
+    return content.tree.get("voice", {}).get("texts", {}).get(code, {})
 
 
 def drafts(content: Content) -> list[str]:
@@ -82,7 +88,8 @@ def record(content_dir: Path, content: Content, code: str, by: str, today: date)
         f"reviewer = {json.dumps(name, ensure_ascii=False)}\n"
         f'reviewed_on = "{today.isoformat()}"\n'
         f'version = "{content.version}"  # the content version the reviewer read\n'
-        f'fingerprint = "{fingerprint(content.language(code))}"  # a change to the texts voids this review\n\n'
+        f'fingerprint = "{fingerprint(content.language(code), _voice_texts(content, code))}"  '
+        "# a change to the texts voids this review\n\n"
     )
     if _REVIEW_SECTION.search(text):
         text = _REVIEW_SECTION.sub(lambda _: section, text, count=1)

@@ -21,6 +21,7 @@ from functools import wraps
 import phonenumbers
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from rq import Queue, Retry
 
@@ -28,8 +29,9 @@ from bot import services
 from bot.people.signin import Check
 from bot.people.staff import StaffMember
 from bot.store import keys, queues
+from bot.web.dashboard import locale as dashboard_locale
 from bot.web.dashboard import signin_jobs
-from bot.web.dashboard.text import LANGUAGES, known, text
+from bot.web.dashboard.labels import label
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -70,6 +72,7 @@ def _configure(state) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.dashboard_session_hours),
     )
     app.session_interface = PageSessions()
+    dashboard_locale.init_app(app, settings)
 
 
 class PageSessions(SecureCookieSessionInterface):
@@ -88,21 +91,16 @@ class PageSessions(SecureCookieSessionInterface):
 
 # ---- helpers the views share ------------------------------------------------------------------------
 
-def t(key: str, **values) -> str:
-    """A UI string in the current request's language."""
-    return text(g.get("lang", "en"), key, **values)
-
-
 def actor(staff: StaffMember) -> str:
     """How the audit log names a staff member (as the desk does): name and id, never a number."""
     return f"{staff.name} ({staff.id})"
 
 
-def error_page(status: int, key: str, **values):
-    """A small page saying what went wrong, in the staff member's language."""
+def error_page(status: int, message: str):
+    """A small page saying what went wrong (a message already in the staff member's language)."""
     if request.endpoint in JSON_ENDPOINTS:
-        return jsonify(error=t(key, **values)), status
-    return render_template("dashboard/error.html", message=t(key, **values), status=status), status
+        return jsonify(error=message), status
+    return render_template("dashboard/error.html", message=message, status=status), status
 
 
 def roles(*allowed: str):
@@ -112,7 +110,7 @@ def roles(*allowed: str):
         @wraps(view)
         def checked(*args, **kwargs):
             if g.staff.role not in allowed:
-                return error_page(403, "error.role")
+                return error_page(403, gettext("Your role does not allow this."))
             return view(*args, **kwargs)
 
         return checked
@@ -269,13 +267,13 @@ def _enqueue(aviso, job, *args) -> None:
 def _guard():
     aviso = services.current()
     g.aviso = aviso
-    g.lang = session.get("lang") or request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
     if request.method not in SAFE_METHODS and not _csrf_ok():
-        return error_page(400, "error.csrf")
+        return error_page(400, gettext("This form expired or was not sent from the dashboard. Go back, reload the "
+                                       "page and try again."))
     g.staff = current_staff(aviso)
     if g.staff is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if request.endpoint in JSON_ENDPOINTS:
-            return jsonify(error=t("error.signed_out")), 401
+            return jsonify(error=gettext("You are signed out. Reload the page and sign in again.")), 401
         return redirect(url_for("dashboard.login"))
     return None
 
@@ -292,12 +290,15 @@ def _headers(response):
 
 @bp.context_processor
 def _template_helpers() -> dict:
-    other = next(code for code in LANGUAGES if code != g.get("lang", "en"))
-    return {"t": t, "known": known, "lang": g.get("lang", "en"), "other_lang": other, "staff": g.get("staff"),
-            "csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
+    return {"label": label, "lang": dashboard_locale.current(), "other_languages": dashboard_locale.others(),
+            "staff": g.get("staff"), "csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
 
 
 # ---- sign-in, sign-out, language ----------------------------------------------------------------------
+
+def _too_many() -> str:
+    return gettext("Too many tries. Wait 15 minutes, then try again.")
+
 
 @bp.get("/login")
 def login():
@@ -313,23 +314,27 @@ def login_post():
     aviso = g.aviso
     phone = normalize_phone(request.form.get("phone", ""))
     if phone is None:
-        return render_template("dashboard/login.html", step="number", error=t("login.bad_number")), 400
+        return render_template("dashboard/login.html", step="number", error=gettext(
+            "That does not look like a phone number. Include the area code.")), 400
     address = _address_hash(aviso)
     # No code while this address may not try one: it could not be used.
     if _limited(aviso, "codes-address", address) or _spent(aviso, "checks-address", address):
-        return render_template("dashboard/login.html", step="number", error=t("login.too_many")), 429
+        return render_template("dashboard/login.html", step="number", error=_too_many()), 429
     number_hash = aviso.signin.number_hash(phone)
     now = clock()
     ask = aviso.signin.ask(number_hash, known_browser=number_hash in known_numbers(), now=now)
     number_token = aviso.keyring.encrypt(phone)  # for the job, which alone decrypts it and looks it up
     if ask.hammered:
-        _enqueue(aviso, signin_jobs.warn_staff, number_token, number_hash, g.lang)
+        _enqueue(aviso, signin_jobs.warn_staff, number_token, number_hash, dashboard_locale.current_code())
     if not ask.issued:
-        wait = t("login.wait", minutes=max(1, -(-ask.wait_seconds // 60)))
+        wait = gettext("Codes for this number are spaced out: the next one can go in %(minutes)s min. A code "
+                       "already sent to this browser still works, and a browser you signed in with before does "
+                       "not wait.", minutes=max(1, -(-ask.wait_seconds // 60)))
         step = "code" if session.get("login") == number_hash and session.get("ticket") else "number"
         return render_template("dashboard/login.html", step=step, error=wait), 429
     ticket = secrets.token_urlsafe(16)
-    _enqueue(aviso, signin_jobs.send_code, number_token, number_hash, ticket, g.lang, ask.tries, now)
+    _enqueue(aviso, signin_jobs.send_code, number_token, number_hash, ticket, dashboard_locale.current_code(),
+             ask.tries, now)
     session.update(login=number_hash, ticket=ticket)
     return redirect(url_for("dashboard.login_code"))
 
@@ -350,7 +355,7 @@ def login_code_post():
     aviso = g.aviso
     number_hash, ticket = session.get("login") or "", session.get("ticket") or ""
     if _limited(aviso, "checks-address", _address_hash(aviso)):
-        return render_template("dashboard/login.html", step="code", error=t("login.too_many")), 429
+        return render_template("dashboard/login.html", step="code", error=_too_many()), 429
     code = re.sub(r"\s", "", request.form.get("code", ""))
     checked = Check(None)
     if number_hash and ticket and re.fullmatch(r"[0-9]{6}", code):
@@ -359,7 +364,9 @@ def login_code_post():
         _enqueue(aviso, signin_jobs.alert_admins, aviso.signin.failure_budget)
     member = aviso.roster.get(checked.staff_id) if checked.staff_id else None
     if member is None:
-        error = t("login.code_used_up" if checked.used_up else "login.bad_code")
+        error = (gettext("That code had too many wrong tries and no longer works. Start over for a new code.")
+                 if checked.used_up else
+                 gettext("That code is wrong or has expired. Check the newest text, or start over for a new code."))
         return render_template("dashboard/login.html", step="code", error=error), 400
     start_session(aviso, member)
     aviso.audit.record(actor(member), "signed in", "dashboard")
@@ -377,8 +384,6 @@ def logout():
 
 @bp.post("/language")
 def language():
-    """Switch the dashboard between English and Spanish."""
-    chosen = request.form.get("lang", "")
-    if chosen in LANGUAGES:
-        session["lang"] = chosen
+    """Switch the dashboard to another offered language (kept in the session, across sign-out)."""
+    dashboard_locale.choose(request.form.get("lang", ""))
     return redirect(safe_next(request.form.get("next")))

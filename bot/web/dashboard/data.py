@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext, lazy_gettext
 from rq import Queue, Worker
 
 from bot.broadcasts.compose import ComposeError, MissingTranslation, templates
@@ -96,59 +97,65 @@ def form_payload(form, content: Content, timezone) -> dict:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A desk refusal as the dashboard says it: HTTP status, dashboard_text key and its values."""
+    """A desk refusal as the dashboard says it: HTTP status and the message in the staff member's language."""
 
     status: int
-    key: str
-    values: dict
+    message: str
 
 
-# ComposeError messages (broadcasts.compose, broadcasts.desk) -> dashboard_text keys; the desk words them in English.
+# ComposeError messages (broadcasts.compose, broadcasts.desk) -> what the dashboard says (in English).
 _COMPOSE_MESSAGES = (
-    (r"^kind must be", "err.kind"),
-    (r"^name at least one school", "err.no_school"),
-    (r"^unknown school code", "err.unknown_school"),
-    (r"^a verified alert must say who verified", "err.verified_by"),
-    (r"^a correction must name", "err.corrects"),
-    (r"^give either a template", "err.template_or_text"),
-    (r"^unknown template", "err.template"),
-    (r"^template \S+ needs: (?P<names>.+)$", "err.variables"),
-    (r"^verified_by is too long", "err.verified_by_long"),
-    (r"too long", "err.too_long"),
-    (r"^unknown (fallback )?language", "err.language"),
-    (r"^only a broadcast that was sent can be corrected", "err.correct_unsent"),
-    (r"^the fallback language", "err.fallback_empty"),
-    (r"^send_at", "err.send_at"),
-    (r"^the send time has passed", "err.send_at_past"),
-    (r"^the send time is too far ahead", "err.send_at_far"),
-    (r"^could not find a free verification code", "err.try_again"),
-    (r"^say why", "err.reason"),
+    (r"^kind must be", lazy_gettext("Choose a kind.")),
+    (r"^name at least one school", lazy_gettext("Choose at least one school.")),
+    (r"^unknown school code", lazy_gettext("One of the schools is unknown.")),
+    (r"^a verified alert must say who verified", lazy_gettext("A verified alert must say who verified it.")),
+    (r"^a correction must name", lazy_gettext("A correction must name the alert it corrects.")),
+    (r"^give either a template", lazy_gettext("Choose a template, or write your own text (not both).")),
+    (r"^unknown template", lazy_gettext("Choose a template from the list.")),
+    (r"^template \S+ needs: (?P<names>.+)$", lazy_gettext("Fill in: %(names)s.")),
+    (r"^verified_by is too long",
+     lazy_gettext("Who verified it: 80 characters at most (it goes into every family's message).")),
+    (r"too long", lazy_gettext("A text is too long for a safety alert.")),
+    (r"^unknown (fallback )?language", lazy_gettext("Unknown language.")),
+    (r"^only a broadcast that was sent can be corrected",
+     lazy_gettext("Only an alert that went out can be corrected.")),
+    (r"^the fallback language", lazy_gettext("The fallback language has no text either.")),
+    (r"^send_at", lazy_gettext("Give a date and time to schedule it.")),
+    (r"^the send time has passed", lazy_gettext("That time has passed. Choose a later one, or send it now.")),
+    (r"^the send time is too far ahead",
+     lazy_gettext("That time is too far ahead: schedule it at most 300 days from now.")),
+    (r"^could not find a free verification code", lazy_gettext("Something was busy. Try again.")),
+    (r"^say why", lazy_gettext("Say why, so the sender can fix it.")),
 )
 
 
-def refusal(exc: Exception, content: Content, lang: str) -> Refusal:
+def refusal(exc: Exception, content: Content) -> Refusal:
     """Translate what the desk refused into the staff member's language."""
     if isinstance(exc, MissingTranslation | PlanMissingTranslation):
         names = ", ".join(language_name(content, code) for code in exc.languages)
-        return Refusal(422, "err.missing_translation", {"languages": names})
+        return Refusal(422, gettext("No text for %(languages)s. Add a translation, or choose what these families "
+                                    "receive.", languages=names))
     if isinstance(exc, NotAllowed):
         message = str(exc)
         outside = re.search(r"may not send to (?P<schools>.+)$", message)
         if outside:
-            return Refusal(403, "err.not_your_school", {"schools": outside["schools"]})
+            return Refusal(403, gettext("You may not send to %(schools)s: it is not one of your schools.",
+                                        schools=outside["schools"]))
         if "second staff member" in message:
-            return Refusal(403, "err.own_broadcast", {})
-        return Refusal(403, "err.not_approver", {})
+            return Refusal(403, gettext("A second staff member must approve this, not the person who wrote it."))
+        return Refusal(403, gettext("Only another staff member with the approver role can approve or send back."))
     if isinstance(exc, InvalidTransition):
-        return Refusal(409, "err.changed", {})
+        return Refusal(409, gettext("This broadcast changed in the meantime. Reload the page to see where it is now."))
     if isinstance(exc, OriginalUnavailable):
-        return Refusal(400, "err.original_gone", {})
+        return Refusal(400, gettext("The original alert cannot be corrected: it was never sent or its records "
+                                    "expired."))
     if isinstance(exc, ComposeError | BroadcastError):
-        for pattern, key in _COMPOSE_MESSAGES:
+        for pattern, message in _COMPOSE_MESSAGES:
             found = re.search(pattern, str(exc))
             if found:
-                return Refusal(400, key, {k: v for k, v in found.groupdict().items() if v})
-        return Refusal(400, "err.generic", {"detail": str(exc)})
+                values = {k: v for k, v in found.groupdict().items() if v}
+                return Refusal(400, str(message) % values if values else str(message))
+        return Refusal(400, gettext("It cannot be sent as it is: %(detail)s", detail=str(exc)))
     raise exc
 
 

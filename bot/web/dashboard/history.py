@@ -4,6 +4,7 @@ broadcast's report as CSV. Thin views over the indexes (bot/broadcasts/lists.py)
 from __future__ import annotations
 
 from flask import Response, g, request
+from flask_babel import gettext
 
 from bot.broadcasts import report as broadcast_report
 from bot.broadcasts.errors import BroadcastNotFound
@@ -22,9 +23,10 @@ def history():
         query = query_from_args(request.args, g.staff, g.aviso.settings.timezone)
         found = g.aviso.desk().list(g.staff, query)
     except BadQuery:
-        return error_page(400, "history.bad_filter")
+        return error_page(400, gettext("That search is not valid. Check the dates (for example 2026-12-03)."))
     except NotAllowed:
-        return error_page(403, "err.not_your_school", schools=request.args.get("school", ""))
+        return error_page(403, gettext("You may not send to %(schools)s: it is not one of your schools.",
+                                       schools=request.args.get("school", "")))
     filters = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return page("history.html", found=found.broadcasts, next_cursor=found.next_cursor, filters=filters,
                 schools=my_schools(g.staff, content()), kinds=KINDS, statuses=STATUSES)
@@ -34,13 +36,13 @@ def history():
 def report_csv(broadcast_id: str):
     """Recipients per language, channel, outcome and reason, as a spreadsheet: counts, never a number."""
     if not ID_PATTERN.match(broadcast_id):
-        return error_page(404, "error.not_found")
+        return error_page(404, gettext("There is no such broadcast (or it has expired)."))
     try:
         found = g.aviso.desk().show(g.staff, broadcast_id)
     except BroadcastNotFound:
-        return error_page(404, "error.not_found")
+        return error_page(404, gettext("There is no such broadcast (or it has expired)."))
     except NotAllowed:
-        return error_page(403, "error.role")
+        return error_page(403, gettext("Your role does not allow this."))
     rows = broadcast_report.rows(g.aviso.connection, found.id, g.aviso.broadcasts.outcomes(found.id))
     return Response(broadcast_report.to_csv(rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="aviso-{found.code}-report.csv"'})

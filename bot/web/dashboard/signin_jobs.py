@@ -12,7 +12,7 @@ import logging
 from bot import services
 from bot.people.identity import SMS, Address
 from bot.people.signin import CODE_TTL_SECONDS
-from bot.web.dashboard.text import LANGUAGES, text
+from bot.web.dashboard.locale import N_, translate
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,10 @@ def send_code(number_token: str, number_hash: str, ticket: str, lang: str, tries
     code = aviso.signin.store_code(number_hash, ticket, member.id if member else "", tries, asked_at)
     if member is None:
         return
-    aviso.sender.send(Address(SMS, phone), text(lang, "login.sms", code=code, minutes=CODE_TTL_SECONDS // 60))
+    # Translators: plain ASCII keeps the text one SMS segment (GSM-7); the tests check it.
+    body = translate(lang, N_("Aviso staff sign-in code: %(code)s. It expires in %(minutes)s minutes. Never share it; "
+                              "Aviso never asks for it."), code=code, minutes=CODE_TTL_SECONDS // 60)
+    aviso.sender.send(Address(SMS, phone), body)
     log.info("dashboard sign-in code sent to staff %s", member.id)
 
 
@@ -39,7 +42,10 @@ def warn_staff(number_token: str, number_hash: str, lang: str) -> None:
     if member is None or not aviso.signin.first_notice(number_hash):
         return
     phone = aviso.roster.phone_of(member.id)
-    aviso.sender.send(Address(SMS, phone), text(lang, "login.hammered_sms"))
+    # Translators: plain ASCII, like the sign-in code's text, keeps the SMS short (GSM-7).
+    aviso.sender.send(Address(SMS, phone), translate(lang, N_(
+        "Aviso: someone keeps asking for staff sign-in codes for your number. If it is not you, ignore the codes. "
+        "Sign in from a browser you used before, or ask an admin to unlock you.")))
     aviso.audit.record("Aviso", "warned of repeated sign-in code requests", f"staff {member.id}")
     log.warning("repeated sign-in code requests for staff %s: told them by SMS", member.id)
 
@@ -47,7 +53,10 @@ def warn_staff(number_token: str, number_hash: str, lang: str) -> None:
 def alert_admins(count: int) -> None:
     """Tell every admin by SMS that the district's hourly budget of wrong codes is spent."""
     aviso = services.for_job()
-    body = "\n\n".join(text(lang, "login.district_sms", count=count) for lang in LANGUAGES)
+    # Translators: plain ASCII, like the sign-in code's text, keeps the SMS short (GSM-7).
+    message = N_("Aviso: %(count)s wrong staff sign-in codes within the hour. Sign-in is slowed until the hour ends. "
+                 "See the audit log.")
+    body = "\n\n".join(translate(lang, message, count=count) for lang in aviso.settings.dashboard_languages)
     admins = [member for member in aviso.roster.all() if member.role == "admin"]
     for member in admins:
         phone = aviso.roster.phone_of(member.id)

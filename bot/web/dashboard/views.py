@@ -1,7 +1,7 @@
 """The staff dashboard (/dashboard): home, compose with a live preview, approvals, a broadcast's live
 progress, workshops, content, the audit log and the RQ queues. Thin views over the desk and the stores;
-sign-in, sessions and CSRF are in bot/web/dashboard/auth.py, the figures in bot/web/dashboard/data.py and every
-string a staff member reads in bot/web/dashboard/text.py."""
+sign-in, sessions and CSRF are in web/dashboard/auth.py, the figures in web/dashboard/data.py; the strings are
+gettext messages (bot/translations, web/dashboard/labels.py for codes, web/dashboard/locale.py the language)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
@@ -21,7 +22,7 @@ from bot.publishing.store import NothingToRollBack, VersionConflict
 from bot.web.api import broadcast_json, parse_request, plan_json
 from bot.web.dashboard import data
 from bot.web.dashboard import history as dashboard_history  # noqa: F401  (its views join this blueprint)
-from bot.web.dashboard.auth import actor, bp, error_page, roles, t
+from bot.web.dashboard.auth import actor, bp, error_page, roles
 from bot.web.dashboard.pages import content as _content
 from bot.web.dashboard.pages import local as _local
 from bot.web.dashboard.pages import page as _page
@@ -78,10 +79,10 @@ def _compose(form=None, preview=None, error=None, status=200):
         try:
             original = g.aviso.broadcasts.get(corrects)
         except BroadcastNotFound:
-            return error_page(404, "error.not_found")
+            return _not_found()
         owners = g.aviso.desk().owners(original)
         if not g.staff.covers(owners):
-            return error_page(403, "err.not_your_school", schools=", ".join(owners))
+            return _not_yours(owners)
     names = templates(content)
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
                  for var in sorted({var for needed in names.values() for var in needed})}
@@ -115,8 +116,8 @@ def preview_json():
     try:
         return jsonify(_preview(request.form))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        problem = data.refusal(exc, _content(), g.lang)
-        return jsonify(error=t(problem.key, **problem.values)), problem.status
+        problem = data.refusal(exc, _content())
+        return jsonify(error=problem.message), problem.status
 
 
 @bp.post("/broadcasts/new")
@@ -129,26 +130,39 @@ def compose_post():
         payload = data.form_payload(form, _content(), g.aviso.settings.timezone)
         broadcast = g.aviso.desk().create(g.staff, parse_request(payload))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        problem = data.refusal(exc, _content(), g.lang)
-        return _compose(form, error=t(problem.key, **problem.values), status=problem.status)
-    key = {PENDING_APPROVAL: "created.pending", SCHEDULED: "created.scheduled"}.get(broadcast.status, "created.sending")
-    flash(t(key, when=_local(broadcast.scheduled_for)))
+        problem = data.refusal(exc, _content())
+        return _compose(form, error=problem.message, status=problem.status)
+    if broadcast.status == PENDING_APPROVAL:
+        flash(gettext("Saved. It waits for a second staff member's approval."))
+    elif broadcast.status == SCHEDULED:
+        flash(gettext("Scheduled. It goes out at its time (or when quiet hours end)."))
+    else:
+        flash(gettext("Sending now."))
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast.id))
 
 
 # ---- one broadcast -------------------------------------------------------------------------------------------
 
+def _not_found():
+    return error_page(404, gettext("There is no such broadcast (or it has expired)."))
+
+
+def _not_yours(owners):
+    return error_page(403, gettext("You may not send to %(schools)s: it is not one of your schools.",
+                                   schools=", ".join(owners)))
+
+
 def _load(broadcast_id: str):
     """The broadcast, if this member may see it; else an error page."""
     if not ID_PATTERN.match(broadcast_id):
-        return None, error_page(404, "error.not_found")
+        return None, _not_found()
     try:
         broadcast = g.aviso.broadcasts.get(broadcast_id)
     except BroadcastNotFound:
-        return None, error_page(404, "error.not_found")
+        return None, _not_found()
     owners = g.aviso.desk().owners(broadcast)
     if not g.staff.covers(owners):
-        return None, error_page(403, "err.not_your_school", schools=", ".join(owners))
+        return None, _not_yours(owners)
     return broadcast, None
 
 
@@ -199,36 +213,38 @@ def progress(broadcast_id: str):
                    html=render_template("dashboard/_progress.html", **context))
 
 
-def _act(broadcast_id: str, action, done_key: str):
+def _act(broadcast_id: str, action, done: str):
     found, refused = _load(broadcast_id)
     if refused:
         return refused
     try:
         action(found)
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        problem = data.refusal(exc, _content(), g.lang)
-        return error_page(problem.status, problem.key, **problem.values)
-    flash(t(done_key))
+        problem = data.refusal(exc, _content())
+        return error_page(problem.status, problem.message)
+    flash(done)
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast_id))
 
 
 @bp.post("/broadcasts/<broadcast_id>/approve")
 def approve(broadcast_id: str):
     """A second staff member approves: it goes out (or waits for its time)."""
-    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id), "done.approved")
+    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id),
+                gettext("Approved. It goes out now (or at its time)."))
 
 
 @bp.post("/broadcasts/<broadcast_id>/reject")
 def reject(broadcast_id: str):
     """Send it back to its sender with a reason (shown on their home page and the broadcast's page)."""
     reason = request.form.get("reason", "")
-    return _act(broadcast_id, lambda b: g.aviso.desk().reject(g.staff, b.id, reason), "done.rejected")
+    return _act(broadcast_id, lambda b: g.aviso.desk().reject(g.staff, b.id, reason),
+                gettext("Sent back to its sender with your reason."))
 
 
 @bp.post("/broadcasts/<broadcast_id>/cancel")
 def cancel(broadcast_id: str):
     """Stop it: before it goes out, or while it is sending."""
-    return _act(broadcast_id, lambda b: g.aviso.desk().cancel(g.staff, b.id), "done.cancelled")
+    return _act(broadcast_id, lambda b: g.aviso.desk().cancel(g.staff, b.id), gettext("Cancelled."))
 
 
 @bp.get("/approvals")
@@ -273,13 +289,16 @@ def content_publish():
     """Validate the content folder and make it live everywhere (admins)."""
     report = _folder_report()
     if report.errors:
-        return error_page(400, "content.invalid", count=len(report.errors), first=str(report.errors[0]))
+        return error_page(400, ngettext("The content folder has %(num)d problem; nothing was published: %(first)s",
+                                        "The content folder has %(num)d problems; nothing was published. First: "
+                                        "%(first)s", len(report.errors), first=str(report.errors[0])))
     try:
         version = g.aviso.content.publish(g.aviso.shipped_content(), by=actor(g.staff))
     except VersionConflict:
-        return error_page(409, "content.conflict")
+        return error_page(409, gettext("That version number was published before with different content. Bump "
+                                       "the version first."))
     g.aviso.audit.record(actor(g.staff), "published", f"content {version}")
-    flash(t("content.published", version=version))
+    flash(gettext("Version %(version)s is live.", version=version))
     return redirect(url_for("dashboard.content_page"))
 
 
@@ -290,9 +309,9 @@ def content_rollback():
     try:
         version = g.aviso.content.rollback()
     except NothingToRollBack:
-        return error_page(409, "content.nothing_to_roll_back")
+        return error_page(409, gettext("There is no earlier version to roll back to."))
     g.aviso.audit.record(actor(g.staff), "rolled back", f"content {version}")
-    flash(t("content.rolled_back", version=version))
+    flash(gettext("Rolled back: version %(version)s is live.", version=version))
     return redirect(url_for("dashboard.content_page"))
 
 
