@@ -1,0 +1,103 @@
+"""Intents: which answer a family's sentence asks for, learnt from the content authors' example phrases.
+
+A small TF-IDF index over character n-grams (three letters inside words, so typos and missing accents
+still share most of their features; one and two characters for Chinese and Korean, written without
+spaces or as syllables) and whole words. An example scores by how much of it the message contains and
+by cosine similarity; an answer scores as its best example. Built once per content version.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .matching import fold_case, strip_accents
+
+CONTAINMENT_SHARE = 0.6  # the rest is cosine: a long message that holds a short example still scores high
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SYLLABIC = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_EMOJI_WORD = "emoji"  # emoji are features too: 👍 and 🙏 say thanks in every language
+
+
+def features(text: str) -> dict[str, float]:
+    """The n-gram and word features of a text, with their counts."""
+    found: dict[str, float] = {}
+    plain = strip_accents(fold_case(text[:600]))
+    for word in _WORD.findall(plain):
+        if _SYLLABIC.search(word):
+            grams = [*word, *(word[i:i + 2] for i in range(len(word) - 1))]
+        else:
+            padded = f" {word} "
+            grams = [padded[i:i + 3] for i in range(len(padded) - 2)] if len(word) > 1 else []
+            grams.append("w:" + word)
+        for gram in grams:
+            found[gram] = found.get(gram, 0.0) + 1.0
+    for ch in text[:600]:
+        if _is_symbol(ch):
+            found["s:" + ch] = found.get("s:" + ch, 0.0) + 1.0
+    return found
+
+
+def _is_symbol(ch: str) -> bool:
+    return ord(ch) >= 0x2600 and not ch.isalnum() and not ch.isspace() and ch not in "\ufe0f\u200d"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An answer and how well a text matches it (0 to 1)."""
+
+    answer: str
+    score: float
+
+
+class IntentIndex:
+    """Answers scored against a text, from (phrase, answer) examples."""
+
+    def __init__(self, examples: Iterable[tuple[str, str]]):
+        """Build from (example phrase, answer) pairs."""
+        docs = [(features(phrase), answer) for phrase, answer in examples]  # ids follow the examples' order
+        frequency: dict[str, int] = {}
+        for found, _ in docs:
+            for gram in found:
+                frequency[gram] = frequency.get(gram, 0) + 1
+        total = len(docs) + 1
+        self._idf = {gram: math.log(total / n) + 1.0 for gram, n in frequency.items()}
+        self.answers: list[str] = []
+        self._norms: list[float] = []
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for found, answer in docs:
+            weights = {g: (1.0 + math.log(c)) * self._idf[g] for g, c in found.items()}
+            doc_id = len(self.answers)
+            self.answers.append(answer)
+            self._norms.append(math.sqrt(sum(w * w for w in weights.values())))
+            for gram, weight in weights.items():
+                self._postings.setdefault(gram, []).append((doc_id, weight))
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    def rank(self, text: str, exclude: int | None = None) -> list[Scored]:
+        """Every answer the text shares features with, best first (exclude: an example to leave out)."""
+        query = {g: (1.0 + math.log(c)) * self._idf[g] for g, c in features(text).items() if g in self._idf}
+        if not query:
+            return []
+        query_norm = math.sqrt(sum(w * w for w in query.values()))
+        dots: dict[int, float] = {}
+        shared: dict[int, float] = {}
+        for gram, q in query.items():
+            for doc_id, weight in self._postings[gram]:
+                dots[doc_id] = dots.get(doc_id, 0.0) + q * weight
+                shared[doc_id] = shared.get(doc_id, 0.0) + weight * weight
+        best: dict[str, float] = {}
+        for doc_id, dot in dots.items():
+            if doc_id == exclude:
+                continue
+            norm = self._norms[doc_id]
+            score = CONTAINMENT_SHARE * shared[doc_id] / (norm * norm)
+            score += (1 - CONTAINMENT_SHARE) * dot / (norm * query_norm)
+            answer = self.answers[doc_id]
+            if score > best.get(answer, 0.0):
+                best[answer] = score
+        return [Scored(a, s) for a, s in sorted(best.items(), key=lambda item: -item[1])]
