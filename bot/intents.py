@@ -55,8 +55,10 @@ class Scored:
 class IntentIndex:
     """Answers scored against a text, from (phrase, answer) examples."""
 
-    def __init__(self, examples: Iterable[tuple[str, str]]):
-        """Build from (example phrase, answer) pairs."""
+    def __init__(self, examples: Iterable[tuple[str, str]], whole: frozenset[str] = frozenset()):
+        """Build from (example phrase, answer) pairs; answers in whole must match most of a message
+        ("ok", "thanks" inside a sentence about an arrest are not thanks)."""
+        self._whole = whole
         docs = [(features(phrase), answer) for phrase, answer in examples]  # ids follow the examples' order
         frequency: dict[str, int] = {}
         for found, _ in docs:
@@ -94,10 +96,12 @@ class IntentIndex:
         for doc_id, dot in dots.items():
             if doc_id == exclude:
                 continue
-            norm = self._norms[doc_id]
-            score = CONTAINMENT_SHARE * shared[doc_id] / (norm * norm)
-            score += (1 - CONTAINMENT_SHARE) * dot / (norm * query_norm)
-            answer = self.answers[doc_id]
+            norm, answer = self._norms[doc_id], self.answers[doc_id]
+            cosine = dot / (norm * query_norm)
+            if answer in self._whole:
+                score = cosine
+            else:  # how much of the example the message holds, and how alike the two are
+                score = CONTAINMENT_SHARE * shared[doc_id] / (norm * norm) + (1 - CONTAINMENT_SHARE) * cosine
             if score > best.get(answer, 0.0):
                 best[answer] = score
         return [Scored(a, s) for a, s in sorted(best.items(), key=lambda item: -item[1])]

@@ -22,7 +22,8 @@ SPECIAL = (STOP, THANKS, GREETING)
 ANSWER_AT = 0.5  # an answer this sure, and clear of the next one by MARGIN, is given without asking
 MARGIN = 0.1
 ASK_AT = 0.3  # below this nothing is understood; between, Aviso asks which answer was meant
-STOP_AT = 0.6  # opting out of everything takes a surer reading than any other answer
+STOP_AT = 0.6
+URGENT_AT = 0.6  # an urgent answer this sure is offered even when another answer scores higher  # opting out of everything takes a surer reading than any other answer
 MAX_CHOICES = 3
 
 
@@ -48,7 +49,7 @@ class Understanding:
             self.language_index.add_romanised(code, _phrases(examples.get(code, {})))
         self.pairs = [(phrase, answer, code) for code in languages
                       for answer, phrases in examples.get(code, {}).items() for phrase in phrases]
-        self.intent_index = IntentIndex((phrase, answer) for phrase, answer, _ in self.pairs)
+        self.intent_index = IntentIndex(((phrase, answer) for phrase, answer, _ in self.pairs), frozenset({THANKS, GREETING}))
         self._fillers = sorted({strip_accents(fold_case(f)) for code in languages for f in fillers.get(code, ())},
                                key=len, reverse=True)
 
@@ -75,15 +76,18 @@ def decide(ranked: list[Scored]) -> tuple[str | None, tuple[str, ...]]:
     top = ranked[0]
     rest = [s for s in ranked[1:] if s.answer != STOP]
     runner_up = rest[0].score if rest else 0.0
+    # Someone may be in danger: a strong urgent reading is never passed over for another answer without asking.
     urgent_close = top.answer not in URGENT and any(
-        s.answer in URGENT and s.score >= max(ASK_AT, top.score - MARGIN) for s in rest)
+        s.answer in URGENT and s.score >= min(URGENT_AT, max(ASK_AT, top.score - MARGIN)) for s in rest)
     if top.score >= ANSWER_AT and top.score - runner_up >= MARGIN and not urgent_close:
         return top.answer, ()
     if top.answer in URGENT and top.score >= ANSWER_AT and not any(s.answer in URGENT for s in rest[:1]):
         return top.answer, ()  # an urgent answer over a general one: its first line is what to do now
     if top.answer in SPECIAL and top.score - runner_up >= MARGIN:
         return top.answer, ()
-    close = [s.answer for s in ranked if s.score >= max(ASK_AT, top.score - 1.5 * MARGIN) and s.answer not in SPECIAL]
+    floor = max(ASK_AT, top.score - 1.5 * MARGIN)
+    close = [s.answer for s in ranked if s.answer not in SPECIAL
+             and (s.score >= floor or (s.answer in URGENT and s.score >= URGENT_AT))]
     return None, tuple(close[:MAX_CHOICES])
 
 
