@@ -210,7 +210,7 @@ class Content:
             found = self.tree.get("understanding", {}).get(code, {})
             examples[code] = found.get("examples", {})
             fillers[code] = found.get("words", {}).get("filler", [])
-        return Understanding(self.languages, words, examples, fillers)
+        return Understanding(self.languages, words, examples, fillers, self.default_language)
 
     @cached_property
     def schools(self) -> SchoolIndex:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from . import content_budgets, content_sources, reviews
+from . import content_budgets, content_sources, reviews, understanding_check
 from .content import (
     COMMANDS,
     LANGUAGE_CHOICE,
@@ -146,6 +146,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
     check_voice(report, content)
+    understanding_check.check(report, content)
     if not report.errors:
         content_budgets.check(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)

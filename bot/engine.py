@@ -123,7 +123,8 @@ def _keyword_with_school(turn: Turn) -> Outcome | None:
             asked = turn.with_state(language=_language_after(turn, match.languages), pending=None, choices=())
             rest = turn.content.understanding.without_fillers(" ".join(words[size:]))
             named = _NAMING[match.command](asked, rest) if rest else None
-            if named is None and match.command == "alerts" and rest:
+            if named is None and match.command == "alerts" and rest \
+                    and not free_text.reads_as_other(turn, "alerts", _COMMAND_HANDLERS):
                 return outcome(asked, (asked.text("alerts.unknown_school"),), "alerts_unknown_school")
             return named
     return None

@@ -32,7 +32,10 @@ def media(turn: Turn) -> Outcome:
 
 def understand(turn: Turn, commands: Commands) -> Outcome | None:
     """The answer to a sentence, or a question when unsure; None when nothing in it was understood."""
-    reading = turn.content.understanding.read(turn.inbound.text, answerable(turn, commands))
+    text = turn.inbound.text
+    if text.strip() and not any(ch.isalnum() for ch in text):  # 👍, 😊, 🙏: a nod, not a question
+        return give(turn, THANKS, commands)
+    reading = turn.content.understanding.read(text, answerable(turn, commands))
     labels = turn.content.language(turn.content.default_language).get("labels", {})
     choices = tuple(c for c in reading.choices if c in labels)  # a question offers what a menu can name
     if reading.answer is None and not choices:
@@ -44,6 +47,12 @@ def understand(turn: Turn, commands: Commands) -> Outcome | None:
     if reading.answer is not None:
         return give(turn, reading.answer, commands)
     return _clarify(turn, choices)
+
+
+def reads_as_other(turn: Turn, command: str, commands: Commands) -> bool:
+    """Whether the text is surely about something else than command ("알림 그만 받을래요" is a way of stopping)."""
+    reading = turn.content.understanding.read(turn.inbound.text, answerable(turn, commands))
+    return reading.answer is not None and reading.answer != command
 
 
 def urgent_only(turn: Turn, commands: Commands) -> Outcome | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .matching import fold_case, strip_accents
 
+SUPPORT_SHARE = 0.3  # how much a second matching example of the same answer adds
 CONTAINMENT_SHARE = 0.6  # the rest is cosine: a long message that holds a short example still scores high
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SYLLABIC = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -55,11 +56,13 @@ class Scored:
 class IntentIndex:
     """Answers scored against a text, from (phrase, answer) examples."""
 
-    def __init__(self, examples: Iterable[tuple[str, str]], whole: frozenset[str] = frozenset()):
-        """Build from (example phrase, answer) pairs; answers in whole must match most of a message
+    def __init__(self, examples: Iterable[tuple[str, str, str]], whole: frozenset[str] = frozenset()):
+        """Build from (example phrase, answer, language) triples; answers in whole must match most of a message
         ("ok", "thanks" inside a sentence about an arrest are not thanks)."""
         self._whole = whole
-        docs = [(features(phrase), answer) for phrase, answer in examples]  # ids follow the examples' order
+        examples = list(examples)
+        docs = [(features(phrase), answer) for phrase, answer, _ in examples]  # ids follow the examples' order
+        self._languages = [language for _, _, language in examples]
         frequency: dict[str, int] = {}
         for found, _ in docs:
             for gram in found:
@@ -80,8 +83,9 @@ class IntentIndex:
     def __len__(self) -> int:
         return len(self.answers)
 
-    def rank(self, text: str, exclude: int | None = None) -> list[Scored]:
-        """Every answer the text shares features with, best first (exclude: an example to leave out)."""
+    def rank(self, text: str, exclude: int | None = None, languages: frozenset[str] | None = None) -> list[Scored]:
+        """Every answer the text shares features with, best first (exclude: an example to leave out;
+        languages: only examples written in these)."""
         query = {g: (1.0 + math.log(c)) * self._idf[g] for g, c in features(text).items() if g in self._idf}
         if not query:
             return []
@@ -92,9 +96,9 @@ class IntentIndex:
             for doc_id, weight in self._postings[gram]:
                 dots[doc_id] = dots.get(doc_id, 0.0) + q * weight
                 shared[doc_id] = shared.get(doc_id, 0.0) + weight * weight
-        best: dict[str, float] = {}
+        best: dict[str, tuple[float, float]] = {}
         for doc_id, dot in dots.items():
-            if doc_id == exclude:
+            if doc_id == exclude or (languages is not None and self._languages[doc_id] not in languages):
                 continue
             norm, answer = self._norms[doc_id], self.answers[doc_id]
             cosine = dot / (norm * query_norm)
@@ -102,6 +106,11 @@ class IntentIndex:
                 score = cosine
             else:  # how much of the example the message holds, and how alike the two are
                 score = CONTAINMENT_SHARE * shared[doc_id] / (norm * norm) + (1 - CONTAINMENT_SHARE) * cosine
-            if score > best.get(answer, 0.0):
-                best[answer] = score
-        return [Scored(a, s) for a, s in sorted(best.items(), key=lambda item: -item[1])]
+            first, second = best.get(answer, (0.0, 0.0))
+            if score > first:
+                best[answer] = (score, first)
+            elif score > second:
+                best[answer] = (first, score)
+        # An answer that several examples point to is surer than one a single shared word points to.
+        scored = {a: first + SUPPORT_SHARE * second * (1 - first) for a, (first, second) in best.items()}
+        return [Scored(a, s) for a, s in sorted(scored.items(), key=lambda item: -item[1])]

@@ -20,10 +20,10 @@ URGENT = {"rights.home": "now.home", "rights.school": "now.school", "rights.deta
 STOP, THANKS, GREETING = "stop", "thanks", "greeting"
 SPECIAL = (STOP, THANKS, GREETING)
 ANSWER_AT = 0.5  # an answer this sure, and clear of the next one by MARGIN, is given without asking
-MARGIN = 0.1
+MARGIN = 0.08
 ASK_AT = 0.3  # below this nothing is understood; between, Aviso asks which answer was meant
-STOP_AT = 0.6
-URGENT_AT = 0.6  # an urgent answer this sure is offered even when another answer scores higher  # opting out of everything takes a surer reading than any other answer
+STOP_AT = 0.6  # opting out of everything takes a surer reading than any other answer
+URGENT_AT = 0.6  # an urgent answer this sure is offered even when another answer scores higher
 MAX_CHOICES = 3
 
 
@@ -40,7 +40,8 @@ class Understanding:
     """The language and intent indexes of one content version."""
 
     def __init__(self, languages: tuple[str, ...], words: Mapping[str, list[str]],
-                 examples: Mapping[str, Mapping[str, list[str]]], fillers: Mapping[str, list[str]]):
+                 examples: Mapping[str, Mapping[str, list[str]]], fillers: Mapping[str, list[str]],
+                 default_language: str = "en"):
         """Build from each language's texts (words), its example phrases per answer, and its filler words."""
         self.examples = examples
         self.language_index = LanguageIndex(
@@ -49,14 +50,19 @@ class Understanding:
             self.language_index.add_romanised(code, _phrases(examples.get(code, {})))
         self.pairs = [(phrase, answer, code) for code in languages
                       for answer, phrases in examples.get(code, {}).items() for phrase in phrases]
-        self.intent_index = IntentIndex(((phrase, answer) for phrase, answer, _ in self.pairs), frozenset({THANKS, GREETING}))
+        self.default_language = default_language
+        self.intent_index = IntentIndex(self.pairs,
+                                        whole=frozenset({THANKS, GREETING}))
         self._fillers = sorted({strip_accents(fold_case(f)) for code in languages for f in fillers.get(code, ())},
                                key=len, reverse=True)
 
     def read(self, text: str, answerable: frozenset[str], exclude: int | None = None) -> Reading:
         """What text asks, among the answers Aviso can give (exclude: an example to leave out, for checks)."""
         guess = self.language_index.guess(text)
-        ranked = [s for s in self.intent_index.rank(text, exclude) if s.answer in answerable]
+        # A text clearly in one language is read against that language's examples (and English, which
+        # families mix in: "ICE at my casa"), so that a word another language shares does not mislead.
+        languages = frozenset({guess.best, self.default_language}) if guess.clear and guess.best else None
+        ranked = [s for s in self.intent_index.rank(text, exclude, languages) if s.answer in answerable]
         return Reading(*decide(ranked), guess)
 
     def without_fillers(self, text: str) -> str:
