@@ -78,6 +78,14 @@ def evaluate(content: Content, rows: Iterable[Row], policy: Policy = _POLICY) ->
     return tally
 
 
+def held_out(content: Content, rows: Iterable[Row]) -> list[Row]:
+    """The rows whose text is none of the content's example phrases (accuracy on these is honest)."""
+    from .matching import normalize
+
+    examples = {normalize(phrase) for phrase, _, _ in content.understanding.pairs}
+    return [row for row in rows if normalize(row.text) not in examples]
+
+
 def _urgent_answer(command: str, choices: tuple[str, ...]) -> bool:
     """An urgent answer, or a question that offers one (it leads with what to do now and the hotline)."""
     return command in URGENT or (command == CLARIFY and any(c in URGENT for c in choices))

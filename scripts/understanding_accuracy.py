@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.content import Content  # noqa: E402
-from bot.understanding_eval import Row, evaluate, examples_tally  # noqa: E402
+from bot.understanding_eval import Row, evaluate, examples_tally, held_out  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus" / "understanding.toml"
 
@@ -31,9 +31,14 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="list every message answered wrong")
     args = parser.parse_args()
     content = Content.from_dir(ROOT / "content")
-    corpus = evaluate(content, corpus_rows())
-    print(f"held-out corpus ({CORPUS.relative_to(ROOT)}), content {content.version}:")
+    rows = corpus_rows()
+    unseen = held_out(content, rows)
+    corpus = evaluate(content, unseen)
+    print(f"{CORPUS.relative_to(ROOT)}: {len(rows)} messages, {len(unseen)} held out from the examples "
+          f"(content {content.version}); accuracy on those:")
     print("\n".join(corpus.lines()))
+    seen = evaluate(content, [row for row in rows if row not in unseen])
+    print(f"the other {len(rows) - len(unseen)} (phrases the content also lists): {seen.accuracy():.1%}")
     examples = examples_tally(content)
     print("\ncontent example phrases, each read with itself left out:")
     print("\n".join(examples.lines()[:-1]))
