@@ -23,7 +23,7 @@ ANSWER_AT = 0.5  # an answer this sure, and clear of the next one by MARGIN, is 
 MARGIN = 0.08
 ASK_AT = 0.3  # below this nothing is understood; between, Aviso asks which answer was meant
 STOP_AT = 0.6  # opting out of everything takes a surer reading than any other answer
-URGENT_AT = 0.6  # an urgent answer this sure is offered even when another answer scores higher
+URGENT_WINDOW = 0.15  # an urgent answer this close to the best one is offered, never passed over
 MAX_CHOICES = 3
 
 
@@ -84,7 +84,7 @@ def decide(ranked: list[Scored]) -> tuple[str | None, tuple[str, ...]]:
     runner_up = rest[0].score if rest else 0.0
     # Someone may be in danger: a strong urgent reading is never passed over for another answer without asking.
     urgent_close = top.answer not in URGENT and any(
-        s.answer in URGENT and s.score >= min(URGENT_AT, max(ASK_AT, top.score - MARGIN)) for s in rest)
+        s.answer in URGENT and s.score >= max(ASK_AT, top.score - URGENT_WINDOW) for s in rest)
     if top.score >= ANSWER_AT and top.score - runner_up >= MARGIN and not urgent_close:
         return top.answer, ()
     if top.answer in URGENT and top.score >= ANSWER_AT and not any(s.answer in URGENT for s in rest[:1]):
@@ -93,7 +93,7 @@ def decide(ranked: list[Scored]) -> tuple[str | None, tuple[str, ...]]:
         return top.answer, ()
     floor = max(ASK_AT, top.score - 1.5 * MARGIN)
     close = [s.answer for s in ranked if s.answer not in SPECIAL
-             and (s.score >= floor or (s.answer in URGENT and s.score >= URGENT_AT))]
+             and (s.score >= floor or (s.answer in URGENT and s.score >= top.score - URGENT_WINDOW))]
     return None, tuple(close[:MAX_CHOICES])
 
 
