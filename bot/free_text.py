@@ -4,7 +4,9 @@ when unsure (which answer, or which of two languages). Pure, like the engine tha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 
+from .content import Content
 from .language_id import Guess
 from .turn import OptOut, Outcome, Turn, outcome
 from .understanding import GREETING, SPECIAL, STOP, THANKS, URGENT
@@ -18,7 +20,12 @@ Commands = Mapping[str, Callable[[Turn], Outcome]]
 
 def answerable(turn: Turn, commands: Iterable[str]) -> frozenset[str]:
     """The answers a reading may pick: commands (but FORGET, never guessed), texts, and the special ones."""
-    texts = set(turn.content.language(turn.content.default_language).get("texts", {}))
+    return _answerable(turn.content, frozenset(commands))
+
+
+@lru_cache(maxsize=16)  # per content version: asked on every message that is no keyword
+def _answerable(content: Content, commands: frozenset[str]) -> frozenset[str]:
+    texts = set(content.language(content.default_language).get("texts", {}))
     return frozenset({*commands, *SPECIAL, *texts} - {"forget"})
 
 
