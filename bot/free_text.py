@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 
 from .content import Content
+from .intents import is_symbol
 from .language_id import Guess
 from .turn import OptOut, Outcome, Turn, outcome
 from .understanding import GREETING, SPECIAL, STOP, THANKS, URGENT
@@ -14,6 +15,7 @@ from .understanding import GREETING, SPECIAL, STOP, THANKS, URGENT
 CLARIFY = "clarify"  # pending: "Do you mean: 1 ..., 2 ...?" (choices: the answers offered)
 WHICH_LANGUAGE = "which_language"  # pending: "1 العربية 2 فارسی" (choices: "language:answer")
 _TWO_LANGUAGE_SCRIPTS = frozenset({"fa", "ar"})  # one script, two languages sharing many words
+WELCOMED = frozenset({GREETING, THANKS, "help", "menu"})  # a first message like these gets the welcome
 
 Commands = Mapping[str, Callable[[Turn], Outcome]]
 
@@ -40,9 +42,12 @@ def media(turn: Turn) -> Outcome:
 def understand(turn: Turn, commands: Commands) -> Outcome | None:
     """The answer to a sentence, or a question when unsure; None when nothing in it was understood."""
     text = turn.inbound.text
-    if text.strip() and not any(ch.isalnum() for ch in text):  # 👍, 😊, 🙏: a nod, not a question
-        return give(turn, THANKS, commands)
+    first = turn.state.language is None
+    if not any(ch.isalnum() for ch in text) and any(is_symbol(ch) for ch in text):  # 👍, 😊, 🙏: a nod
+        return None if first else give(turn, THANKS, commands)
     reading = turn.content.understanding.read(text, answerable(turn, commands))
+    if first and reading.answer in WELCOMED:  # "hi", "thanks", "what is this": the welcome says it all
+        return None
     labels = turn.content.language(turn.content.default_language).get("labels", {})
     choices = tuple(c for c in reading.choices if c in labels)  # a question offers what a menu can name
     if reading.answer is None and not choices:
@@ -59,7 +64,9 @@ def understand(turn: Turn, commands: Commands) -> Outcome | None:
 def reads_as_other(turn: Turn, command: str, commands: Commands) -> bool:
     """Whether the text is surely about something else than command ("알림 그만 받을래요" is a way of stopping)."""
     reading = turn.content.understanding.read(turn.inbound.text, answerable(turn, commands))
-    return reading.answer is not None and reading.answer != command
+    if reading.answer is None:
+        return bool(reading.choices) and command not in reading.choices
+    return reading.answer != command
 
 
 def urgent_only(turn: Turn, commands: Commands) -> Outcome | None:

@@ -36,12 +36,13 @@ def features(text: str) -> dict[str, float]:
         for gram in grams:
             found[gram] = found.get(gram, 0.0) + 1.0
     for ch in text[:600]:
-        if _is_symbol(ch):
+        if is_symbol(ch):
             found["s:" + ch] = found.get("s:" + ch, 0.0) + 1.0
     return found
 
 
-def _is_symbol(ch: str) -> bool:
+def is_symbol(ch: str) -> bool:
+    """Whether ch is an emoji or pictograph (they say thanks or yes in every language)."""
     return ord(ch) >= 0x2600 and not ch.isalnum() and not ch.isspace() and ch not in "\ufe0f\u200d"
 
 

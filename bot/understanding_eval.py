@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from .content import Content
 from .engine import COMMAND_NAMES, ContactState, Inbound, respond
-from .free_text import CLARIFY, answerable
+from .free_text import CLARIFY, WELCOMED, answerable
 from .identity import SMS
 from .turn import Policy, Turn
 from .understanding import URGENT
@@ -68,7 +68,8 @@ def evaluate(content: Content, rows: Iterable[Row], policy: Policy = _POLICY) ->
     saved language) and count answers with the expected command in the row's language."""
     tally = Tally()
     for row in rows:
-        saved = content.default_language if row.language == ANY_LANGUAGE else None
+        # A first "hi" or "thanks" gets the welcome (as it should): those are read from a known contact.
+        saved = content.default_language if row.language == ANY_LANGUAGE or row.expected in WELCOMED else None
         state = ContactState(language=saved, at="main" if saved else None, is_new=saved is None)
         result = respond(state, Inbound(text=row.text, channel=SMS, now=_NOW), content, policy)
         language_ok = row.language in (ANY_LANGUAGE, result.language)

@@ -7,7 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.engine import ContactState, Forget, Inbound, OptOut, Policy, main_menu_text, respond, submenu_text
+from bot.engine import (
+    ContactState,
+    Forget,
+    Inbound,
+    OptOut,
+    Policy,
+    main_menu_text,
+    respond,
+    submenu_text,
+    welcome_text,
+)
 from bot.identity import SMS, WHATSAPP
 from bot.language_id import LanguageIndex
 
@@ -136,11 +146,16 @@ def test_a_picture_from_a_new_contact_is_answered_in_the_welcome_languages(shipp
 
 @pytest.mark.parametrize(("text", "state", "language"), [
     ("gracias", known("es"), "es"), ("ok", known("en"), "en"), ("sí", known("es"), "es"), ("👍", known("es"), "es"),
-    ("🙏", known("ko"), "ko"), ("muchas gracias", NEW, "es"), ("спасибо", NEW, "ru"),
+    ("🙏", known("ko"), "ko"), ("muchas gracias", known("en"), "es"), ("спасибо", known("en"), "ru"),
 ])
 def test_thanks_ok_yes_and_emoji_get_a_short_friendly_answer(shipped_content, text, state, language):
     result = say(shipped_content, text, state=state)
     assert result.replies == (shipped_content.text(language, "thanks"),)
+
+
+@pytest.mark.parametrize("text", ["hola buenos dias", "gracias", "👍", "what is this", "안녕하세요"])
+def test_a_first_greeting_or_thanks_gets_the_welcome_with_the_language_menu(shipped_content, text):
+    assert say(shipped_content, text).replies == (welcome_text(shipped_content),)
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -177,8 +192,9 @@ def test_agents_at_the_door_beat_an_open_question(shipped_content):
     assert result.command == "rights.home" and result.state.pending is None
 
 
-def test_a_greeting_gets_the_menu_in_its_language(shipped_content):
-    assert say(shipped_content, "hola buenos dias").replies == (main_menu_text(shipped_content, "es"),)
+def test_a_greeting_from_a_known_contact_gets_the_menu_in_its_language(shipped_content):
+    result = say(shipped_content, "hola buenos dias", state=known("en"))
+    assert result.replies == (main_menu_text(shipped_content, "es"),)
 
 
 def test_gibberish_from_a_new_contact_still_gets_the_welcome(shipped_content):
