@@ -20,6 +20,7 @@ from bot.engine import (
 )
 from bot.identity import SMS, WHATSAPP
 from bot.language_id import LanguageIndex
+from bot.offline import respond_offline
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
 NEW = ContactState()
@@ -219,3 +220,11 @@ def test_language_index_learns_romanised_words_from_examples():
     index = LanguageIndex({"en": ["help me"], "fa": ["کمک"]}, ("en", "fa"))
     index.add_romanised("fa", ["komak lazem daram"])
     assert index.guess("komak").best == "fa"
+
+
+@pytest.mark.parametrize(("text", "command"), [
+    ("ICE at my door what do I do", "rights.home"), ("necesito un abogado", "resources.legal"),
+    ("👍", "welcome"), ("ALERTS Lincoln High", "alerts_unknown_school"), ("PARAR", "unavailable"),
+])
+def test_sentences_are_understood_from_memory_when_redis_is_down(shipped_content, text, command):
+    assert respond_offline(Inbound(text=text, channel=SMS, now=NOW), shipped_content).command == command
