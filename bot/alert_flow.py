@@ -10,6 +10,7 @@ from . import encoding, segments
 from .content import Content
 from .identity import WHATSAPP
 from .matching import TYPO_MIN_LENGTH, fold_case, menu_number, strip_accents, within_one_edit
+from .schools import looks_like_a_school
 from .turn import AlertFacts, Outcome, Subscribe, Turn, Unsubscribe, outcome
 from .workshop_flow import format_when
 
@@ -44,7 +45,10 @@ def _school_named(turn: Turn) -> Outcome | None:
     if _number(turn) == 0:
         return _cancelled(turn)
     named = start_naming(turn, turn.inbound.text)
-    if named is None:  # the question stays open: MENU or another keyword leaves it
+    if named is None and looks_like_a_school(turn.inbound.text):  # a school Aviso does not cover: no loop
+        return outcome(turn, (turn.text("alerts.unknown_school"),), "alerts_unknown_school", pending=None,
+                       choices=())
+    if named is None:  # the question stays open (a typo?): MENU or another keyword leaves it
         return outcome(turn, (turn.text("alerts.no_school"),), "alerts_no_school")
     return named
 

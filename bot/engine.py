@@ -12,7 +12,7 @@ from . import alert_flow, free_text, sources_reply, workshop_flow
 from .content import Content
 from .identity import SMS
 from .matching import fold_case, menu_number
-from .schools import GENERIC_WORDS as SCHOOL_WORDS
+from .schools import looks_like_a_school
 from .turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
     AlertFacts,
     CancelRegistration,
@@ -83,8 +83,10 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
             return answered
     if state.pending in PENDING and match is None:
         answered = PENDING[state.pending](turn)
-        if answered is not None and answered.state.pending == state.pending and not word.isdigit():
-            # Not an answer, so the question would be asked again: agents at the door come first.
+        unanswered = answered is not None and (answered.state.pending == state.pending
+                                               or answered.command == "alerts_unknown_school")
+        if unanswered and not word.isdigit():
+            # Not an answer (the question would be asked again, or no such school): agents come first.
             return free_text.urgent_only(turn, _COMMAND_HANDLERS) or answered
         if answered is not None:
             return answered
@@ -123,17 +125,11 @@ def _keyword_with_school(turn: Turn) -> Outcome | None:
             asked = turn.with_state(language=_language_after(turn, match.languages), pending=None, choices=())
             rest = turn.content.understanding.without_fillers(" ".join(words[size:]))
             named = _NAMING[match.command](asked, rest) if rest else None
-            if named is None and match.command == "alerts" and _names_a_school(rest) \
+            if named is None and match.command == "alerts" and looks_like_a_school(rest) \
                     and not free_text.reads_as_other(turn, "alerts", _COMMAND_HANDLERS):
                 return outcome(asked, (asked.text("alerts.unknown_school"),), "alerts_unknown_school")
             return named
     return None
-
-
-def _names_a_school(text: str) -> bool:
-    """Whether text reads like a school's name ("Lincoln High", "escuela Lincoln"), not a sentence."""
-    words = text.split()
-    return 0 < len(words) <= 6 and any(word in SCHOOL_WORDS for word in words)
 
 
 def _shared_keyword_languages(turn: Turn, languages: frozenset[str]) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from .content import Content
 from .intents import is_symbol
 from .language_id import Guess
+from .schools import looks_like_a_school, without_school_words
 from .turn import OptOut, Outcome, Turn, outcome
 from .understanding import GREETING, SPECIAL, STOP, THANKS, URGENT
 
@@ -71,9 +72,14 @@ def reads_as_other(turn: Turn, command: str, commands: Commands) -> bool:
 
 def urgent_only(turn: Turn, commands: Commands) -> Outcome | None:
     """An urgent situation (or a way of saying stop) written in the middle of another question; else None."""
-    reading = turn.content.understanding.read(turn.inbound.text, frozenset({*URGENT, STOP}))
+    urgent = frozenset({*URGENT, STOP})
+    reading = turn.content.understanding.read(turn.inbound.text, urgent)
     if reading.answer is None:
         return None
+    if looks_like_a_school(turn.inbound.text):  # "Lincoln High School" names a school; "ICE at the school" is more
+        rest = turn.content.understanding.read(without_school_words(turn.inbound.text), urgent)
+        if rest.answer is None and not rest.choices:
+            return None
     language = answer_language(turn, reading.guess) or turn.lang
     turn = turn.with_state(language=language, pending=None, pending_until=None, choices=())
     return give(turn, reading.answer, commands)

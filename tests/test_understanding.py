@@ -186,11 +186,13 @@ def test_a_school_aviso_does_not_cover_gets_no_alerts_yet_and_what_to_do(shipped
     assert result.state.pending is None
 
 
-def test_agents_at_the_door_beat_an_open_question(shipped_content):
+@pytest.mark.parametrize(("text", "answer"), [("ICE is knocking at my door right now", "rights.home"),
+                                              ("ICE agents at the school", "rights.school")])
+def test_agents_at_the_door_or_school_beat_an_open_question(shipped_content, text, answer):
     asking = say(shipped_content, "ALERTS")
     assert asking.state.pending
-    result = say(shipped_content, "ICE is knocking at my door right now", state=asking.state)
-    assert result.command == "rights.home" and result.state.pending is None
+    result = say(shipped_content, text, state=asking.state)
+    assert result.command == answer and result.state.pending is None
 
 
 def test_a_greeting_from_a_known_contact_gets_the_menu_in_its_language(shipped_content):
@@ -228,3 +230,11 @@ def test_language_index_learns_romanised_words_from_examples():
 ])
 def test_sentences_are_understood_from_memory_when_redis_is_down(shipped_content, text, command):
     assert respond_offline(Inbound(text=text, channel=SMS, now=NOW), shipped_content).command == command
+
+
+def test_naming_a_school_aviso_does_not_cover_after_alerts_does_not_loop(shipped_content):
+    asked = say(shipped_content, "ALERTS")
+    result = say(shipped_content, "Lincoln High School", state=asked.state)
+    assert result.replies == (shipped_content.text("en", "alerts.unknown_school"),)
+    assert result.state.pending is None
+    assert say(shipped_content, "Hogwarts", state=asked.state).state.pending == "school"  # a typo? ask again

@@ -11,7 +11,7 @@ import pytest
 from bot.understanding_eval import Row, evaluate, held_out
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "understanding.toml"
-OVERALL_TARGET = 0.85  # issue 12 asks 90%: docs/understanding.md gives the measured figure and the gap
+OVERALL_TARGET = 0.90  # issue 12's targets; docs/understanding.md says how far from them unseen messages fall
 LANGUAGE_TARGET = 0.80
 
 
