@@ -57,6 +57,7 @@ SIGNED_URL = PUBLIC_BASE_URL + WEBHOOK_PATH
 AVISO_NUMBER = "+12135550100"
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
+TARGET_SAMPLE_RATIO = 1.0  # Aviso against the sample-style reference bot (scripts/bench/reference_bot.py)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOISY_CORES = 0.15  # CPU used by processes outside the benchmark above which a run is flagged
 
@@ -68,6 +69,12 @@ BODIES: list[tuple[str, int]] = [
     ("derechoz", 2), ("rigths", 2),  # one typo, forgiven by the matcher
     ("Hola, cuándo es la reunión de padres?", 4), ("ok gracias", 3), ("Is school open tomorrow?", 3),
     ("what do I do if ICE comes to my door", 2),
+    # Sentences in several languages (issue 12): situations, questions, thanks, an emoji.
+    ("hay agentes de ICE en la escuela que hago", 2), ("se llevaron a mi esposo esta mañana", 2),
+    ("necesito un abogado por favor", 2), ("ICE 요원이 집 앞에 있어요", 1), ("我先生被移民局抓走了", 1),
+    ("мне нужен адвокат", 1), ("اعتقلوا زوجي ماذا أفعل", 1), ("ماموران جلوی در خانه هستند", 1),
+    ("co nguoi go cua noi la di tru", 1), ("hinuli ng ICE ang asawa ko", 1), ("ամուսնուս ձերբակալեցին", 1),
+    ("Good morning. There are agents outside the school, are the kids safe?", 1), ("👍", 1),
     ("STOP", 2),
 ]
 
@@ -85,6 +92,22 @@ def code_under_test() -> str:
         return f"{where} at {commit}" + (" with uncommitted changes in bot/ or content/" if dirty else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return f"{where} (not a git work tree)"
+
+
+def understanding_memory() -> str:
+    """What the understanding of the shipped content costs each web process: resident memory and build time."""
+    probe = (
+        "import gc, time\n"
+        "from bot.content import Content\n"
+        "rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])\n"
+        "c = Content.from_dir(__import__('sys').argv[1]); c.keywords; c.schools; gc.collect(); before = rss()\n"
+        "t = time.perf_counter(); c.understanding; built = time.perf_counter() - t; gc.collect()\n"
+        "print(f'{(rss() - before) / 1024:.1f} MB resident, built in {built * 1000:.0f} ms, "
+        "{len(c.understanding.pairs)} example phrases')\n"
+    )
+    found = subprocess.run([sys.executable, "-c", probe, str(ROOT / "content")], capture_output=True, text=True,
+                           cwd=ROOT)
+    return f"understanding per web process: {found.stdout.strip() or found.stderr.strip()[-300:]}"
 
 
 def log(message: str) -> None:
@@ -509,7 +532,7 @@ class Bench:
             status, _ = server.post(*self.pool.probe())
             if status != 200:
                 raise SystemExit(f"bench: the {endpoint} app answered a signed request with {status}")
-            if endpoint == "signed":
+            if endpoint in ("signed", "sample"):
                 status, _ = server.post(*self.pool.probe(signature_ok=False))
                 if status != 403:
                     raise SystemExit(f"bench: the signed app answered a badly signed request with {status}, not 403")
@@ -526,6 +549,7 @@ class Bench:
         bare_result = self.run_reference(config, env, "bare", "bare_app:create_app()")
         if args.signed_bare:
             self.run_reference(config, env, "signed", "bare_app:create_signed_app()")
+        self.run_reference(config, env, "sample", "reference_bot:create_app()")
 
         aviso = Server(f"aviso-{config}", "bot:create_app()", env, self.workdir)
         try:
@@ -611,6 +635,13 @@ class Bench:
             sat = next((r for r in rows if r.endpoint == "aviso" and r.mode == "saturate"), None)
             if not (bare and sat):
                 continue
+            sample = next((r for r in rows if r.endpoint == "sample"), None)
+            if sample:
+                vs_sample = sat.rps / sample.rps
+                print(f"{config}: Aviso/sample-bot throughput at saturation = {sat.rps:,.0f}/{sample.rps:,.0f} = "
+                      f"{vs_sample:.2f} (issue 12's target >= {TARGET_SAMPLE_RATIO:.1f}: "
+                      f"{'met' if vs_sample >= TARGET_SAMPLE_RATIO else 'MISSED'}); sample bot p99 "
+                      f"{sample.p99_ms:.1f} ms")
             ratio = sat.rps / bare.rps
             met = ratio >= TARGET_RATIO
             print(f"{config}: Aviso/bare throughput at saturation = {sat.rps:,.0f}/{bare.rps:,.0f} = {ratio:.2f} "
@@ -730,6 +761,7 @@ def main() -> int:
                         sorted(pool.mix.items(), key=lambda kv: -kv[1])[:8])
         log(f"{bench.cursor:,} distinct signed requests sent to Aviso; commonest bodies: {mix}")
         code = bench.report()
+        print(understanding_memory())
     finally:
         embedded_redis.stop(redis_dir)
         if args.keep:

@@ -213,3 +213,15 @@ def test_a_resource_checked_before_the_review_window_is_flagged():
     report = content_check.check(CONTENT_DIR, today=date(2026, 12, 4))
     flagged = [w.where for w in report.warnings if "stale" in w.message and w.where.startswith("resources.toml")]
     assert flagged == ["resources.toml [[resources]] #4 lausd-wellness-line"]  # the facts say "verified 2020"
+
+
+def test_an_answer_without_examples_in_a_language_fails_the_check(content_copy):
+    edit(content_copy / "understanding" / "ko.toml", '"resources.district" = [', '"resources.elsewhere" = [')
+    found = messages(content_check.check(content_copy))
+    assert any("understanding/ko.toml [examples] resources.district: no example phrases" in m for m in found)
+    assert any("resources.elsewhere: not an answer Aviso can give" in m for m in found)
+
+
+def test_the_check_reports_how_well_the_examples_are_understood():
+    report = content_check.check(CONTENT_DIR)
+    assert report.notes and report.notes[-1].startswith("overall")

@@ -55,7 +55,11 @@ def rights_by_sms(lang):
 
 
 def help_in(lang):
-    return lambda content: [content.text(lang, "help")]
+    return lambda content: [content.text(lang, "help"), content.text(lang, "help.more")]
+
+
+def cannot_open_media(content):
+    return ["\n\n".join(content.text(code, "media") for code in content.welcome_languages)]
 
 
 def welcome(content):
@@ -67,7 +71,7 @@ SHAPES = [
     pytest.param(sms(NumMedia="2", MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1",
                      MediaContentType0="image/jpeg", MediaUrl1="https://api.twilio.com/media/ME2",
                      MediaContentType1="image/png"),
-                 welcome, id="mms-two-pictures-and-no-body-field"),
+                 cannot_open_media, id="mms-two-pictures-and-no-body-field"),
     pytest.param(whatsapp(Body="RIGHTS", Forwarded="true", FrequentlyForwarded="false"), rights("en"),
                  id="whatsapp-text-with-profile-and-forwarding"),
     pytest.param(whatsapp(Body="Más información", ButtonText="Más información", ButtonPayload="AYUDA",

@@ -151,10 +151,10 @@ def test_huge_or_emoji_bodies_get_a_normal_reply(phone, body):
     assert len(replies) == 1 and replies[0]
 
 
-def test_empty_body_with_media_gets_a_normal_reply(phone, shipped_content):
+def test_empty_body_with_media_says_aviso_cannot_open_it(phone, shipped_content):
     phone.text("DERECHOS")
     replies = phone.text("", NumMedia="1", MediaUrl0="https://api.twilio.com/media/x")
-    assert replies == [for_sms(shipped_content.text("es", "unknown"), "es")]
+    assert replies == [for_sms(shipped_content.text("es", "media"), "es")]
 
 
 def test_twilio_retry_of_the_same_message_gets_the_same_answer_and_no_second_effect(phone, aviso, shipped_content):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.content.matching import KeywordIndex
 from bot.content.schools import School, SchoolIndex, parse_csv
+from bot.content.understanding import Understanding
 from bot.content.voice import VoiceContentError, read_voice
 
 MANIFEST = "manifest.toml"
@@ -23,6 +24,7 @@ SCHOOLS = "schools.csv"
 INTERPRETERS = "interpreters.toml"
 SOURCES = "sources.toml"
 LOCK = "content.lock"
+UNDERSTANDING_DIR = "understanding"  # per language: example phrases per answer, and the texts they need
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
     "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
@@ -49,9 +51,10 @@ def read_tree(content_dir: Path) -> dict:
     """Read every content file into one JSON-ready dict (no validation beyond parsing)."""
     content_dir = Path(content_dir)
     manifest = _read_toml(content_dir / MANIFEST)
-    languages = {}
+    languages, understanding = {}, {}
     for code in manifest.get("languages", []):
         languages[code] = _read_toml(content_dir / LANGUAGES_DIR / f"{code}.toml")
+        understanding[code] = _read_understanding(content_dir, code, languages[code])
     workshops_path = content_dir / WORKSHOPS
     resources_path = content_dir / RESOURCES
     schools_path = content_dir / SCHOOLS
@@ -73,6 +76,7 @@ def read_tree(content_dir: Path) -> dict:
         "manifest": manifest,
         "menu": _read_toml(content_dir / MENU),
         "languages": languages,
+        "understanding": understanding,
         "resources": _read_toml(resources_path).get("resources", []) if resources_path.exists() else [],
         "workshops": workshops_file.get("workshops", []),
         # Sample workshops move to the coming weeks in development (bot.content.samples).
@@ -84,6 +88,20 @@ def _sources(path: Path) -> dict:
     """sources.toml as two parts of the tree: each text's source ids, and the sources themselves."""
     data = _read_toml(path) if path.exists() else {}
     return {"sources": data.get("texts", {}), "source_list": data.get("sources", {})}
+
+
+def _read_understanding(content_dir: Path, code: str, language: dict) -> dict:
+    """A language's understanding file; its [texts] join the language's texts (a key defined twice is an error)."""
+    path = content_dir / UNDERSTANDING_DIR / f"{code}.toml"
+    if not path.exists():
+        return {}
+    data = _read_toml(path)
+    texts = language.setdefault("texts", {})
+    for key, text in data.pop("texts", {}).items():
+        if key in texts:
+            raise ContentError(f"{UNDERSTANDING_DIR}/{code}.toml: text {key!r} is also in {LANGUAGES_DIR}/{code}.toml")
+        texts[key] = text
+    return data
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,19 @@ class Content:
             for command, phrases in data.get("keywords", {}).items():
                 entries.extend((phrase, command, code) for phrase in phrases)
         return KeywordIndex(entries)
+
+    @cached_property
+    def understanding(self) -> Understanding:
+        """The language and intent indexes built from every language's texts and example phrases."""
+        words, examples, fillers = {}, {}, {}
+        for code in self.languages:
+            data = self.language(code)
+            words[code] = [*data.get("texts", {}).values(), *data.get("labels", {}).values(),
+                           *(p for phrases in data.get("keywords", {}).values() for p in phrases)]
+            found = self.tree.get("understanding", {}).get(code, {})
+            examples[code] = found.get("examples", {})
+            fillers[code] = found.get("words", {}).get("filler", [])
+        return Understanding(self.languages, words, examples, fillers, self.default_language)
 
     @cached_property
     def schools(self) -> SchoolIndex:

@@ -20,6 +20,20 @@ GENERIC_WORDS = frozenset(
 )
 
 
+_SCHOOL_KINDS = GENERIC_WORDS - {"de", "la", "el", "los", "las", "the", "of"}
+
+
+def looks_like_a_school(text: str) -> bool:
+    """Whether text reads like a school's name ("Lincoln High", "escuela Lincoln"), not a sentence."""
+    words = normalize(text[:120]).split()
+    return 0 < len(words) <= 6 and any(word in _SCHOOL_KINDS for word in words)
+
+
+def without_school_words(text: str) -> str:
+    """The text without the words every school name has ("Lincoln High School" -> "lincoln")."""
+    return " ".join(word for word in normalize(text[:120]).split() if word not in _SCHOOL_KINDS)
+
+
 @dataclass(frozen=True)
 class School:
     """One school families can follow."""

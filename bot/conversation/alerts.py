@@ -9,6 +9,7 @@ from functools import lru_cache
 from bot.content import encoding, segments
 from bot.content.matching import TYPO_MIN_LENGTH, fold_case, menu_number, strip_accents, within_one_edit
 from bot.content.model import Content
+from bot.content.schools import looks_like_a_school
 from bot.conversation.turn import AlertFacts, Outcome, Subscribe, Turn, Unsubscribe, outcome
 from bot.conversation.workshops import format_when
 from bot.people.identity import WHATSAPP
@@ -44,7 +45,10 @@ def _school_named(turn: Turn) -> Outcome | None:
     if _number(turn) == 0:
         return _cancelled(turn)
     named = start_naming(turn, turn.inbound.text)
-    if named is None:  # the question stays open: MENU or another keyword leaves it
+    if named is None and looks_like_a_school(turn.inbound.text):  # a school Aviso does not cover: no loop
+        return outcome(turn, (turn.text("alerts.unknown_school"),), "alerts_unknown_school", pending=None,
+                       choices=())
+    if named is None:  # the question stays open (a typo?): MENU or another keyword leaves it
         return outcome(turn, (turn.text("alerts.no_school"),), "alerts_no_school")
     return named
 

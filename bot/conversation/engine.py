@@ -10,7 +10,9 @@ from datetime import timedelta
 
 from bot.content.matching import fold_case, menu_number
 from bot.content.model import Content
+from bot.content.schools import looks_like_a_school
 from bot.conversation import alerts as alert_flow
+from bot.conversation import free_text
 from bot.conversation import sources as sources_reply
 from bot.conversation import workshops as workshop_flow
 from bot.conversation.turn import (  # noqa: F401  (re-exported: the engine's public vocabulary)
@@ -46,6 +48,7 @@ LANGUAGE_MENU = "language"
 FORGET_CONFIRM_WINDOW = timedelta(minutes=10)
 # What an answer means while the family is in the middle of a question, per flow.
 PENDING = {**alert_flow.PENDING, **workshop_flow.PENDING}
+_FREE_TEXT_PENDING = (free_text.CLARIFY, free_text.WHICH_LANGUAGE)
 
 
 DEFAULT_POLICY = Policy()
@@ -58,12 +61,18 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
     carrier = OPT_OUT_TYPES.get((inbound.opt_out_type or "").upper()) or _carrier_command(word)
     if carrier:
         return _CARRIER_HANDLERS[carrier](turn)
+    match = content.keywords.lookup(inbound.text)
     if state.opted_out:
+        if match is not None and match.command == "forget":
+            return _forget_after_stop(turn)
         return outcome(turn, (), "ignored_opted_out")
+    if not word and inbound.has_media:
+        return free_text.media(turn)
     verifying = alert_flow.parse_verify(inbound.text, content)
     if verifying is not None:
         return alert_flow.verify(turn.with_state(language=_language_after(turn, verifying[1])))
-    match = content.keywords.lookup(inbound.text)
+    if match is None and not word.isdigit():  # "Derechos por favor": a keyword among politeness words
+        match = content.keywords.lookup(content.understanding.without_fillers(inbound.text) or word)
     if state.pending == "forget" and match is not None and match.command == "forget":
         if state.pending_until and inbound.now <= state.pending_until:
             return Outcome((turn.text("forget.done"),), ContactState(), "forget", (Forget(),))
@@ -71,8 +80,17 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
         named = _keyword_with_school(turn)
         if named is not None:
             return named
+    if state.pending in _FREE_TEXT_PENDING and match is None:
+        answered = free_text.answered(turn, _COMMAND_HANDLERS)
+        if answered is not None:
+            return answered
     if state.pending in PENDING and match is None:
         answered = PENDING[state.pending](turn)
+        unanswered = answered is not None and (answered.state.pending == state.pending
+                                               or answered.command == "alerts_unknown_school")
+        if unanswered and not word.isdigit():
+            # Not an answer (the question would be asked again, or no such school): agents come first.
+            return free_text.urgent_only(turn, _COMMAND_HANDLERS) or answered
         if answered is not None:
             return answered
     turn = turn.with_state(pending=None, pending_until=None, choices=())
@@ -80,10 +98,16 @@ def respond(state: ContactState, inbound: Inbound, content: Content, policy: Pol
     if number is not None:
         return _number(turn, number)
     if match is not None and match.command in _COMMAND_HANDLERS:
+        shared = _shared_keyword_languages(turn, match.languages)
+        if shared:  # "حقوق" is Arabic and Farsi: ask which, naming both, rather than guess
+            return free_text.ask_language(turn, shared, match.command)
         turn = turn.with_state(language=_language_after(turn, match.languages))
         return _COMMAND_HANDLERS[match.command](turn)
     if match is not None and match.command == "language_choice":
         return _choose_language(turn, _first_language(content, match.languages))
+    understood = free_text.understand(turn, _COMMAND_HANDLERS)
+    if understood is not None:
+        return understood
     if turn.state.language is None:
         return _welcome(turn)
     return outcome(turn, (turn.text("unknown"),), "unknown")
@@ -102,8 +126,20 @@ def _keyword_with_school(turn: Turn) -> Outcome | None:
         match = turn.content.keywords.lookup(" ".join(words[:size]))
         if match is not None and match.command in _NAMING:
             asked = turn.with_state(language=_language_after(turn, match.languages), pending=None, choices=())
-            return _NAMING[match.command](asked, " ".join(words[size:]))
+            rest = turn.content.understanding.without_fillers(" ".join(words[size:]))
+            named = _NAMING[match.command](asked, rest) if rest else None
+            if named is None and match.command == "alerts" and looks_like_a_school(rest) \
+                    and not free_text.reads_as_other(turn, "alerts", _COMMAND_HANDLERS):
+                return outcome(asked, (asked.text("alerts.unknown_school"),), "alerts_unknown_school")
+            return named
     return None
+
+
+def _shared_keyword_languages(turn: Turn, languages: frozenset[str]) -> tuple[str, ...]:
+    """The languages to ask between when a keyword belongs to several and none is the contact's; else ()."""
+    if turn.state.language in languages or turn.content.default_language in languages or len(languages) < 2:
+        return ()
+    return tuple(code for code in turn.content.languages if code in languages)
 
 
 def _carrier_command(word: str) -> str | None:
@@ -145,7 +181,15 @@ def _opt_in(turn: Turn) -> Outcome:
 
 
 def _help(turn: Turn) -> Outcome:
-    return outcome(turn, (turn.content.text(turn.lang, "help"),), "help")
+    """Who is sending and how to stop (carrier rules), then the hotline and how to reach a person."""
+    return outcome(turn, (turn.text("help"), turn.text("help.more")), "help")
+
+
+def _forget_after_stop(turn: Turn) -> Outcome:
+    """FORGET from a contact who sent STOP deletes at once: the carrier blocks the SMS question that would
+    confirm it, so no reply goes out on SMS; on WhatsApp Aviso confirms (docs/understanding.md)."""
+    replies = () if _silent_on_carrier_sms(turn) else (turn.text("forget.done"),)
+    return Outcome(replies, ContactState(), "forget", (Forget(),))
 
 
 _CARRIER_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
@@ -261,3 +305,4 @@ _COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "forget": _forget,
     "sources": sources_reply.answer,
 }
+COMMAND_NAMES = frozenset(_COMMAND_HANDLERS)

@@ -16,7 +16,8 @@ from bot.people.state import ContactState
 UNAVAILABLE = "unavailable"
 # Answers that come from the content alone: the rights and resources menus (and their entries), the
 # main and language menus, HELP, the welcome, "not understood", the interpreters' entry.
-FROM_MEMORY = frozenset({"rights", "resources", "menu", "help", "language", "welcome", "unknown", "interpreters"})
+FROM_MEMORY = frozenset({"rights", "resources", "menu", "help", "language", "welcome", "unknown", "interpreters",
+                         "thanks", "media", "alerts_unknown_school"})
 
 
 def respond_offline(inbound: Inbound, content: Content, policy: Policy = DEFAULT_POLICY) -> Outcome:

@@ -23,7 +23,7 @@ from bot.content.model import (
 )
 from bot.conversation.engine import CARRIER_WORDS
 from bot.publishing import budgets as content_budgets
-from bot.publishing import reviews
+from bot.publishing import reviews, understanding_check
 from bot.publishing.budgets import SegmentRow
 from bot.publishing.lock import bump, fingerprint, next_version, read_lock, write_lock  # noqa: F401  (the check's API)
 from bot.publishing.voice_check import check_voice
@@ -90,6 +90,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
     check_voice(report, content)
+    understanding_check.check(report, content)
     if not report.errors:
         content_budgets.check(report, content)
     _check_lock_and_changelog(report, content_dir, report.version)

@@ -84,6 +84,7 @@ class ContentStore:
             content = Content.from_json(data)
             if not self.serve_drafts:
                 content = Content(content.tree, withheld=frozenset(reviews.drafts(content)))
+            content.understanding  # noqa: B018  (built now, once per process, not in a family's first request)
             self._cache[version] = content
             return content
 
