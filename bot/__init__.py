@@ -24,12 +24,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import api, dashboard, health, services, simulator, voice_webhook, webhook
+    from . import api, dashboard, health, metrics_web, services, simulator, voice_webhook, webhook
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_web.bp)  # /metrics, and the webhook's timing
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
     if settings.development_tools:

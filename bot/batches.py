@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import redis
 import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
-from . import audience_counts, contacts, keys, twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+from . import audience_counts, contacts, keys, metrics, twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
 from .broadcasts import SENDING, Broadcast, Delivery, Undeliverable
 from .congestion import CallWindow
 from .identity import WHATSAPP, Address, InvalidToken, log_name
@@ -82,6 +82,7 @@ class Outcomes:
     def add(self, contact: str, claim: str, outcome: str, sid: str = "") -> None:
         """Record an outcome (written within RECORD_SECONDS, or now when RECORD_CHUNK are waiting)."""
         self.pending.append((contact, claim, outcome, sid))
+        metrics.broadcast_outcome(outcome)
         if len(self.pending) >= RECORD_CHUNK:
             self.flush()
 
@@ -342,7 +343,7 @@ class BatchRun:
         entered = await self.window.enter()
         refused = answered = False
         try:
-            await self.limiter.wait_turn(self.sender.origin(address), delivery.segments)
+            metrics.rate_limit_waited(await self.limiter.wait_turn(self.sender.origin(address), delivery.segments))
             if self.stop.is_set():
                 return None
             sent = await self.session.send(
@@ -356,6 +357,8 @@ class BatchRun:
             raise
         except RetryableSendError as exc:
             refused = too_many(exc)
+            if refused:
+                metrics.twilio_too_many()
             raise
         finally:
             if self.window.leave(entered, refused, answered) and self.window.cuts == 1:

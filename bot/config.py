@@ -65,6 +65,7 @@ class Settings:
     # manifest's fallback language (English) until a review is recorded.
     serve_draft_languages: bool = True
     dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
+    metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
     @property
     def is_development(self) -> bool:
@@ -353,12 +354,20 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
         serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
         dashboard_languages=_dashboard_languages(environ),
+        metrics_token=_metrics_token(environ),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
         raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
                           "process; the embedded one is for development)")
     return settings
+
+
+def _metrics_token(environ: Mapping[str, str]) -> str | None:
+    token = _text(environ, "AVISO_METRICS_TOKEN")
+    if token is not None and len(token) < 32:
+        raise ConfigError("AVISO_METRICS_TOKEN must be at least 32 random characters")
+    return token
 
 
 def _check_twilio(settings: Settings) -> None:

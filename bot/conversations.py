@@ -13,7 +13,7 @@ from html import escape
 
 import redis
 
-from . import alert_flow, aliases, audience_counts, contacts, encoding, keys, registrations, reminders
+from . import alert_flow, aliases, audience_counts, contacts, encoding, keys, metrics, registrations, reminders
 from .content import Content
 from .engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from .identity import Address, Keyring, log_name
@@ -179,6 +179,7 @@ class Conversations:
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
             len(outcome.replies), content.version,
         )
+        metrics.replied(outcome.command, outcome.language)
         return twiml
 
     def answer_offline(self, message: InboundMessage, now: datetime, content: Content) -> str:
@@ -189,6 +190,7 @@ class Conversations:
         log.info("inbound offline contact=%s channel=%s command=%s lang=%s content=%s",
                  log_name(self.keyring.contact_key(message.address)), message.address.channel, answered.command,
                  answered.language or "-", content.version)
+        metrics.replied(answered.command, answered.language, offline=True)
         return render_twiml(answered.replies)
 
     def _previous_answer(self, inbound_key: str, previous: bytes | None) -> str:

@@ -44,3 +44,11 @@ def _check_naming_key(settings):
         sys.exit(2)
     except redis.RedisError:  # Redis down at startup: the webhook answers from memory; the worker checks later
         pass
+
+
+def child_exit(server, worker):
+    """Under PROMETHEUS_MULTIPROC_DIR, a web process that exits leaves its counters but not its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

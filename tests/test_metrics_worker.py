@@ -1,0 +1,51 @@
+"""/metrics in multiprocess mode: a real `aviso worker` (forking a work horse per job) sends a broadcast
+through the fake Twilio, and the web app's scrape adds up what its processes wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from bot import fanout
+from bot.broadcasts import DONE, BroadcastStore
+from bot.fanout import Policy
+from tests.test_broadcasts import make_broadcast
+from tests.test_fanout import ACCOUNT_SID, AUTH_TOKEN, REPO, SERVICE_SID, _start_worker, family
+from tests.test_fanout import fake, public_port, settings  # noqa: F401  (fixtures: sending through the fake)
+from tests.test_metrics import scrape, value
+
+
+def test_a_worker_in_multiprocess_mode_reports_sends_failures_and_429s_by_code(
+        app, aviso, fake, client, tmp_path, redis_url, monkeypatch):  # noqa: F811
+    numbers = list(family(aviso, 6))
+    fake.configure(recipient_errors={numbers[0]: 21211}, error_429_count=2)
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    env = {**os.environ, "REDIS_URL": redis_url, "AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path),
+           "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_keys[0],
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+           "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,
+           "PUBLIC_BASE_URL": aviso.settings.public_base_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    worker = _start_worker(env, tmp_path / "worker.log")
+    broadcast = make_broadcast(urgent=True)
+    store = BroadcastStore(aviso.connection)
+    store.create(broadcast)
+    try:
+        fanout.enqueue_start(aviso.connection, broadcast.id,
+                             policy=Policy(batch_size=10, concurrency=4, backoff_base=0.01, backoff_cap=0.05))
+        deadline = time.monotonic() + 30
+        while store.get(broadcast.id).status != DONE and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(10)
+    assert store.get(broadcast.id).status == DONE, (tmp_path / "worker.log").read_text()[-3000:]
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # how gunicorn's processes see the files
+    after = scrape(client)
+    assert value(after, "aviso_broadcast_sent_total") == 5
+    assert value(after, "aviso_broadcast_failed_total", code="21211") == 1
+    assert value(after, "aviso_twilio_too_many_requests_total") == 2
+    assert value(after, "aviso_rate_limit_wait_seconds_count") == 8  # every call waited its turn (none here)
