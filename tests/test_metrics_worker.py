@@ -11,8 +11,17 @@ from bot import fanout
 from bot.broadcasts import DONE, BroadcastStore
 from bot.fanout import Policy
 from tests.test_broadcasts import make_broadcast
-from tests.test_fanout import ACCOUNT_SID, AUTH_TOKEN, REPO, SERVICE_SID, _start_worker, family
-from tests.test_fanout import fake, public_port, settings  # noqa: F401  (fixtures: sending through the fake)
+from tests.test_fanout import (  # noqa: F401  (fixtures: sending through the fake)
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    REPO,
+    SERVICE_SID,
+    _start_worker,
+    fake,
+    family,
+    public_port,
+    settings,
+)
 from tests.test_metrics import scrape, value
 
 
