@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from .config import Settings, load_settings
@@ -22,9 +20,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["AVISO_SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import api, dashboard, health, metrics_web, services, simulator, voice_webhook, webhook
+    from . import api, dashboard, health, logs, metrics_web, services, simulator, voice_webhook, webhook
+
+    logs.configure(settings.log_format)
+    logs.init_app(app)
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)

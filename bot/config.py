@@ -65,6 +65,7 @@ class Settings:
     # manifest's fallback language (English) until a review is recorded.
     serve_draft_languages: bool = True
     dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
+    log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
     metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
     @property
@@ -355,12 +356,20 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
         dashboard_languages=_dashboard_languages(environ),
         metrics_token=_metrics_token(environ),
+        log_format=_log_format(environ, env),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
         raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
                           "process; the embedded one is for development)")
     return settings
+
+
+def _log_format(environ: Mapping[str, str], env: str) -> str:
+    value = (_text(environ, "AVISO_LOG_FORMAT") or ("console" if env == "development" else "json")).lower()
+    if value not in ("json", "console"):
+        raise ConfigError(f"AVISO_LOG_FORMAT must be json or console, not {value!r}")
+    return value
 
 
 def _metrics_token(environ: Mapping[str, str]) -> str | None:

@@ -14,7 +14,7 @@ from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
-from . import keys, queues, services
+from . import keys, logs, queues, services
 from .batches import BatchRun, Lease
 from .broadcast_index import Query, page_ids
 from .broadcasts import (
@@ -122,6 +122,7 @@ def cancel(connection: redis.Redis, broadcast_id: str) -> Broadcast:
 
 def start_broadcast(broadcast_id: str, policy: dict | None = None) -> str:
     """RQ job: snapshot the audience into batches and queue them; safe to run again."""
+    logs.bind_broadcast(broadcast_id)
     aviso = _aviso()
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     lock = Lease(connection, keys.BROADCAST_LEASE.format(id=broadcast_id, n="start"), 120)
@@ -215,6 +216,7 @@ def _schedule_watch(connection: redis.Redis, broadcast_id: str, run: dict[str, s
 def watch(broadcast_id: str, linger: bool = False) -> str:
     """RQ job: re-queue batches whose worker died and finish the broadcast. Scheduled, it looks again
     later; lingering (queued by the last batches), it keeps looking until their leases tell."""
+    logs.bind_broadcast(broadcast_id)
     aviso = _aviso()
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     run = _run_state(connection, broadcast_id)
@@ -335,6 +337,7 @@ def _finish_if_complete(connection: redis.Redis, store: BroadcastStore, broadcas
 
 def send_batch(broadcast_id: str, batch_no: int) -> str:
     """RQ job: send one batch; recipients already recorded are left alone, so running it twice is safe."""
+    logs.bind_broadcast(broadcast_id, batch=batch_no)
     aviso = _aviso()
     connection, store = aviso.connection, BroadcastStore(aviso.connection)
     run = _run_state(connection, broadcast_id)
