@@ -87,6 +87,20 @@ def configure(fmt: str, stream=None, level: int = logging.INFO) -> None:
     )
 
 
+def handler_from_settings() -> logging.Handler:
+    """The root handler for gunicorn's logging setup (bot/gunicorn_conf.py), so its master's lines are events
+    too; a bad setting still gets its one-line message from gunicorn_conf.on_starting."""
+    from .config import ConfigError, load_settings
+
+    try:
+        fmt = load_settings().log_format
+    except ConfigError:
+        fmt = "json"
+    handler = _AvisoHandler()
+    handler.setFormatter(formatter(fmt))
+    return handler
+
+
 def bind_broadcast(broadcast_id: str, **fields) -> None:
     """Tag every line of this job with its broadcast (a job starts with nothing bound)."""
     structlog.contextvars.clear_contextvars()
