@@ -21,9 +21,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
-    from . import api, dashboard, health, logs, metrics_web, services, simulator, voice_webhook, webhook
+    from . import api, dashboard, errors, health, logs, metrics_web, services, simulator, voice_webhook, webhook
 
     logs.configure(settings.log_format)
+    errors.init(settings)
     logs.init_app(app)
 
     services.init_app(app, settings)

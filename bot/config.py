@@ -66,6 +66,7 @@ class Settings:
     serve_draft_languages: bool = True
     dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
     log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
+    sentry_dsn: str | None = None  # error reports go to this Sentry project (scrubbed: bot/errors.py)
     metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
     @property
@@ -357,6 +358,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         dashboard_languages=_dashboard_languages(environ),
         metrics_token=_metrics_token(environ),
         log_format=_log_format(environ, env),
+        sentry_dsn=_url(environ, "SENTRY_DSN", ("http", "https")),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
