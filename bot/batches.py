@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import redis
 import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
-from . import audience_counts, contacts, keys, metrics, twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
+from . import audience_counts, contacts, keys, metrics, twilio_client, validity  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
 from .broadcasts import SENDING, Broadcast, Delivery, Undeliverable
 from .congestion import CallWindow
 from .identity import WHATSAPP, Address, InvalidToken, log_name
@@ -111,6 +111,7 @@ class BatchRun:
         self.keyring = aviso.keyring
         self.limiter = RateLimiter(aviso.connection, policy.segments_per_second)
         self.callback = f"{aviso.settings.public_base_url}/twilio/status?b={broadcast.id}"
+        self.validity = validity.seconds_for(broadcast.kind, broadcast.urgent, dict(aviso.settings.validity_periods))
         self.stop = asyncio.Event()  # cancelled, lease lost, or a fatal error (set and read in the loop only)
         self.fatal: SendError | None = None
         self.handled = 0
@@ -349,7 +350,7 @@ class BatchRun:
             sent = await self.session.send(
                 address, delivery.body, content_version=self.broadcast.content_version,
                 status_callback=self.callback, content_sid=delivery.content_sid,
-                content_variables=delivery.content_variables)
+                content_variables=delivery.content_variables, validity_period=self.validity)
             answered = True
             return sent
         except RejectedSendError:

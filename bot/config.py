@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
-from . import key_strength
+from . import key_strength, validity
 
 ENVIRONMENTS = ("development", "production")
 DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
@@ -66,6 +66,8 @@ class Settings:
     serve_draft_languages: bool = True
     dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
     log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
+    # Twilio's ValidityPeriod per broadcast kind ("urgent" for urgent ones), in seconds: (kind, seconds) pairs
+    validity_periods: tuple[tuple[str, int], ...] = tuple(validity.parse("").items())
     sentry_dsn: str | None = None  # error reports go to this Sentry project (scrubbed: bot/errors.py)
     metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
@@ -359,12 +361,20 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         metrics_token=_metrics_token(environ),
         log_format=_log_format(environ, env),
         sentry_dsn=_url(environ, "SENTRY_DSN", ("http", "https")),
+        validity_periods=_validity_periods(environ),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
         raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
                           "process; the embedded one is for development)")
     return settings
+
+
+def _validity_periods(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(validity.parse(_text(environ, "AVISO_VALIDITY_PERIODS") or "").items())
+    except validity.InvalidValidity as exc:
+        raise ConfigError(f"AVISO_VALIDITY_PERIODS: {exc}") from None
 
 
 def _log_format(environ: Mapping[str, str], env: str) -> str:
