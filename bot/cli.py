@@ -285,12 +285,13 @@ def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
     from rq import Worker
 
-    from . import fanout, queues
+    from . import fanout, metrics, queues
     from .reminders import recover
     from .workshop_changes import sync
 
     app, aviso = _services(_settings())
     _check_naming_key(aviso)
+    metrics.share_files_among_horses()
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them

@@ -7,7 +7,31 @@ files there, which /metrics adds up."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+
+from prometheus_client import Counter, Histogram, values
+
+_worker_pid: int | None = None
+
+
+def _process_identifier() -> int | str:
+    """Whose files this process writes: its own, except in an RQ work horse, which writes its worker's horse
+    files. A worker runs one horse at a time, so they never write them at once (prometheus_client's rule), and
+    the folder keeps two sets of files per worker instead of one per job run (scripts/bench_metrics.py)."""
+    pid = os.getpid()
+    return f"horses-of-{_worker_pid}" if _worker_pid is not None and pid != _worker_pid else pid
+
+
+if getattr(values.ValueClass, "_multiprocess", False):  # PROMETHEUS_MULTIPROC_DIR was set at import
+    values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
+
+
+def share_files_among_horses() -> None:
+    """Called by `aviso worker` before it forks: its work horses (its only children that record metrics; RQ's
+    scheduler process records none) write one shared set of files."""
+    global _worker_pid
+    _worker_pid = os.getpid()
+
 
 WEBHOOK_SECONDS = Histogram(
     "aviso_webhook_duration_seconds", "Time to answer a Twilio webhook, by route.", ["endpoint"],
