@@ -29,7 +29,7 @@ from tests.test_metrics import scrape, value
 def run_broadcast_in_a_worker(aviso, fake, tmp_path, redis_url, **env_extra: str):  # noqa: F811
     """Send an urgent broadcast through a real `aviso worker` process; return the broadcast's id."""
     env = {**os.environ, "REDIS_URL": redis_url, "AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path),
-           "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_keys[0],
+           "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_key,
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "TWILIO_API_BASE_URL": fake.url,
            "PUBLIC_BASE_URL": aviso.settings.public_base_url, **env_extra,
