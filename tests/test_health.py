@@ -115,16 +115,27 @@ def test_healthz_follows_a_real_worker_starting_and_stopping(client, aviso, work
                                    env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert _status_within(client, 200, 30), (tmp_path / "worker.log").read_text()[-2000:]
+        # RQ registers a worker before it installs its signal handlers: a SIGTERM in between kills it without
+        # leaving the registry (like SIGKILL: listed until its key expires). It goes idle once they are in.
+        deadline = time.monotonic() + 30
+        while not any(w.get_state() == "idle" for w in Worker.all(connection=aviso.connection)):
+            assert time.monotonic() < deadline, "the worker never went idle"
+            time.sleep(0.05)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # a clean stop: RQ takes it off the registry, frees the locks
         process.wait(20)
-    assert _status_within(client, 503, 10)
-    assert client.get("/healthz").get_json()["workers"] == {"urgent": 0, "default": 0, "low": 0}
+    gone = {"urgent": 0, "default": 0, "low": 0}
+    assert _answer_within(client, lambda r: r.status_code == 503 and r.get_json()["workers"] == gone, 10), \
+        (client.get("/healthz").get_json(), (tmp_path / "worker.log").read_text()[-2000:])
 
 
 def _status_within(client, status: int, seconds: float) -> bool:
+    return _answer_within(client, lambda response: response.status_code == status, seconds)
+
+
+def _answer_within(client, expected, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while client.get("/healthz").status_code != status:
+    while not expected(client.get("/healthz")):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
