@@ -32,6 +32,7 @@ def worker_alive(aviso):
     scheduler.acquire_locks()
     yield worker, scheduler
     scheduler.release_locks()
+    scheduler.connection.connection_pool.disconnect()  # RQScheduler opens a pool of its own
     worker.register_death()
 
 
