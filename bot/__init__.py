@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from bot.config import Settings, load_settings
@@ -22,18 +20,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["AVISO_SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     # Imported here, not at the top: importing any bot module (bot.config, the fake Twilio) loads this package,
     # and should not load the whole web app with it.
     from bot import services
+    from bot.observability import errors, logs
     from bot.web import api, health, simulator, voice_webhook, webhook
+    from bot.web import metrics as metrics_web
     from bot.web.dashboard import views as dashboard
+
+    logs.configure(settings.log_format)
+    errors.init(settings)
+    logs.init_app(app)
 
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_web.bp)  # /metrics, and the webhook's timing
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
     if settings.development_tools:

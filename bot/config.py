@@ -13,10 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
-from bot import key_strength
+from bot import dashboard_languages, key_strength, validity
 
 ENVIRONMENTS = ("development", "production")
 DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
@@ -26,7 +25,6 @@ DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
 # "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
 REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
 # The dashboard's gettext catalogs: English is the source language, every other one is a compiled catalog here.
-DASHBOARD_TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
 class ConfigError(Exception):
@@ -65,6 +63,11 @@ class Settings:
     # manifest's fallback language (English) until a review is recorded.
     serve_draft_languages: bool = True
     dashboard_languages: tuple[str, ...] = ("en", "es")  # offered to staff; the first when the browser asks for none
+    log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
+    # Twilio's ValidityPeriod per broadcast kind ("urgent" for urgent ones), in seconds: (kind, seconds) pairs
+    validity_periods: tuple[tuple[str, int], ...] = tuple(validity.parse("").items())
+    sentry_dsn: str | None = None  # error reports go to this Sentry project (scrubbed: bot/errors.py)
+    metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
     @property
     def is_development(self) -> bool:
@@ -259,29 +262,11 @@ def _twilio_sender(environ: Mapping[str, str], name: str, prefix: str = "") -> s
     return value
 
 
-def missing_catalog(languages: tuple[str, ...]) -> str | None:
-    """One line naming the first offered dashboard language without a compiled catalog, or None."""
-    for code in languages:
-        compiled = DASHBOARD_TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo"
-        if code != "en" and not compiled.is_file():
-            source = "its .po is there" if compiled.with_suffix(".po").is_file() else "there is no messages.po for it"
-            return (f"AVISO_DASHBOARD_LANGUAGES offers {code!r} but its catalog is not compiled ({source}): "
-                    "run scripts/bootstrap, or pybabel compile -d bot/translations")
-    return None
-
-
 def _dashboard_languages(environ: Mapping[str, str]) -> tuple[str, ...]:
-    value = _text(environ, "AVISO_DASHBOARD_LANGUAGES")
-    codes = tuple(dict.fromkeys(c.strip() for c in value.split(",") if c.strip())) if value else ("en", "es")
     try:
-        for code in codes or ("",):
-            Locale.parse(code)  # a language Babel (CLDR) knows, so plurals and its own name work
-    except (ValueError, UnknownLocaleError):
-        raise ConfigError(f"AVISO_DASHBOARD_LANGUAGES must be language codes like en,es,ko, not {value!r}") from None
-    problem = missing_catalog(codes)
-    if problem:
-        raise ConfigError(problem)
-    return codes
+        return dashboard_languages.parse(_text(environ, "AVISO_DASHBOARD_LANGUAGES"))
+    except dashboard_languages.InvalidLanguages as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_settings(
@@ -353,12 +338,37 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
         serve_draft_languages=_bool(environ, "AVISO_SERVE_DRAFT_LANGUAGES", env != "production"),
         dashboard_languages=_dashboard_languages(environ),
+        metrics_token=_metrics_token(environ),
+        log_format=_log_format(environ, env),
+        sentry_dsn=_url(environ, "SENTRY_DSN", ("http", "https")),
+        validity_periods=_validity_periods(environ),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
         raise ConfigError("REDIS_URL is required in production (one Redis shared by every web and worker "
                           "process; the embedded one is for development)")
     return settings
+
+
+def _validity_periods(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(validity.parse(_text(environ, "AVISO_VALIDITY_PERIODS") or "").items())
+    except validity.InvalidValidity as exc:
+        raise ConfigError(f"AVISO_VALIDITY_PERIODS: {exc}") from None
+
+
+def _log_format(environ: Mapping[str, str], env: str) -> str:
+    value = (_text(environ, "AVISO_LOG_FORMAT") or ("console" if env == "development" else "json")).lower()
+    if value not in ("json", "console"):
+        raise ConfigError(f"AVISO_LOG_FORMAT must be json or console, not {value!r}")
+    return value
+
+
+def _metrics_token(environ: Mapping[str, str]) -> str | None:
+    token = _text(environ, "AVISO_METRICS_TOKEN")
+    if token is not None and len(token) < 32:
+        raise ConfigError("AVISO_METRICS_TOKEN must be at least 32 random characters")
+    return token
 
 
 def _check_twilio(settings: Settings) -> None:

@@ -13,6 +13,16 @@ threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = 5
 control_socket_disable = True  # several Aviso servers may share a machine (benchmarks, tests)
 accesslog = None  # request lines would carry nothing useful; Aviso logs each answer itself
+# gunicorn's own lines (starting, booting and killing workers) go to the root logger, whose one handler
+# prints them as Aviso's events (JSON in production); each web process's app then replaces that handler.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": ["aviso"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+                "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True}},
+    "handlers": {"aviso": {"()": "bot.observability.logs.handler_from_settings"}},
+}
 
 
 def on_starting(server):
@@ -44,3 +54,11 @@ def _check_naming_key(settings):
         sys.exit(2)
     except redis.RedisError:  # Redis down at startup: the webhook answers from memory; the worker checks later
         pass
+
+
+def child_exit(server, worker):
+    """Under PROMETHEUS_MULTIPROC_DIR, a web process that exits leaves its counters but not its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

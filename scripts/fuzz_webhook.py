@@ -182,7 +182,8 @@ def start_aviso(workdir: Path, auth_token: str, account_sid: str) -> tuple[subpr
     env.update(AVISO_ENV="production", AVISO_SECRET_KEY=secrets.token_urlsafe(32), PUBLIC_BASE_URL=PUBLIC_BASE_URL,
                TWILIO_ACCOUNT_SID=account_sid, TWILIO_AUTH_TOKEN=auth_token,
                TWILIO_MESSAGING_SERVICE_SID="MG" + secrets.token_hex(16), REDIS_URL=redis_url,
-               AVISO_DATA_DIR=str(workdir / "data"), AVISO_CONTENT_DIR=str(ROOT / "content"), WEB_CONCURRENCY="2")
+               AVISO_DATA_DIR=str(workdir / "data"), AVISO_CONTENT_DIR=str(ROOT / "content"), WEB_CONCURRENCY="2",
+               AVISO_LOG_FORMAT="console")  # tracebacks on lines of their own, for EXCEPTION_LINE
     Aviso(load_settings(env, dotenv_path=None)).ensure_content()
     port = free_port()
     log_path = workdir / "aviso.log"

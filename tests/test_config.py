@@ -56,6 +56,8 @@ def test_complete_production_settings_load():
         ({"AVISO_DASHBOARD_LANGUAGES": "en,xx"}, "AVISO_DASHBOARD_LANGUAGES"),
         ({"AVISO_DASHBOARD_LANGUAGES": " , "}, "AVISO_DASHBOARD_LANGUAGES"),
         ({"AVISO_DASHBOARD_LANGUAGES": "en,es,ko"}, "AVISO_DASHBOARD_LANGUAGES"),  # no Korean catalog
+        ({"AVISO_METRICS_TOKEN": "too-short"}, "AVISO_METRICS_TOKEN"),
+        ({"AVISO_LOG_FORMAT": "xml"}, "AVISO_LOG_FORMAT"),
     ],
 )
 def test_bad_setting_fails_with_one_line_naming_it(change, named):

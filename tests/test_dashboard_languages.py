@@ -17,7 +17,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot import config, create_app
+from bot import create_app, dashboard_languages
 from bot.config import ConfigError, load_settings
 from bot.content import segments
 from bot.people.identity import parse_address
@@ -119,7 +119,7 @@ def french_catalog(tmp_path, monkeypatch):
     target.mkdir(parents=True)
     with (target / "messages.mo").open("wb") as file:
         write_mo(file, french)
-    monkeypatch.setattr(config, "DASHBOARD_TRANSLATIONS", folder)
+    monkeypatch.setattr(dashboard_languages, "TRANSLATIONS", folder)
     return folder
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 
+import pytest
+
+from bot.observability import logs
 from bot.people import contacts
 
 from .conftest import Phone
@@ -79,12 +84,26 @@ def test_no_plaintext_number_user_id_or_username_anywhere_in_redis(client, aviso
         assert form.encode() not in data, f"{form} found in Redis"
 
 
-def test_no_number_user_id_or_username_in_logs(client, caplog):
-    caplog.set_level("DEBUG")
+@pytest.fixture
+def json_log():
+    """Aviso's log as production writes it: one JSON object per line, everything from DEBUG up."""
+    stream = io.StringIO()
+    logs.configure("json", stream, level=10)
+    yield stream
+    logs.configure("console")
+
+
+def test_no_number_user_id_username_or_body_in_the_json_log_lines(client, json_log):
     converse(client)
-    assert "inbound contact=" in caplog.text
-    for form in leaks():
-        assert form not in caplog.text, f"{form} found in the logs"
+    Phone(client, NUMBERS[1]).text("me llamo Xochiquetzal, soy indocumentada, vivo en 123 Calle Falsa")
+    text = json_log.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON event
+    inbound = [line for line in lines if line["event"] == "inbound"]
+    assert len(inbound) > 100 and all(line["level"] == "info" and line["request_id"] for line in inbound)
+    assert {"contact", "channel", "command", "lang", "content"} <= set(inbound[0])
+    assert len({line["request_id"] for line in inbound}) == len(inbound)  # one per webhook request
+    for form in [*leaks(), "Xochiquetzal", "indocumentada", "Calle Falsa", "ALERTAS Belmont"]:
+        assert form not in text, f"{form} found in the logs"
 
 
 def test_contacts_are_keyed_by_a_keyed_hash_and_the_number_is_recoverable_only_with_the_key(client, aviso):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import redis
 import twilio.rest.api.v2010.account.message  # noqa: F401  loaded once per worker, not per forked work horse
 
+from bot import validity
 from bot.broadcasts.errors import Undeliverable
 from bot.broadcasts.outcomes import (
     CONTACT_GONE,
@@ -29,10 +30,8 @@ from bot.broadcasts.outcomes import (
 )
 from bot.broadcasts.plan import Delivery
 from bot.broadcasts.store import SENDING, Broadcast
-from bot.people import (
-    audience_counts,  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
-    contacts,
-)
+from bot.observability import metrics
+from bot.people import audience_counts, contacts
 from bot.people.identity import WHATSAPP, Address, InvalidToken, log_name
 from bot.store import keys
 from bot.twilio import client as twilio_client  # noqa: F401  (twilio_client: aiohttp too, loaded once per worker)
@@ -98,6 +97,7 @@ class Outcomes:
     def add(self, contact: str, claim: str, outcome: str, sid: str = "") -> None:
         """Record an outcome (written within RECORD_SECONDS, or now when RECORD_CHUNK are waiting)."""
         self.pending.append((contact, claim, outcome, sid))
+        metrics.broadcast_outcome(outcome)
         if len(self.pending) >= RECORD_CHUNK:
             self.flush()
 
@@ -126,6 +126,7 @@ class BatchRun:
         self.keyring = aviso.keyring
         self.limiter = RateLimiter(aviso.connection, policy.segments_per_second)
         self.callback = f"{aviso.settings.public_base_url}/twilio/status?b={broadcast.id}"
+        self.validity = validity.seconds_for(broadcast.kind, broadcast.urgent, dict(aviso.settings.validity_periods))
         self.stop = asyncio.Event()  # cancelled, lease lost, or a fatal error (set and read in the loop only)
         self.fatal: SendError | None = None
         self.handled = 0
@@ -358,13 +359,13 @@ class BatchRun:
         entered = await self.window.enter()
         refused = answered = False
         try:
-            await self.limiter.wait_turn(self.sender.origin(address), delivery.segments)
+            metrics.rate_limit_waited(await self.limiter.wait_turn(self.sender.origin(address), delivery.segments))
             if self.stop.is_set():
                 return None
             sent = await self.session.send(
                 address, delivery.body, content_version=self.broadcast.content_version,
                 status_callback=self.callback, content_sid=delivery.content_sid,
-                content_variables=delivery.content_variables)
+                content_variables=delivery.content_variables, validity_period=self.validity)
             answered = True
             return sent
         except RejectedSendError:
@@ -372,6 +373,8 @@ class BatchRun:
             raise
         except RetryableSendError as exc:
             refused = too_many(exc)
+            if refused:
+                metrics.twilio_too_many()
             raise
         finally:
             if self.window.leave(entered, refused, answered) and self.window.cuts == 1:

@@ -20,6 +20,7 @@ RECONCILED = "reconciled"  # counter: claims left by a dead worker that Twilio h
 FINAL_STATUSES = {"delivered": "delivered", "read": "delivered", "undelivered": "undelivered",
                   "failed": "failed"}
 BROADCAST_ID = re.compile(r"^[0-9a-f]{16}$")
+EXPIRED, EXPIRED_CODE = "expired", 30036  # Twilio's "Validity Period Expired" (bot/validity.py)
 
 # Claim a recipient: skip it on the spot if its contact is gone or opted out, else mark it claimed.
 _CLAIM = """
@@ -146,6 +147,7 @@ class Outcomes:
     delivery_failed: int
     reconciled: int  # recipients found already sent at Twilio after a worker died mid-send
     pending: int  # not yet sent, failed or skipped (still sending, or cancelled before them)
+    expired: int = 0  # accepted, then dropped by Twilio unsent past the broadcast's ValidityPeriod (30036)
 
 
 @dataclass(frozen=True)
@@ -259,9 +261,10 @@ class OutcomeStore:
         return sorted(k.decode() for k, v in self.connection.hscan_iter(name, count=1000)
                       if v.startswith(SENT.encode() + b":"))
 
-    def record_status(self, broadcast_id: str, sid: str, status: str) -> bool:
-        """Roll a status callback up into the broadcast's counts, once per message and final status."""
-        final = FINAL_STATUSES.get(status)
+    def record_status(self, broadcast_id: str, sid: str, status: str, error_code: str = "") -> bool:
+        """Roll a status callback up into the broadcast's counts, once per message and final status (a message
+        Twilio dropped past its ValidityPeriod counts as expired, not failed)."""
+        final = EXPIRED if status == "failed" and error_code == str(EXPIRED_CODE) else FINAL_STATUSES.get(status)
         if final is None or not BROADCAST_ID.match(broadcast_id or ""):
             return False
         return bool(self._status(
@@ -282,4 +285,4 @@ class OutcomeStore:
         done = counts.get(SENT, 0) + sum(failed.values()) + sum(skipped.values())
         return Outcomes(audience, counts.get(SENT, 0), failed, skipped, counts.get("cb:delivered", 0),
                         counts.get("cb:undelivered", 0), counts.get("cb:failed", 0),
-                        counts.get(RECONCILED, 0), max(audience - done, 0))
+                        counts.get(RECONCILED, 0), max(audience - done, 0), counts.get("cb:" + EXPIRED, 0))

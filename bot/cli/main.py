@@ -274,6 +274,7 @@ def worker() -> None:
     from rq import Worker
 
     from bot.broadcasts import fanout
+    from bot.observability import metrics
     from bot.services import jobs  # noqa: F401  (each work horse forks with the job functions loaded)
     from bot.store import queues
     from bot.workshops.changes import sync
@@ -281,6 +282,7 @@ def worker() -> None:
 
     app, aviso = _services(_settings())
     _check_naming_key(aviso)
+    metrics.share_files_among_horses()
     with app.app_context():
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them

@@ -247,7 +247,7 @@ def broadcast_status(broadcast_id: str, watch: bool) -> None:
     for reason, count in sorted(outcomes.skipped.items()):
         click.echo(f"  skipped {reason}: {count}")
     click.echo(f"  undelivered {outcomes.undelivered}, delivery failed {outcomes.delivery_failed}, "
-               f"pending {outcomes.pending}")
+               f"expired unsent {outcomes.expired}, pending {outcomes.pending}")
 
 
 @click.group()

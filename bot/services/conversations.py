@@ -18,6 +18,7 @@ from bot.content.model import Content
 from bot.conversation import alerts as alert_flow
 from bot.conversation.engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from bot.conversation.offline import respond_offline
+from bot.observability import metrics
 from bot.people import aliases, audience_counts, contacts
 from bot.people.identity import Address, Keyring, log_name
 from bot.publishing.store import ContentStore
@@ -192,6 +193,7 @@ class Conversations:
             log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
             len(outcome.replies), content.version,
         )
+        metrics.replied(outcome.command, outcome.language)
         return twiml
 
     def answer_offline(self, message: InboundMessage, now: datetime, content: Content) -> str:
@@ -202,6 +204,7 @@ class Conversations:
         log.info("inbound offline contact=%s channel=%s command=%s lang=%s content=%s",
                  log_name(self.keyring.contact_key(message.address)), message.address.channel, answered.command,
                  answered.language or "-", content.version)
+        metrics.replied(answered.command, answered.language, offline=True)
         return render_twiml(answered.replies)
 
     def _previous_answer(self, inbound_key: str, previous: bytes | None) -> str:

@@ -8,22 +8,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.broadcasts import fanout
+from bot.observability import logs
 from bot.services import for_job
 from bot.workshops import changes, reminders
 
 
 def start_broadcast(broadcast_id: str, policy: dict | None = None) -> str:
     """Snapshot a broadcast's audience into batches and queue them; safe to run again."""
+    logs.bind_broadcast(broadcast_id)
     return fanout.start_broadcast(for_job(), broadcast_id, policy)
 
 
 def watch_broadcast(broadcast_id: str, linger: bool = False) -> str:
     """Re-queue batches whose worker died and finish the broadcast."""
+    logs.bind_broadcast(broadcast_id)
     return fanout.watch(for_job(), broadcast_id, linger)
 
 
 def send_batch(broadcast_id: str, batch_no: int) -> str:
     """Send one batch of a broadcast; safe to run again."""
+    logs.bind_broadcast(broadcast_id, batch=batch_no)
     return fanout.send_batch(for_job(), broadcast_id, batch_no)
 
 

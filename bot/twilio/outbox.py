@@ -52,6 +52,7 @@ class OutboxSender:
         status_callback: str | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        validity_period: int | None = None,
     ) -> SentMessage:
         """Append the message to the outbox (the contact named by its key, never its number)."""
         sid = "SM" + uuid.uuid4().hex

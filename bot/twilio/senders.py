@@ -58,6 +58,7 @@ class Sender(Protocol):
         status_callback: str | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        validity_period: int | None = None,
     ) -> SentMessage:
         """Send one message (a WhatsApp template when content_sid is given); raise a SendError."""
 
@@ -89,6 +90,7 @@ class SendSession(Protocol):
         status_callback: str | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        validity_period: int | None = None,
     ) -> SentMessage:
         """Send one message, as Sender.send."""
 
@@ -146,6 +148,7 @@ class TwilioSender:
         status_callback: str | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        validity_period: int | None = None,
     ) -> SentMessage:
         """Create one message at Twilio; raise RetryableSendError, UncertainSendError or RejectedSendError."""
         from requests import RequestException
@@ -153,7 +156,7 @@ class TwilioSender:
         from requests.exceptions import ConnectTimeout
         from twilio.base.exceptions import TwilioRestException
 
-        params = self.create_params(address, body, status_callback, content_sid, content_variables)
+        params = self.create_params(address, body, status_callback, content_sid, content_variables, validity_period)
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
@@ -170,8 +173,8 @@ class TwilioSender:
         return SentMessage(message.sid)
 
     def create_params(self, address: Address, body: str, status_callback: str | None, content_sid: str | None,
-                      content_variables: dict[str, str] | None) -> dict[str, str]:
-        """The arguments of messages.create for one message."""
+                      content_variables: dict[str, str] | None, validity_period: int | None = None) -> dict[str, str]:
+        """The arguments of messages.create for one message (ValidityPeriod: Twilio drops it after that long)."""
         params: dict[str, str] = {"to": address.twilio, **self._from(address)}
         if content_sid:
             params["content_sid"] = content_sid
@@ -181,6 +184,8 @@ class TwilioSender:
             params["body"] = body
         if status_callback:
             params["status_callback"] = status_callback
+        if validity_period:
+            params["validity_period"] = validity_period
         return params
 
     def find_sent(self, address: Address, since: datetime, body: str | None) -> str | None:
@@ -239,12 +244,14 @@ class TwilioSession:
         status_callback: str | None = None,
         content_sid: str | None = None,
         content_variables: dict[str, str] | None = None,
+        validity_period: int | None = None,
     ) -> SentMessage:
         """Create one message at Twilio; raise RetryableSendError, UncertainSendError or RejectedSendError."""
         from aiohttp import ClientError
         from twilio.base.exceptions import TwilioRestException
 
-        params = self.sender.create_params(address, body, status_callback, content_sid, content_variables)
+        params = self.sender.create_params(address, body, status_callback, content_sid, content_variables,
+                                           validity_period)
         try:
             message = await self.client.messages.create_async(**params)
         except TwilioRestException as exc:

@@ -1,5 +1,6 @@
-"""Health: GET /healthz for load balancers (ok or 503) and, for a signed-in admin or this machine, details:
-Redis, content version, queue depths."""
+"""Health: GET /healthz for monitoring (ok, or 503 when Redis is unreachable or no worker or scheduler is
+alive), GET /healthz/web for load balancers (this web process can reach Redis), and for a signed-in admin or
+this machine, details: Redis, content version, queue depths, workers and scheduler."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask import Blueprint, jsonify
 from rq import Queue
 
 from bot import services
-from bot.store import queues
+from bot.store import liveness, queues
 from bot.store.outage import REDIS_ERRORS
 from bot.web.dashboard import auth as dashboard_auth
 
@@ -18,18 +19,31 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    """{"ok": true} or 503 for anyone; Redis, content version and queue depths for an admin or localhost."""
+    """{"ok": true}, or 503 when Redis, every worker or the scheduler is gone; details for an admin or localhost."""
     aviso = services.current()
     try:
         aviso.webhook_connection.ping()  # gives up in half a second: a frozen Redis must not hold this worker
-        detailed = _may_see_details(aviso)
-        if not detailed:
-            return jsonify(ok=True), 200
+        alive = liveness.check(aviso.webhook_connection)
+        status = 200 if alive.ok else 503
+        if not _may_see_details(aviso):
+            return jsonify(ok=alive.ok), status
         version = aviso.content.active_version()
         depths = {name: Queue(name, connection=aviso.connection).count for name in queues.ALL}
     except REDIS_ERRORS:
         return jsonify(ok=False), 503
-    return jsonify(ok=True, redis=True, content_version=version, queues=depths), 200
+    return jsonify(ok=alive.ok, redis=True, content_version=version, queues=depths, workers=alive.workers,
+                   scheduler=alive.scheduler_alive), status
+
+
+@bp.get("/healthz/web")
+def web():
+    """{"ok": true} while this web process reaches Redis: for load balancers, which must not take every web
+    process out of rotation (and stop answering families) because a worker died."""
+    try:
+        services.current().webhook_connection.ping()
+    except REDIS_ERRORS:
+        return jsonify(ok=False), 503
+    return jsonify(ok=True), 200
 
 
 def _may_see_details(aviso) -> bool:

@@ -102,7 +102,8 @@ def status():
     if broadcast_id:  # idempotent per MessageSid and final status, so Twilio's retries count once
         aviso = services.current()
         try:
-            OutcomeStore(aviso.webhook_connection).record_status(broadcast_id, sid, message_status)
+            OutcomeStore(aviso.webhook_connection).record_status(broadcast_id, sid, message_status,
+                                                                 request.form.get("ErrorCode", ""))
         except REDIS_ERRORS as error:  # a receipt cannot be answered from memory: say so, briefly
             aviso.outage.failed(error)
             return Response("redis unavailable\n", 503, mimetype="text/plain")

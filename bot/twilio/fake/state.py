@@ -36,7 +36,7 @@ DEFAULTS = {
     # unprocessed, as Twilio limits an account's concurrent API requests (None: no limit).
     "max_concurrent_requests": None,
     "status_callbacks": False,  # POST signed status callbacks to each message's StatusCallback
-    "sent_delay_ms": 20.0,  # accept -> "sent" (or "failed")
+    "sent_delay_ms": 20.0,  # accept -> "sent" (or "failed"): time in Twilio's queue (past ValidityPeriod: 30036)
     "delivered_delay_ms": 30.0,  # "sent" -> "delivered" (or "undelivered")
     "account_sid": DEFAULT_ACCOUNT_SID,
     "auth_token": DEFAULT_AUTH_TOKEN,
@@ -55,6 +55,7 @@ ERRORS = {
     21603: (400, "A 'From' phone number is required."),
     21604: (400, "A 'To' phone number is required."),
     21610: (400, "Attempt to send to unsubscribed recipient"),
+    21624: (400, "Validity period can only be set to integers between 1 and 36,000 seconds."),
     63016: (400, "Failed to send freeform message because you are outside the allowed window. "
                  "If you are using WhatsApp, please use a Message Template."),
 }
@@ -268,9 +269,11 @@ class FakeState:
         to, from_, service = form.get("To", ""), form.get("From", ""), form.get("MessagingServiceSid", "")
         body, content = form.get("Body", ""), form.get("ContentSid", "")
         segments = num_segments(body) if body else 1
+        validity = form.get("ValidityPeriod", "")
         code = (21604 if not to else 21603 if not (from_ or service)
                 else 21602 if not (body or content or form.get("MediaUrl"))
-                else 21211 if not RECIPIENT.fullmatch(to) else None)
+                else 21211 if not RECIPIENT.fullmatch(to)
+                else 21624 if validity and not (validity.isdigit() and 1 <= int(validity) <= 36_000) else None)
         with self.lock:
             if code is None:
                 code = lookup(self.config["recipient_errors"], to)
@@ -297,6 +300,9 @@ class FakeState:
                       "key": body or (f"{content} {variables}" if variables else content),
                       "callback": form.get("StatusCallback"),
                       "fate": lookup(self.config["delivery_failures"], to)}
+            # Queued past its ValidityPeriod (sent_delay_ms is the time in Twilio's queue): dropped, never sent.
+            if validity and self.config["sent_delay_ms"] / 1000.0 > int(validity):
+                stored["fate"] = ["failed", 30036]
             self.messages.append(stored)
         return 201, dict(message), segments, stored
 

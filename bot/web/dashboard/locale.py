@@ -9,7 +9,7 @@ from babel import Locale, support
 from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale
 
-from bot import config
+from bot import dashboard_languages
 from bot.config import ConfigError, Settings
 
 SESSION_KEY = "lang"
@@ -17,10 +17,10 @@ SESSION_KEY = "lang"
 
 def init_app(app, settings: Settings) -> None:
     """Serve the dashboard in the offered languages; an offered language without a compiled catalog stops startup."""
-    problem = config.missing_catalog(settings.dashboard_languages)
+    problem = dashboard_languages.missing_catalog(settings.dashboard_languages)
     if problem:
         raise ConfigError(problem)
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(config.DASHBOARD_TRANSLATIONS)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(dashboard_languages.TRANSLATIONS)
     app.config["BABEL_DEFAULT_LOCALE"] = settings.dashboard_languages[0]
     Babel(app, locale_selector=select_language)
 
@@ -79,7 +79,7 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for "find this messa
 
 @cache
 def _catalog(code: str) -> support.Translations:
-    return support.Translations.load(str(config.DASHBOARD_TRANSLATIONS), [code], "messages")
+    return support.Translations.load(str(dashboard_languages.TRANSLATIONS), [code], "messages")
 
 
 def translate(language: str, message: str, /, **values) -> str:

@@ -1,0 +1,128 @@
+"""Logs: every record (Aviso's, RQ's, gunicorn's) as one JSON line through structlog in production, or as
+readable colourless lines in development; each carries the request or broadcast it belongs to.
+
+Aviso's modules keep logging with the standard library: a message shaped like Aviso's `inbound contact=ab12cd34
+command=rights lang=es` becomes the event name ("inbound") with its fields, so nothing else has to change.
+What is logged never includes a number or a message body (tests/test_privacy.py reads these lines)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import sys
+
+import structlog
+from flask import Flask, g, request
+
+FORMATS = ("json", "console")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_FIELDS = re.compile(r"^(?P<event>[A-Za-z][\w ]*?)((?: [a-z_]+=\S*)+)$")
+_FIELD = re.compile(r" ([a-z_]+)=(\S*)")
+
+
+class _AvisoHandler(logging.StreamHandler):
+    """The root handler configure() installs (found again and replaced when an app is built twice); without
+    a stream of its own it writes to whatever sys.stderr is at the time (as logging's last resort does)."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self._own_stream = stream
+
+    @property
+    def stream(self):
+        return self._own_stream or sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        self._own_stream = value
+
+
+def _fields_from_message(logger, method, event_dict):
+    """`inbound contact=ab12 lang=es` -> event "inbound", contact "ab12", lang "es" (other messages as they are)."""
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        match = _FIELDS.match(event)
+        if match:
+            fields = dict(_FIELD.findall(match.group(2)))
+            event_dict.update({name: value for name, value in fields.items() if name not in event_dict})
+            event_dict["event"] = match.group("event")
+    return event_dict
+
+
+def _shared_processors() -> list:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _fields_from_message,
+    ]
+
+
+def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
+    """The formatter for one line per record: JSON, or key=value for a person to read."""
+    renderer = (structlog.processors.JSONRenderer() if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer])
+
+
+def configure(fmt: str, stream=None, level: int = logging.INFO) -> None:
+    """Send every log record to stream (stderr) in the given format, once per process (the last call wins)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _AvisoHandler)]:
+        root.removeHandler(handler)
+    handler = _AvisoHandler(stream)
+    handler.setFormatter(formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(
+        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def handler_from_settings() -> logging.Handler:
+    """The root handler for gunicorn's logging setup (bot/gunicorn_conf.py), so its master's lines are events
+    too; a bad setting still gets its one-line message from gunicorn_conf.on_starting."""
+    from bot.config import ConfigError, load_settings
+
+    try:
+        fmt = load_settings().log_format
+    except ConfigError:
+        fmt = "json"
+    handler = _AvisoHandler()
+    handler.setFormatter(formatter(fmt))
+    return handler
+
+
+def bind_broadcast(broadcast_id: str, **fields) -> None:
+    """Tag every line of this job with its broadcast (a job starts with nothing bound)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(broadcast_id=broadcast_id, **fields)
+
+
+def init_app(app: Flask) -> None:
+    """Give each request an id (the load balancer's X-Request-Id when it is a plain token) for its lines."""
+
+    @app.before_request
+    def _bind_request():
+        offered = request.headers.get("X-Request-Id", "")
+        g.request_id = offered if _REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind(_error):
+        structlog.contextvars.clear_contextvars()

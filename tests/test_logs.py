@@ -1,0 +1,72 @@
+"""Production logs under gunicorn: every line on stderr, gunicorn's own included, is one JSON event."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from bot.config import load_settings
+from bot.services import Aviso
+from bot.store import embedded_redis
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CONTENT_DIR, PARENT, ROOT, inbound, sign
+
+PUBLIC_BASE_URL = "https://aviso.example.org"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gunicorn_in_production_writes_one_json_event_per_line_with_request_ids(tmp_path):
+    redis_url = embedded_redis.ensure_running(tmp_path / "redis")
+    try:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AVISO_ENV": "production",
+               "AVISO_SECRET_KEY": secrets.token_urlsafe(32), "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+               "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+               "TWILIO_MESSAGING_SERVICE_SID": "MG" + "a" * 32, "REDIS_URL": redis_url,
+               "AVISO_DATA_DIR": str(tmp_path / "data"), "AVISO_CONTENT_DIR": str(CONTENT_DIR), "WEB_CONCURRENCY": "1"}
+        Aviso(load_settings(env, dotenv_path=None)).ensure_content()
+        port = _free_port()
+        log_path = tmp_path / "aviso.log"
+        with log_path.open("wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind",
+                 f"127.0.0.1:{port}", "bot:create_app()"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            params = inbound("DERECHOS")
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/twilio/messages", data=urllib.parse.urlencode(params).encode(),
+                headers={"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/twilio/messages", params),
+                         "X-Request-Id": "lb-4f2a9c"})
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        assert response.headers["X-Request-Id"] == "lb-4f2a9c"
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise
+                    time.sleep(0.1)
+            while '"inbound"' not in log_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+    finally:
+        embedded_redis.stop(tmp_path / "redis")
+    text = log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON event
+    assert any(line.get("logger") == "gunicorn.error" and "Booting worker" in line["event"] for line in lines)
+    (answer,) = [line for line in lines if line["event"] == "inbound"]
+    assert answer["request_id"] == "lb-4f2a9c" and answer["lang"] == "es" and answer["level"] == "info"
+    assert PARENT not in text and PARENT[2:] not in text and "DERECHOS" not in text
