@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import uuid
-import warnings
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -61,18 +59,6 @@ def pytest_configure(config):
         os.environ["TEST_CLOCK_OFFSET_SECONDS"] = str(moved.total_seconds())
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "clock"),
                                                                  os.environ.get("PYTHONPATH")]))
-
-
-@pytest.fixture(autouse=True)
-def _collect_each_tests_garbage():
-    """Collect the test's garbage when it ends, with unclosed-socket warnings ignored: the apps a test built
-    hold Redis pools (the webhook's has a short timeout of its own) that Python closes when it collects
-    them, and a collection that happened to run inside a later test turned that warning into a failure of
-    a test that had nothing to do with it."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 @contextmanager

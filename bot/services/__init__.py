@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from datetime import date, datetime
 from functools import cached_property
 
@@ -61,15 +62,21 @@ class Aviso:
     @cached_property
     def connection(self) -> redis.Redis:
         """The shared Redis connection pool."""
-        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+        return self._closed_with_me(redis.Redis.from_url(self.redis_url, health_check_interval=30))
 
     @cached_property
     def webhook_connection(self) -> redis.Redis:
         """The families' Redis connections: they give up within a fraction of a second and never retry,
         so a dead or frozen Redis leaves time to answer from memory."""
-        return redis.Redis.from_url(
+        return self._closed_with_me(redis.Redis.from_url(
             self.redis_url, health_check_interval=30, socket_connect_timeout=outage.CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=outage.READ_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
+            socket_timeout=outage.READ_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0)))
+
+    def _closed_with_me(self, client: redis.Redis) -> redis.Redis:
+        """Close the client's sockets when these services are discarded (an app built and dropped, as the
+        tests do by the hundred), instead of leaving them to the garbage collector's warnings."""
+        weakref.finalize(self, client.connection_pool.disconnect)
+        return client
 
     @cached_property
     def outage(self) -> outage.Outage:
