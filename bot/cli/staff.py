@@ -263,6 +263,7 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
     """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook, fallback and status callback."""
     from twilio.base.exceptions import TwilioRestException
 
+    from bot.twilio import webhooks
     from bot.twilio.client import make_client
 
     aviso = _aviso()
@@ -271,48 +272,33 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
         raise click.ClickException("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN first (.env)")
     client = make_client(settings.twilio_account_sid, settings.twilio_auth_token,
                          api_base_url=settings.twilio_api_base_url)
-    inbound = settings.public_base_url + "/twilio/messages"
-    status = settings.public_base_url + "/twilio/status"
-    fallback = fallback_url or settings.public_base_url + "/twilio/fallback"
-    if not fallback.startswith("https://") and not settings.is_development:
-        raise click.ClickException(f"--fallback-url must be an https URL, not {fallback!r}")
-    # Calls go to the number, not the service: its voice URL is the voice line, and its voice fallback the
-    # same line on the fallback's deployment (or here again: another web process may answer where one failed).
-    voice = settings.public_base_url + "/twilio/voice"
-    voice_fallback = (fallback_url.split("/twilio/")[0] if fallback_url else settings.public_base_url) + "/twilio/voice"
-    voice_fields = {"voice_url": voice, "voice_method": "POST", "voice_fallback_url": voice_fallback,
-                    "voice_fallback_method": "POST"}
+    urls = webhooks.WebhookUrls.for_origin(settings.public_base_url, fallback_url)
+    if not urls.fallback.startswith("https://") and not settings.is_development:
+        raise click.ClickException(f"--fallback-url must be an https URL, not {urls.fallback!r}")
+    voice, status = urls.voice, urls.status
     try:
         if settings.twilio_messaging_service_sid and not number:
-            client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
-                inbound_request_url=inbound, inbound_method="POST", status_callback=status,
-                fallback_url=fallback, fallback_method="POST", use_inbound_webhook_on_number=False,
-            )
+            webhooks.point_service(client, settings.twilio_messaging_service_sid, urls)
             target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
-            calls = _number(client, settings.twilio_sms_from) if settings.twilio_sms_from else None
+            # Calls go to the number, not the service.
+            calls = webhooks.find_number(client, settings.twilio_sms_from) if settings.twilio_sms_from else None
             if calls is not None:
-                calls.update(**voice_fields)
+                webhooks.point_calls(calls, urls)
             else:
                 voice = "not set (give --number or TWILIO_SMS_FROM for the number families call)"
         else:
             wanted = number or settings.twilio_sms_from
             if not wanted:
                 raise click.ClickException("give --number or set TWILIO_SMS_FROM")
-            found = _number(client, wanted)
+            found = webhooks.find_number(client, wanted)
             if found is None:
                 raise click.ClickException(f"{wanted} is not a number of this Twilio account")
-            found.update(sms_url=inbound, sms_method="POST", status_callback=status,
-                         sms_fallback_url=fallback, sms_fallback_method="POST", **voice_fields)
+            webhooks.point_number(found, urls)
             target = f"number {wanted}"
             audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
+            status += " (sent with each message: a number has no messaging status callback)"
     except TwilioRestException as exc:
         raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
-    aviso.audit.record("operator", "twilio setup", audit_target, inbound)
-    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}, "
+    aviso.audit.record("operator", "twilio setup", audit_target, urls.inbound)
+    click.echo(f"{target}: inbound -> {urls.inbound}, fallback -> {urls.fallback}, status callbacks -> {status}, "
                f"calls -> {voice}")
-
-
-def _number(client, number: str):
-    """The account's IncomingPhoneNumber for a number, or None."""
-    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
-    return found[0] if found else None
