@@ -28,7 +28,7 @@ RUN python -m venv "$VENV" \
  && "$VENV/bin/python" -m pip install --quiet --require-hashes -r requirements/production.txt
 
 COPY . .
-RUN "$VENV/bin/python" -m pip install --quiet --no-deps -e . \
+RUN "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . \
  && "$VENV/bin/pybabel" -q compile -d bot/translations
 
 USER aviso

