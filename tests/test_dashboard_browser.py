@@ -209,6 +209,9 @@ def test_sign_in_compose_approve_and_watch_it_go_out(server, worker, fake, belmo
             shot(sender, "9-desktop")
         finally:
             browser.close()
+    # Staff were told by SMS: the approver that it waited for her, the sender that it was approved.
+    assert any("waits for your approval" in m["body"] for m in fake.messages() if m["to"] == APPROVER)
+    assert any("Principal Kim approved your broadcast" in m["body"] for m in fake.messages() if m["to"] == SENDER)
     sent_to = [m["to"] for m in fake.messages() if m["to"] not in (SENDER, APPROVER)]
     assert sorted(n for n in sent_to if n in belmont) == sorted(belmont)
     assert len(sent_to) == len(set(sent_to)) == 23  # 22 by SMS and the WhatsApp family inside its window
