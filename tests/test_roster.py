@@ -244,3 +244,17 @@ def test_message_the_registrants_is_offered_only_where_it_may_be_sent(make_clien
     admin = sign_in(make_client(), aviso, ADMIN)
     assert admin.get("/dashboard/broadcasts/new?workshop=kyr-online").status_code == 200
     assert "Only an admin can message" not in admin.get("/dashboard/workshops").text
+
+
+def test_the_roster_is_searched_by_name_school_and_role_a_page_at_a_time(client, aviso, staff, known):
+    for n in range(60):
+        aviso.roster.add(f"+1310555{3000 + n}", f"Teacher {n:02d}", "sender", ["VENICE"], known)
+    sign_in(client, aviso, ADMIN)
+    first = client.get("/dashboard/staff").text
+    assert "64 people" in first and 'rel="next"' in first and first.count('href="/dashboard/staff/') == 50
+    second = client.get("/dashboard/staff?page=1").text
+    assert second.count('href="/dashboard/staff/') == 14 and 'rel="prev"' in second
+    belmont = client.get("/dashboard/staff?school=BELMONT&role=approver").text
+    assert "Principal Kim" in belmont and "Ms. Rivera" not in belmont and "1 person" in belmont
+    named = client.get("/dashboard/staff?q=teacher%2007").text
+    assert "Teacher 07" in named and "Teacher 08" not in named

@@ -17,6 +17,7 @@ from bot.web.dashboard.auth import actor, bp, error_page, roles
 from bot.web.dashboard.pages import content, page
 
 MAX_UPLOAD = 1_000_000  # bytes of CSV: thousands of staff
+PAGE = 50  # staff listed a page at a time
 
 
 def _codes(raw: str) -> list[str]:
@@ -37,10 +38,26 @@ def _refusal(exc: Exception) -> str:
             "missing": gettext("That person is no longer on the roster.")}.get(code, str(exc))
 
 
+def _search(members: list, args) -> tuple[list, dict[str, str]]:
+    """The members a search asks for: a name (any part), a school code, a role."""
+    wanted = {k: args.get(k, "").strip() for k in ("q", "school", "role") if args.get(k, "").strip()}
+    name, school, role = wanted.get("q", "").casefold(), wanted.get("school", "").upper(), wanted.get("role")
+    found = [m for m in members if (not name or name in m.name.casefold())
+             and (not school or school in m.schools or (m.role == "admin" and not m.schools))
+             and (not role or m.role == role)]
+    return found, wanted
+
+
 def _roster_page(form=None, error=None, problems=None, status=200):
     known = content().schools.by_code
-    return page("staff.html", status, members=g.aviso.roster.all(), form=form or {}, error=error,
-                problems=problems or [], roles=ROLES, schools=sorted(known))
+    found, filters = _search(g.aviso.roster.all(), request.args)
+    number = request.args.get("page", "0")
+    number = int(number) if number.isdigit() else 0
+    shown = found[number * PAGE:(number + 1) * PAGE]
+    return page("staff.html", status, members=shown, total=len(found), filters=filters,
+                newer=number - 1 if number > 0 else None,
+                older=number + 1 if (number + 1) * PAGE < len(found) else None,
+                form=form or {}, error=error, problems=problems or [], roles=ROLES, schools=sorted(known))
 
 
 def _audit(action: str, subject: str, detail: str = "") -> None:
@@ -50,7 +67,7 @@ def _audit(action: str, subject: str, detail: str = "") -> None:
 @bp.get("/staff")
 @roles("admin")
 def staff_list():
-    """Everyone on the roster, a form to add one, and a CSV import."""
+    """The roster, searched by name, school and role, a page at a time; a form to add one; a CSV import."""
     return _roster_page()
 
 
