@@ -159,6 +159,10 @@ def test_admin_adds_edits_with_the_same_id_and_removes_staff(client, aviso, staf
     assert post(client, f"{page}/remove", {}, page).status_code == 302 and aviso.roster.get(member.id) is None
     actions = [(e.action, e.subject) for e in aviso.audit.recent(10)]
     assert ("staff removed", member.id) in actions and ("staff edited", member.id) in actions
+    sender = staff["sender"].id
+    post(client, f"/dashboard/staff/{sender}/tokens", {"days": "7"}, f"/dashboard/staff/{sender}")
+    audit = client.get("/dashboard/audit").text
+    assert f'href="/dashboard/staff/{sender}">Ms. Rivera</a>' in audit and "valid for 7 days" in audit
 
 
 def test_csv_upload_names_each_wrong_line_and_adds_nobody(client, aviso, staff):

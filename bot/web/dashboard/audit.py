@@ -19,6 +19,8 @@ from bot.web.dashboard.pages import local, page
 
 AUDIT_SHOWN = 200
 AUDIT_PAGES = 50  # pages of the audit log a viewer can go back (a school's own list keeps 10,000 entries)
+STAFF_ACTIONS = ("staff added", "staff edited", "staff removed", "first admin", "token issued", "token revoked",
+                 "sign-in unlocked")
 
 
 def detail(entry: Entry) -> str:
@@ -66,4 +68,8 @@ def audit():
         if allowed:
             shown.append((entry, target, detail(entry)))
     older = number + 1 if len(entries) == AUDIT_SHOWN and number < AUDIT_PAGES else None
-    return page("audit.html", entries=shown, older=older)
+    people = {}  # an admin's entries about a staff member name them and lead to their roster page
+    if g.staff.role == "admin":
+        subjects = {e.subject for e, _, _ in shown if e.action in STAFF_ACTIONS}
+        people = {s: m for s in subjects if (m := g.aviso.roster.get(s)) is not None}
+    return page("audit.html", entries=shown, older=older, people=people)
