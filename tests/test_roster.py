@@ -175,8 +175,11 @@ def test_csv_upload_names_each_wrong_line_and_adds_nobody(client, aviso, staff):
                                  "file": (io.BytesIO(text.encode()), "roster.csv")})
 
     refused = upload(GOOD_CSV + "Dr. Who,+13105550142,wizard,BELMONT\n")
-    assert refused.status_code == 400 and "Line 4:" in refused.text and "role must be one of" in refused.text
+    assert refused.status_code == 400 and "Line 4: Choose a role: sender, approver or admin." in refused.text
     assert aviso.roster.by_phone("+13105550140") is None
+    post(client, "/dashboard/language", {"lang": "es", "next": "/dashboard/staff"})
+    spanish = upload(GOOD_CSV + "Dr. Who,+1310,sender,HOGWARTS\n").text
+    assert "Línea 4: No hay ninguna escuela con el código HOGWARTS. Ese no es un número de celular." in spanish
     assert upload(GOOD_CSV).status_code == 302
     assert aviso.roster.by_phone("+13105550141").schools == ("BELMONT", "VENICE")
 

@@ -25,12 +25,30 @@ class Row:
     schools: tuple[str, ...]
 
 
-class ImportRefused(ValueError):
-    """Nothing was imported; `problems` lists (line, what is wrong) for every line that is wrong."""
+# What can be wrong with a line, in English (the dashboard words each code in the admin's language).
+PROBLEMS = {
+    "header": "the first line must name the columns name, phone, role, schools (missing: {detail})",
+    "too_many": f"at most {MAX_ROWS} staff per file",
+    "name": "name is required",
+    "role": "role must be one of " + ", ".join(ROLES),
+    "schools": "unknown school code(s): {detail}",
+    "no_school": "a sender or approver needs at least one school",
+    "phone": "the phone number is not a valid +E.164 number",
+    "same_as": "the same number as line {detail}",
+    "duplicate": "that number is already on the roster",
+    "empty": "no staff in the file",
+}
 
-    def __init__(self, problems: list[tuple[int, str]]):
-        super().__init__("; ".join(f"line {line}: {problem}" for line, problem in problems))
-        self.problems = problems
+
+class ImportRefused(ValueError):
+    """Nothing was imported; `problems` lists (line, what is wrong) for every line that is wrong, `codes`
+    the same as (line, [(code, detail)]) for words in another language."""
+
+    def __init__(self, codes: list[tuple[int, list[tuple[str, str]]]]):
+        self.codes = codes
+        self.problems = [(line, "; ".join(PROBLEMS.get(code, "{detail}").format(detail=detail)
+                                          for code, detail in found)) for line, found in codes]
+        super().__init__("; ".join(f"line {line}: {problem}" for line, problem in self.problems))
 
 
 def parse(text: str, roster: Roster, known_schools: set[str]) -> list[Row]:
@@ -39,13 +57,12 @@ def parse(text: str, roster: Roster, known_schools: set[str]) -> list[Row]:
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ImportRefused([(1, f"the first line must name the columns {', '.join(COLUMNS)} "
-                                 f"(missing: {', '.join(missing)})")])
+        raise ImportRefused([(1, [("header", ", ".join(missing))])])
     reader.fieldnames = header
     rows, problems, seen = [], [], {}
     for number, record in enumerate(reader, start=2):
         if number - 1 > MAX_ROWS:
-            problems.append((number, f"at most {MAX_ROWS} staff per file"))
+            problems.append((number, [("too_many", "")]))
             break
         values = {c: (record.get(c) or "").strip() for c in COLUMNS}
         if not any(values.values()):
@@ -54,32 +71,32 @@ def parse(text: str, roster: Roster, known_schools: set[str]) -> list[Row]:
                                     if c.strip()))
         row_problems = []
         if not values["name"]:
-            row_problems.append("name is required")
+            row_problems.append(("name", ""))
         if values["role"].lower() not in ROLES:
-            row_problems.append(f"role must be one of {', '.join(ROLES)}")
+            row_problems.append(("role", ""))
         unknown = sorted(set(codes) - known_schools)
         if unknown:
-            row_problems.append(f"unknown school code(s): {', '.join(unknown)}")
+            row_problems.append(("schools", ", ".join(unknown)))
         elif not codes and values["role"].lower() != "admin":
-            row_problems.append("a sender or approver needs at least one school")
+            row_problems.append(("no_school", ""))
         try:
             e164 = parse_address(values["phone"]).e164
         except InvalidAddress:
-            row_problems.append("the phone number is not a valid +E.164 number")
+            row_problems.append(("phone", ""))
         else:
             if e164 in seen:
-                row_problems.append(f"the same number as line {seen[e164]}")
+                row_problems.append(("same_as", str(seen[e164])))
             elif roster.by_phone(e164) is not None:
-                row_problems.append("that number is already on the roster")
+                row_problems.append(("duplicate", ""))
             seen.setdefault(e164, number)
         if row_problems:
-            problems.append((number, "; ".join(row_problems)))
+            problems.append((number, row_problems))
         else:
             rows.append(Row(number, values["name"], e164, values["role"].lower(), codes))
     if problems:
         raise ImportRefused(problems)
     if not rows:
-        raise ImportRefused([(2, "no staff in the file")])
+        raise ImportRefused([(2, [("empty", "")])])
     return rows
 
 
@@ -92,5 +109,7 @@ def import_rows(roster: Roster, rows: list[Row], known_schools: set[str]) -> lis
         except (StaffError, InvalidAddress) as exc:
             for member in added:
                 roster.remove(member.id)
-            raise ImportRefused([(row.line, str(exc))]) from None
+            code = getattr(exc, "code", "")
+            found = (code, exc.detail) if code in PROBLEMS else ("other", str(exc))
+            raise ImportRefused([(row.line, [found])]) from None
     return added

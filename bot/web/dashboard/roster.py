@@ -48,6 +48,24 @@ def _search(members: list, args) -> tuple[list, dict[str, str]]:
     return found, wanted
 
 
+def _problem(code: str, detail: str) -> str:
+    """What is wrong with a line of a CSV import, in the admin's words."""
+    words = {
+        "header": lambda: gettext("The first line must name the columns name, phone, role, schools (missing: "
+                                  "%(columns)s).", columns=detail),
+        "too_many": lambda: gettext("At most %(num)s staff per file.", num=roster_csv.MAX_ROWS),
+        "name": lambda: gettext("Write their name."),
+        "role": lambda: gettext("Choose a role: sender, approver or admin."),
+        "schools": lambda: gettext("There is no school with the code %(codes)s.", codes=detail),
+        "no_school": lambda: gettext("A sender or approver needs at least one school."),
+        "phone": lambda: gettext("That is not a mobile number. Write it with the country code, like +13105550101."),
+        "same_as": lambda: gettext("The same number as line %(line)s.", line=detail),
+        "duplicate": lambda: gettext("That number is already on the roster."),
+        "empty": lambda: gettext("There is nobody in the file."),
+    }
+    return words[code]() if code in words else detail
+
+
 def _roster_page(form=None, error=None, problems=None, status=200):
     known = content().schools.by_code
     found, filters = _search(g.aviso.roster.all(), request.args)
@@ -102,8 +120,9 @@ def staff_import():
     try:
         added = roster_csv.import_rows(g.aviso.roster, roster_csv.parse(text, g.aviso.roster, known), known)
     except roster_csv.ImportRefused as exc:
+        problems = [(line, " ".join(_problem(code, detail) for code, detail in found)) for line, found in exc.codes]
         return _roster_page(error=gettext("Nobody was added. Fix these lines and import the file again."),
-                            problems=exc.problems, status=400)
+                            problems=problems, status=400)
     for member in added:
         _audit("staff added", member.id, f"{member.name}, {member.role}")
     flash(ngettext("%(num)d person added to the roster.", "%(num)d people added to the roster.", len(added)))
