@@ -319,7 +319,8 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
-    from bot.cli.staff import broadcast, staff, twilio
+    from bot.cli.roster import staff
+    from bot.cli.staff import broadcast, twilio
     from bot.cli.workshops import workshops
 
     for group in (staff, broadcast, twilio, workshops):

@@ -1,4 +1,5 @@
-"""`aviso staff`, `aviso broadcast` and `aviso twilio` commands (operators on the server's own shell)."""
+"""`aviso broadcast` and `aviso twilio` commands (operators on the server's own shell; `aviso staff` is in
+bot/cli/roster.py)."""
 
 from __future__ import annotations
 
@@ -23,82 +24,6 @@ def _member(aviso, staff_id: str):
     if member is None:
         raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
     return member
-
-
-@click.group()
-def staff() -> None:
-    """The roster of staff who may send or approve broadcasts."""
-
-
-@staff.command("add")
-@click.option("--phone", required=True, help="Their mobile number, +E.164 (login codes go there).")
-@click.option("--name", required=True, help="Display name, shown to other staff.")
-@click.option("--role", type=click.Choice(["sender", "approver", "admin"]), required=True)
-@click.option("--schools", required=True, help="School codes, comma-separated (admins: any).")
-def staff_add(phone: str, name: str, role: str, schools: str) -> None:
-    """Add a staff member."""
-    from bot.people.identity import InvalidAddress
-    from bot.people.staff import StaffError
-
-    aviso = _aviso()
-    codes = [c.strip().upper() for c in schools.split(",") if c.strip()]
-    known = set(aviso.active_content().schools.by_code)
-    try:
-        member = aviso.roster.add(phone, name, role, codes, known)
-    except (StaffError, InvalidAddress) as exc:
-        raise click.ClickException(str(exc)) from None
-    aviso.audit.record("operator", "staff added", member.id, f"{member.name}, {member.role}")
-    click.echo(f"added {member.id}: {member.name} ({member.role}) for {', '.join(member.schools)}")
-
-
-@staff.command("list")
-def staff_list() -> None:
-    """Everyone on the roster (numbers are not shown)."""
-    for member in _aviso().roster.all():
-        click.echo(f"{member.id}  {member.name:30} {member.role:9} {', '.join(member.schools)}")
-
-
-@staff.command("remove")
-@click.argument("staff_id")
-def staff_remove(staff_id: str) -> None:
-    """Take someone off the roster."""
-    from bot.people.staff import StaffError
-
-    aviso = _aviso()
-    try:
-        member = aviso.roster.remove(staff_id)
-    except StaffError as exc:
-        raise click.ClickException(str(exc)) from None
-    aviso.audit.record("operator", "staff removed", member.id, member.name)
-    click.echo(f"removed {member.id}: {member.name}")
-
-
-@staff.command("unlock")
-@click.argument("staff_id", required=False)
-@click.option("--district", is_flag=True, help="End the district-wide slowing after too many wrong codes.")
-def staff_unlock(staff_id: str | None, district: bool) -> None:
-    """Let a staff member ask for a sign-in code at once (forgets their number's back-off)."""
-    if not staff_id and not district:
-        raise click.UsageError("name a STAFF_ID (aviso staff list), or --district")
-    aviso = _aviso()
-    if staff_id:
-        member = _member(aviso, staff_id)
-        aviso.signin.unlock(aviso.roster.phone_of(member.id))
-        aviso.audit.record("operator", "sign-in unlocked", member.id, member.name)
-        click.echo(f"{member.name} ({member.id}) may ask for a sign-in code now")
-    if district:
-        aviso.signin.unslow()
-        aviso.audit.record("operator", "sign-in slowing ended", "dashboard")
-        click.echo("sign-in is no longer slowed")
-
-
-@staff.command("token")
-@click.argument("staff_id")
-def staff_token(staff_id: str) -> None:
-    """Issue an API token for a staff member or a district system acting as them (shown once)."""
-    aviso = _aviso()
-    _member(aviso, staff_id)
-    click.echo(aviso.roster.issue_token(staff_id))
 
 
 @click.group()
