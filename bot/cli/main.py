@@ -319,10 +319,11 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
+    from bot.cli.operations import COMMANDS
     from bot.cli.staff import broadcast, staff, twilio
     from bot.cli.workshops import workshops
 
-    for group in (staff, broadcast, twilio, workshops):
+    for group in (staff, broadcast, twilio, workshops, *COMMANDS):
         cli.add_command(group)
 
 
