@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -28,4 +30,74 @@ def doctor() -> None:
         sys.exit(1)
 
 
-COMMANDS = (doctor,)
+def _connection(settings):
+    import redis
+
+    from bot.services.doctor import redis_url_of
+
+    if not settings.redis_url and settings.is_development:
+        from bot.store import embedded_redis
+
+        embedded_redis.ensure_running(settings.data_dir)
+    return redis.Redis.from_url(redis_url_of(settings), socket_connect_timeout=5, socket_timeout=60)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def backup(file: str) -> None:
+    """Write an encrypted snapshot of everything Aviso keeps in Redis to FILE (AVISO_SECRET_KEY opens it)."""
+    from bot.store import backup as snapshot
+
+    settings = _settings()
+    target = Path(file)
+    partial = target.with_name(target.name + ".partial")
+    with _connection(settings) as connection:
+        try:
+            total = len(snapshot.key_names(connection))
+        except redis_errors() as exc:
+            raise click.ClickException(f"cannot read Redis: {exc}") from None
+        # Only its owner reads it; written beside FILE and renamed when complete, so FILE is never half a backup.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out, click.progressbar(length=total, label="backing up") as bar:
+            summary = snapshot.write(connection, out, settings.secret_key, progress=bar.update)
+            os.fsync(out.fileno())
+    os.replace(partial, target)
+    click.echo(f"{summary.written} keys written to {target} ({target.stat().st_size:,} bytes, "
+               f"Redis {summary.header.redis_version}, {summary.header.created})")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Restore into a Redis that already holds Aviso's data: the backup's "
+              "keys replace those of the same name, the others stay.")
+def restore(file: str, replace: bool) -> None:
+    """Check FILE whole, then bring its keys back into an empty Redis (stop web and workers first)."""
+    from bot.store import backup as snapshot
+
+    settings = _settings()
+    with open(file, "rb") as source, _connection(settings) as connection:
+        try:
+            total = snapshot.read_header(source).keys
+            source.seek(0)
+            with click.progressbar(length=total, label="checking ") as bar:
+                snapshot.check_restorable(connection, source, settings.secret_key, replace, checking=bar.update)
+            source.seek(0)
+            with click.progressbar(length=total, label="restoring") as bar:
+                summary = snapshot.load(connection, source, settings.secret_key, replace, progress=bar.update)
+        except snapshot.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        except redis_errors() as exc:
+            raise click.ClickException(f"cannot write to Redis: {exc}") from None
+    click.echo(f"{summary.written} keys restored from a backup of {summary.header.created}"
+               + (f"; {summary.expired} had expired since and stay gone" if summary.expired else ""))
+    click.echo("Next: start the workers and web processes, then `aviso doctor`.")
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """What a command reports as Redis being unreachable or refusing."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError)
+
+
+COMMANDS = (doctor, backup, restore)
