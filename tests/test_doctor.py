@@ -145,3 +145,13 @@ def test_doctor_reads_a_numbers_urls_without_a_messaging_service(runner, cli_env
     assert found["twilio webhook"] == found["twilio fallback"] == found["twilio voice"] == "OK"
     missing = live(settings, fake, twilio_messaging_service_sid=None, twilio_sms_from="+12135550999")
     assert statuses(doctor.diagnose(missing, aviso.connection))["twilio"] == "FAIL"
+
+
+def test_doctor_warns_where_a_managed_redis_hides_its_settings(settings, tmp_path):
+    hidden = (*redis_server.BASE_CONFIG, 'rename-command CONFIG ""')
+    with redis_server.RedisServer(tmp_path / "managed", redis_server.session_binary(), hidden) as server:
+        report = doctor.diagnose(settings.with_overrides(redis_url=server.url))
+    found = statuses(report)
+    assert found["redis reachable"] == "OK"
+    assert found["redis persistence"] == found["redis eviction"] == "WARN"
+    assert "provider's settings" in next(c.advice for c in report.checks if c.name == "redis persistence")
