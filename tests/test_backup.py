@@ -172,3 +172,10 @@ def test_the_header_is_readable_without_the_key(aviso, tmp_path):
     length = int.from_bytes(raw[len(backup.MAGIC):len(backup.MAGIC) + 4], "big")
     fields = json.loads(raw[len(backup.MAGIC) + 4:len(backup.MAGIC) + 4 + length])
     assert fields["format"] == 1 and fields["cipher"] == "AES-256-GCM" and fields["keys"] > 0
+
+
+def test_backup_of_an_unreachable_redis_says_so_and_leaves_no_file(runner, cli_env, tmp_path):
+    file = tmp_path / "aviso.backup"
+    result = runner.invoke(cli, ["backup", str(file)], env={**cli_env, "REDIS_URL": f"unix://{tmp_path}/none.sock"})
+    assert result.exit_code == 1 and "cannot read Redis" in result.output
+    assert list(tmp_path.iterdir()) == []

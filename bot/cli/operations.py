@@ -53,14 +53,21 @@ def backup(file: str) -> None:
     partial = target.with_name(target.name + ".partial")
     with _connection(settings) as connection:
         try:
-            total = len(snapshot.key_names(connection))
+            names = snapshot.key_names(connection)
         except redis_errors() as exc:
             raise click.ClickException(f"cannot read Redis: {exc}") from None
         # Only its owner reads it; written beside FILE and renamed when complete, so FILE is never half a backup.
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as out, click.progressbar(length=total, label="backing up") as bar:
-            summary = snapshot.write(connection, out, settings.secret_key, progress=bar.update)
-            os.fsync(out.fileno())
+        try:
+            with os.fdopen(descriptor, "wb") as out, click.progressbar(length=len(names), label="backing up") as bar:
+                summary = snapshot.write(connection, out, settings.secret_key, progress=bar.update, names=names)
+                os.fsync(out.fileno())
+        except redis_errors() as exc:
+            partial.unlink(missing_ok=True)
+            raise click.ClickException(f"no backup written: Redis failed while reading ({exc})") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     os.replace(partial, target)
     click.echo(f"{summary.written} keys written to {target} ({target.stat().st_size:,} bytes, "
                f"Redis {summary.header.redis_version}, {summary.header.created})")

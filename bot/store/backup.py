@@ -143,9 +143,10 @@ def _dumped(connection: redis.Redis, names: list[bytes]) -> Iterator[bytes]:
 
 
 def write(connection: redis.Redis, out: BinaryIO, secret_key: str, progress: Progress | None = None,
-          now: datetime | None = None) -> Summary:
-    """Write a backup of connection's Aviso keys to out (a binary file); progress(n) after each n keys."""
-    names = key_names(connection)
+          now: datetime | None = None, names: list[bytes] | None = None) -> Summary:
+    """Write a backup of connection's Aviso keys (names: key_names, when already read) to out (a binary file);
+    progress(n) after each n keys."""
+    names = key_names(connection) if names is None else names
     header = Header(FORMAT, (now or datetime.now(UTC)).isoformat(timespec="seconds"), redis_version(connection),
                     len(names), os.urandom(16))
     stored = header.to_bytes()
