@@ -1,4 +1,4 @@
-"""Shared fixtures: a real (embedded) Redis, the app, a signed Twilio client, the shipped content."""
+"""Shared fixtures: a real Redis (Debian's or the embedded one), the app, a signed Twilio client, the content."""
 
 from __future__ import annotations
 
