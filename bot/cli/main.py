@@ -319,11 +319,12 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
+    from bot.cli.operations import COMMANDS
     from bot.cli.roster import staff
     from bot.cli.staff import broadcast, twilio
     from bot.cli.workshops import workshops
 
-    for group in (staff, broadcast, twilio, workshops):
+    for group in (staff, broadcast, twilio, workshops, *COMMANDS):
         cli.add_command(group)
 
 
