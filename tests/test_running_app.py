@@ -60,7 +60,8 @@ def running(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base + "/healthz")
+        # Web, worker, scheduler and Redis all up: on a machine busy with other work that took over 30 s once.
+        wait_for(base + "/healthz", seconds=120.0)
         yield base, data_dir, data_dir.parent / "dev.log"
     finally:
         process.send_signal(signal.SIGINT)
