@@ -303,7 +303,7 @@ def test_missing_translation_needs_an_explicit_fallback(client, aviso, staff, fa
     refused = post(client, "/dashboard/broadcasts/new", {**custom, "action": "send"})
     assert refused.status_code == 422 and "No text for 한국어" in refused.text
     assert aviso.broadcasts.list_recent(5) == []
-    create(client, {**custom, "fallback": "en"})
+    create(client, {**custom, "fallback_language": "en"})
     assert aviso.broadcasts.list_recent(5)[0].fallback_language == "en"
 
 

@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.broadcasts.store import KINDS  # one list of kinds: the store validates the same ones
 from bot.content.model import Content
+from bot.whatsapp_templates import CONTENT_SID
+from bot.whatsapp_templates import for_kind as whatsapp_template_sids
+from bot.whatsapp_templates import variables as template_variables
 
 # Kinds that may frighten or reassure thousands of families: a second staff member approves them.
 SENSITIVE_KINDS = ("verified", "correction")
@@ -53,6 +56,10 @@ class BroadcastRequest:
     urgent: bool = False
     send_at: datetime | None = None
     workshop: str | None = None  # send to this workshop's registrants (schools may then be empty)
+    # WhatsApp families outside the 24-hour window get the approved template: the configured one for the kind
+    # and language (AVISO_WHATSAPP_TEMPLATES), these {language: Content SID} over it, or none at all.
+    whatsapp_templates: dict[str, str] = field(default_factory=dict)
+    use_whatsapp_templates: bool = True
 
 
 def new_code() -> str:
@@ -121,6 +128,12 @@ def validate(request: BroadcastRequest, content: Content, now: datetime | None =
         raise ComposeError(f"unknown language(s) {', '.join(unknown_languages)}; supported: {supported}")
     if request.fallback_language and request.fallback_language not in content.languages:
         raise ComposeError(f"unknown fallback language {request.fallback_language!r}")
+    for language, sid in request.whatsapp_templates.items():
+        if language not in content.languages:
+            raise ComposeError(f"unknown language {language!r} for a WhatsApp template; supported: {supported}")
+        if not CONTENT_SID.match(sid):
+            raise ComposeError(f"WhatsApp template {sid!r} is not a Content SID (HX and 32 hex digits; "
+                               "aviso twilio templates lists them)")
 
 
 def available_languages(request: BroadcastRequest, content: Content) -> list[str]:
@@ -172,3 +185,16 @@ def render(request: BroadcastRequest, content: Content, code: str, *, on: dateti
         texts[language] = content.text(language, "alert.frame", status=status, school=school, body=body, code=code,
                                        sent_on=alert_date(content, language, on))
     return texts
+
+
+def whatsapp_templates(request: BroadcastRequest, content: Content, configured: tuple[tuple[str, str, str], ...],
+                       texts: dict[str, str], code: str) -> dict[str, dict]:
+    """{language: {content_sid, variables}}: the template WhatsApp families outside the 24-hour window get in
+    each language the broadcast has a text in (none when the request asks for none)."""
+    if not request.use_whatsapp_templates:
+        return {}
+    sids = {**whatsapp_template_sids(configured, request.kind, list(texts)), **request.whatsapp_templates}
+    said = bodies(request, content)
+    school = content.school_names(request.schools)
+    return {language: {"content_sid": sid, "variables": template_variables(school, said.get(language, ""), code)}
+            for language, sid in sids.items() if language in texts}

@@ -17,6 +17,7 @@ from bot.broadcasts.compose import (
     new_code,
     render,
     validate,
+    whatsapp_templates,
 )
 from bot.broadcasts.errors import BroadcastNotFound, DuplicateBroadcast, InvalidTransition
 from bot.broadcasts.index import Query
@@ -100,7 +101,7 @@ class Desk:
         return page(self.store.connection, query)
 
     def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None,
-               ) -> tuple[Broadcast, Callable[[str], dict[str, str]]]:
+               ) -> tuple[Broadcast, Callable[[str], Broadcast]]:
         """The broadcast as it would be stored, and how to write its texts again under another code."""
         workshop = self.content.workshop(request.workshop) if request.workshop else None
         corrects_code = ""
@@ -123,10 +124,12 @@ class Desk:
             content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
         )
         code, on = new_code(), self._goes_out(request, now)
-        def written(fresh: str) -> dict[str, str]:
-            return render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+        def written(fresh: str) -> Broadcast:  # the texts and WhatsApp templates quote the code
+            texts = render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+            return replace(draft, code=fresh, texts=texts, whatsapp_templates=whatsapp_templates(
+                request, self.content, self.settings.whatsapp_templates, texts, fresh))
 
-        draft = replace(draft, code=code, texts=written(code), bodies=bodies(request, self.content))
+        draft = replace(written(code), bodies=bodies(request, self.content))
         missing = self.store.plan(draft, strict=False, district=self.district).missing
         audience_languages = set(missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
@@ -145,8 +148,7 @@ class Desk:
                 broadcast = self.store.create(draft)
                 break
             except DuplicateBroadcast:  # the frame holds the code: write it again with a new one
-                code = new_code()
-                draft = replace(draft, code=code, texts=written(code))
+                draft = replace(written(new_code()), bodies=draft.bodies)
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"

@@ -73,7 +73,9 @@ def form_payload(form, content: Content, timezone) -> dict:
     """The compose form as the JSON API's request (so api.parse_request reads both the same way)."""
     kind = form.get("kind", "")
     payload: dict = {"schools": form.getlist("schools"), "kind": kind, "urgent": form.get("urgent") == "1",
-                     "fallback_language": form.get("fallback") or None, "workshop": form.get("workshop") or None}
+                     "fallback_language": form.get("fallback_language") or None,
+                     "workshop": form.get("workshop") or None,
+                     "whatsapp_templates": None if form.get("whatsapp_template", "1") == "1" else False}
     if kind == "verified":
         payload["verified_by"] = form.get("verified_by", "").strip()
     if kind == "correction":
