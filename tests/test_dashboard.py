@@ -115,7 +115,11 @@ def post(client, path: str, data: dict | None = None, page: str = "/dashboard/")
 
 
 def create(client, form: dict):
+    """Send the compose form, and confirm when it asks ("Send to N families?") before an update goes out."""
     response = post(client, "/dashboard/broadcasts/new", {**form, "action": "send"}, "/dashboard/broadcasts/new")
+    if response.status_code == 200 and 'id="confirm"' in response.text:
+        response = post(client, "/dashboard/broadcasts/new", {**form, "action": "send", "confirmed": "1"},
+                        "/dashboard/broadcasts/new")
     assert response.status_code == 302, response.data
     return response.location.rsplit("/", 1)[-1]
 

@@ -110,8 +110,9 @@ class Desk:
             corrects_code = original.code
             if original.started_at is None:  # cancelled or failed part way still reached some families
                 raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
-            # a correction reaches exactly the original's recipients, so it belongs to the original's schools
-            request = replace(request, schools=self.owners(original))
+            # a correction reaches exactly the original's recipients, so it belongs to the original's schools;
+            # it is urgent when the original was: a wrong alert sent at night is not corrected next morning
+            request = replace(request, schools=self.owners(original), urgent=request.urgent or original.urgent)
         elif workshop is not None:  # the workshop's school owns the message, whatever schools were named
             request = replace(request, schools=workshop_schools(self.content, workshop))
         validate(request, self.content, now)
@@ -196,9 +197,14 @@ class Desk:
 
     def _goes_out(self, request: BroadcastRequest, now: datetime | None) -> datetime:
         """The local moment a broadcast is expected to go out: its time, or now; after quiet hours unless urgent."""
+        return self.goes_out(request.send_at, request.urgent, now)
+
+    def goes_out(self, scheduled_for: datetime | None, urgent: bool, now: datetime | None = None) -> datetime:
+        """When a broadcast released at `now` goes out (local time): its time or now, after quiet hours unless
+        urgent. The approval page and the notice after approving say it."""
         now = now or datetime.now(UTC)
-        when = max(request.send_at or now, now)
-        if not request.urgent:
+        when = max(scheduled_for or now, now)
+        if not urgent:
             when = quiet_until(self.settings, when) or when
         return when.astimezone(self.settings.timezone)
 
@@ -206,9 +212,7 @@ class Desk:
         now = now or datetime.now(UTC)
         if broadcast.status != APPROVED:
             broadcast = self.store.transition(broadcast.id, APPROVED)
-        when = max(broadcast.scheduled_for or now, now)
-        if not broadcast.urgent:
-            when = quiet_until(self.settings, when) or when
+        when = self.goes_out(broadcast.scheduled_for, broadcast.urgent, now)
         if when > now + timedelta(seconds=1):
             fanout.schedule(self.store.connection, broadcast.id, when)
             self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"), broadcast.schools)

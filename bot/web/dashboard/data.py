@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from flask_babel import gettext, lazy_gettext
 from rq import Queue, Worker
+from werkzeug.datastructures import MultiDict
 
 from bot.broadcasts.compose import ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, InvalidTransition, OriginalUnavailable
@@ -76,6 +77,8 @@ def form_payload(form, content: Content, timezone) -> dict:
                      "fallback_language": form.get("fallback_language") or None,
                      "workshop": form.get("workshop") or None,
                      "whatsapp_templates": None if form.get("whatsapp_template", "1") == "1" else False}
+    if form.getlist("languages"):  # only families reading these (kept when a broadcast is written again)
+        payload["languages"] = form.getlist("languages")
     if kind == "verified":
         payload["verified_by"] = form.get("verified_by", "").strip()
     if kind == "correction":
@@ -95,6 +98,24 @@ def form_payload(form, content: Content, timezone) -> dict:
             raise ComposeError("send_at must be a date and time") from None
         payload["send_at"] = (moment if moment.tzinfo else moment.replace(tzinfo=timezone)).isoformat()
     return payload
+
+
+def again_form(broadcast, timezone) -> MultiDict:
+    """The compose form filled from a broadcast sent back ("write it again"): its texts as written in each
+    language, schools, kind, who verified it, the alert it corrects, languages, fallback, urgency, time."""
+    fields = [("kind", broadcast.kind), ("source", "custom"), ("verified_by", broadcast.verified_by or ""),
+              ("fallback_language", broadcast.fallback_language or ""), ("urgent", "1" if broadcast.urgent else ""),
+              ("whatsapp_template", "1" if broadcast.whatsapp_templates else "0")]
+    fields += [("schools", code) for code in broadcast.schools]
+    fields += [("languages", code) for code in broadcast.languages or ()]
+    fields += [(f"text.{code}", text) for code, text in broadcast.bodies.items()]
+    for name in ("corrects", "workshop"):
+        if getattr(broadcast, name):
+            fields.append((name, getattr(broadcast, name)))
+    if broadcast.scheduled_for:
+        local = broadcast.scheduled_for.astimezone(timezone).replace(tzinfo=None)
+        fields += [("when", "later"), ("send_at", local.isoformat(timespec="minutes"))]
+    return MultiDict(fields)
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,14 @@ def home():
 
 # ---- compose -----------------------------------------------------------------------------------------------
 
-def _compose(form=None, preview=None, error=None, status=200):
+def _compose(form=None, preview=None, error=None, status=200, confirm=None):
     content = _content()
     form = form if form is not None else request.args
+    if form.get("again"):  # "write it again" after a send-back: the same texts, audience, urgency and time
+        found, refused = _load(form["again"])
+        if refused:
+            return refused
+        form = data.again_form(found, g.aviso.settings.timezone)
     corrects = form.get("corrects") or None
     original = None
     if corrects:
@@ -91,7 +96,7 @@ def _compose(form=None, preview=None, error=None, status=200):
                  variables=variables,
                  kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
                  schools=[(c, content.schools.by_code[c].name) for c in data.my_schools(g.staff, content)],
-                 preview=preview, error=error, settings=g.aviso.settings)
+                 preview=preview, error=error, settings=g.aviso.settings, confirm=confirm)
 
 
 def _preview(form) -> dict:
@@ -128,6 +133,10 @@ def compose_post():
         if form.get("action") == "preview":
             return _compose(form, preview=_preview(form))
         payload = data.form_payload(form, _content(), g.aviso.settings.timezone)
+        needs_approval = g.aviso.settings.require_approval and payload["kind"] in SENSITIVE_KINDS
+        if not needs_approval and form.get("confirmed") != "1":  # "Send to 6 families?" before it goes out
+            shown = _preview(form)
+            return _compose(form, preview=shown, confirm=shown["plan"]["messages"])
         broadcast = g.aviso.desk().create(g.staff, parse_request(payload))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
         problem = data.refusal(exc, _content())
@@ -135,7 +144,8 @@ def compose_post():
     if broadcast.status == PENDING_APPROVAL:
         flash(gettext("Saved. It waits for a second staff member's approval."))
     elif broadcast.status == SCHEDULED:
-        flash(gettext("Scheduled. It goes out at its time (or when quiet hours end)."))
+        when = broadcast.starts_at or broadcast.scheduled_for
+        flash(gettext("Scheduled. It goes out at %(time)s.", time=_local(when)))
     else:
         flash(gettext("Sending now."))
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast.id))
@@ -191,8 +201,10 @@ def broadcast(broadcast_id: str):
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
     corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
+    goes_out = g.aviso.desk().goes_out(found.scheduled_for, found.urgent) if waiting else None
+    later = goes_out if goes_out and goes_out > datetime.now(UTC) + timedelta(minutes=1) else None
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
-                 corrections=corrections,
+                 corrections=corrections, goes_out_later=later,
                  can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
                               and g.staff.id != found.created_by),
                  can_correct=found.status in (SENDING, DONE), **_progress_context(found))
@@ -213,24 +225,28 @@ def progress(broadcast_id: str):
                    html=render_template("dashboard/_progress.html", **context))
 
 
-def _act(broadcast_id: str, action, done: str):
+def _act(broadcast_id: str, action, done):
     found, refused = _load(broadcast_id)
     if refused:
         return refused
     try:
-        action(found)
+        result = action(found)
     except (ComposeError, BroadcastError, NotAllowed) as exc:
         problem = data.refusal(exc, _content())
         return error_page(problem.status, problem.message)
-    flash(done)
+    flash(done(result) if callable(done) else done)
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast_id))
 
 
 @bp.post("/broadcasts/<broadcast_id>/approve")
 def approve(broadcast_id: str):
     """A second staff member approves: it goes out (or waits for its time)."""
-    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id),
-                gettext("Approved. It goes out now (or at its time)."))
+    def said(approved) -> str:
+        if approved.status == SCHEDULED:
+            when = approved.starts_at or approved.scheduled_for
+            return gettext("Approved. It goes out at %(time)s.", time=_local(when))
+        return gettext("Approved. It is going out now.")
+    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id), said)
 
 
 @bp.post("/broadcasts/<broadcast_id>/reject")
