@@ -21,6 +21,8 @@ from .test_dashboard import ACTIVITY, APPROVER, ROUTE, SENDER, create, post, sig
 settings, staff, families, make_client = (test_dashboard.settings, test_dashboard.staff, test_dashboard.families,
                                           test_dashboard.make_client)
 
+GAS = {"var.correction.en": "It was the gas company.", "var.correction.es": "Era la compañía de gas.",
+       "var.correction.ko": "가스 회사였습니다."}
 LA = ZoneInfo("America/Los_Angeles")
 ZONED = r"\d{4}-\d\d-\d\d \d\d:\d\d P[SD]T"  # a time as pages show it: with its zone
 
@@ -84,7 +86,7 @@ def test_a_correction_is_as_urgent_as_its_original_and_not_held_for_quiet_hours(
     evening = datetime(2026, 12, 3, 21, 5, tzinfo=LA)
     for urgent in (True, False):
         original = _sent_original(app, aviso, staff, urgent)
-        request = BroadcastRequest((), "correction", "correction", {"correction": "It was the gas company."},
+        request = BroadcastRequest((), "correction", "correction", {"correction": {"en": "It was the gas company.", "es": "Era la compañía de gas."}},
                                    corrects=original.id)
         correction = quiet.create(staff["sender"], request, now=evening)
         assert correction.status == PENDING_APPROVAL and correction.urgent is urgent
@@ -103,7 +105,7 @@ def test_the_correction_page_and_approval_say_when_it_goes_out(make_client, app,
     form = sender.get(f"/dashboard/broadcasts/new?kind=correction&corrects={original.id}").text
     assert "this correction is too: once approved, it goes out at once" in form
     correction = create(sender, {"kind": "correction", "corrects": original.id, "source": "template",
-                                 "template": "correction", "var.correction": "It was the gas company."})
+                                 "template": "correction", **GAS})
     approver = sign_in(make_client(), aviso, APPROVER)
     page = approver.get(f"/dashboard/broadcasts/{correction}").text
     assert "Approved now, it goes out at once." in page

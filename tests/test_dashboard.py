@@ -27,7 +27,12 @@ FAMILIES = {"+12135550111": "en", "+12135550112": "es", "+12135550113": "es", "+
 ACTIVITY = {"schools": "BELMONT", "kind": "verified", "verified_by": "LAUSD School Police", "source": "template",
             "template": "activity_verified", "var.location": "3rd & Loma", "var.time": "7:45 am", "when": "now"}
 ROUTE = {"schools": "BELMONT", "kind": "update", "source": "template", "template": "route_change",
-         "var.date": "Thu Dec 3", "var.route": "exit by the 3rd St gate", "when": "now"}
+         "var.date": "2026-12-03", "var.route.en": "exit by the 3rd St gate",
+         "var.route.es": "salgan por la puerta de 3rd St", "var.route.ko": "3rd St 문으로 나가세요", "when": "now"}
+
+
+FIX = {"var.correction.en": "The gate is on 4th St.", "var.correction.es": "La puerta está en 4th St.",
+       "var.correction.ko": "문은 4th St에 있습니다."}
 
 
 @pytest.fixture
@@ -435,7 +440,7 @@ def test_cancel_and_correction(make_client, app, aviso, staff, families):
     form = sender.get(f"/dashboard/broadcasts/new?kind=correction&corrects={first}").text
     assert 'name="corrects" value="' + first in form
     correction = create(sender, {"kind": "correction", "corrects": first, "schools": "BELMONT", "source": "template",
-                                 "template": "correction", "var.correction": "The gate is on 4th St."})
+                                 "template": "correction", **FIX})
     assert aviso.broadcasts.get(correction).corrects == first
     assert post(sender, f"/dashboard/broadcasts/{correction}/cancel").status_code == 302
     assert aviso.broadcasts.get(correction).status == CANCELLED
@@ -525,7 +530,7 @@ def test_the_original_alerts_page_links_to_its_correction(make_client, app, avis
     first = create(sender, ROUTE)
     work(app, aviso)
     correction = create(sender, {"kind": "correction", "corrects": first, "schools": "BELMONT", "source": "template",
-                                 "template": "correction", "var.correction": "The gate is on 4th St."})
+                                 "template": "correction", **FIX})
     approver = sign_in(make_client(), aviso, APPROVER)
     assert post(approver, f"/dashboard/broadcasts/{correction}/approve").status_code == 302
     work(app, aviso)

@@ -18,7 +18,8 @@ from tests.test_fanout import SERVICE_SID, WHATSAPP_FROM, work
 
 SID_ES, SID_ANY, SID_EN = ("HX" + c * 32 for c in "abc")
 ROUTE = {"schools": ["BELMONT"], "kind": "update", "template": "route_change",
-         "variables": {"date": "Thu Dec 3", "route": "exit by the 3rd St gate"}}
+         "variables": {"date": "2026-12-03", "route": {"es": "salgan por la puerta de 3rd St",
+                                                          "en": "exit by the 3rd St gate"}}}
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.broadcasts.store import KINDS  # one list of kinds: the store validates the same ones
+from bot.broadcasts.variables import VariableError
+from bot.broadcasts.variables import check as check_variable
+from bot.broadcasts.variables import given as template_variables_given
+from bot.broadcasts.variables import languages as variable_languages
+from bot.broadcasts.variables import written as written_variables
 from bot.content.model import Content
 from bot.whatsapp_templates import CONTENT_SID
 from bot.whatsapp_templates import for_kind as whatsapp_template_sids
@@ -47,7 +52,8 @@ class BroadcastRequest:
     schools: tuple[str, ...]
     kind: str
     template: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)
+    # a template's variables: free text as {language: text}, a date, time or name once (broadcasts.variables)
+    variables: dict[str, str | dict[str, str]] = field(default_factory=dict)
     custom_texts: dict[str, str] = field(default_factory=dict)
     languages: tuple[str, ...] | None = None
     fallback_language: str | None = None
@@ -113,10 +119,17 @@ def validate(request: BroadcastRequest, content: Content, now: datetime | None =
         needed = templates(content).get(request.template)
         if needed is None:
             raise ComposeError(f"unknown template {request.template!r}; known: {', '.join(templates(content))}")
-        missing = [name for name in needed if not str(request.variables.get(name, "")).strip()]
+        missing = [name for name in needed if not template_variables_given(request.variables.get(name))]
         if missing:
             raise ComposeError(f"template {request.template} needs: {', '.join(missing)}")
-    values = [*request.variables.values(), *request.custom_texts.values()]
+        for name in needed:
+            try:
+                check_variable(content, name, request.variables[name])
+            except VariableError as exc:
+                raise ComposeError(str(exc)) from None
+    values = [*request.custom_texts.values()]
+    for value in request.variables.values():
+        values.extend(value.values() if isinstance(value, dict) else [value])
     if any(len(str(v)) > MAX_VARIABLE_LENGTH * 8 for v in values):
         raise ComposeError("a text is too long for a safety alert")
     supported = ", ".join(content.languages)
@@ -138,8 +151,8 @@ def validate(request: BroadcastRequest, content: Content, now: datetime | None =
 
 def available_languages(request: BroadcastRequest, content: Content) -> list[str]:
     """Languages the broadcast has a text in."""
-    if request.template:
-        return list(content.languages)  # pre-translated: every content language
+    if request.template:  # pre-translated: every language its free-text variables are given in
+        return variable_languages(content, request.variables, templates(content).get(request.template, []))
     return [code for code in content.languages if request.custom_texts.get(code, "").strip()]
 
 
@@ -164,7 +177,8 @@ def bodies(request: BroadcastRequest, content: Content) -> dict[str, str]:
     texts = {}
     for language in available_languages(request, content):
         if request.template:
-            texts[language] = content.text(language, f"template.{request.template}", **request.variables)
+            texts[language] = content.text(language, f"template.{request.template}",
+                                           **written_variables(content, language, request.variables))
         else:
             texts[language] = request.custom_texts[language].strip()
     return texts

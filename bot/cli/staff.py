@@ -127,7 +127,8 @@ def broadcast_templates() -> None:
 @click.option("--schools", required=True, help="School codes, comma-separated.")
 @click.option("--kind", type=click.Choice(["update", "verified", "all_clear", "correction"]), required=True)
 @click.option("--template", help="A template name (aviso broadcast templates).")
-@click.option("--var", "variables", multiple=True, help="A template variable, name=value (repeat).")
+@click.option("--var", "variables", multiple=True,
+              help="A template variable, name=value; free text once per language, name.lang=value (repeat).")
 @click.option("--text", "texts", multiple=True, help="Custom text for one language, lang=text (repeat).")
 @click.option("--languages", help="Only subscribers of these languages, comma-separated.")
 @click.option("--fallback-language", "fallback_language",
@@ -160,10 +161,19 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
     if fallback_old:
         click.echo("warning: --fallback is deprecated; use --fallback-language", err=True)
         fallback_language = fallback_language or fallback_old
+    given: dict = {}
+    for name, value in pairs(variables).items():  # route.es=... : free text in one language
+        var, _, language = name.partition(".")
+        if language and not isinstance(given.setdefault(var, {}), dict) or not language and var in given:
+            raise click.ClickException(f"give {var} either once (name=value) or per language (name.lang=value)")
+        if language:
+            given[var][language] = value
+        else:
+            given[var] = value
     aviso = _aviso()
     member = _member(aviso, staff_id)
     data = {"schools": [c for c in schools.split(",") if c], "kind": kind, "workshop": workshop,
-            "template": template, "variables": pairs(variables),
+            "template": template, "variables": given,
             "texts": pairs(texts), "languages": languages.split(",") if languages else [],
             "fallback_language": fallback_language, "verified_by": verified_by, "corrects": corrects,
             "urgent": urgent, "send_at": send_at,

@@ -109,6 +109,14 @@ def parse_request(data: dict) -> BroadcastRequest:
             raise BadBody(f"{name} must be an object of strings")
         return dict(value)
 
+    def variables() -> dict:
+        value = data.get("variables") or {}
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) or (isinstance(v, dict) and all(isinstance(t, str) for t in v.values()))
+                for v in value.values()):
+            raise BadBody('variables must be an object of strings, or of {"language": "text"} for free text')
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
+
     urgent = data.get("urgent")
     if urgent is not None and not isinstance(urgent, bool):
         raise BadBody("urgent must be true or false")
@@ -124,7 +132,7 @@ def parse_request(data: dict) -> BroadcastRequest:
         raise BadBody(f"send_at needs a UTC offset, like {SEND_AT_EXAMPLE}")
     return BroadcastRequest(
         schools=strings("schools"), kind=text("kind") or "", template=text("template"),
-        variables=mapping("variables"), custom_texts=mapping("texts"), languages=strings("languages") or None,
+        variables=variables(), custom_texts=mapping("texts"), languages=strings("languages") or None,
         fallback_language=text("fallback_language"), verified_by=text("verified_by") or "",
         corrects=text("corrects"), urgent=bool(urgent), send_at=when, workshop=text("workshop"),
         whatsapp_templates=mapping("whatsapp_templates") if chosen else {}, use_whatsapp_templates=chosen is not False,

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
+from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
 from bot.broadcasts.index import Query
@@ -92,8 +93,11 @@ def _compose(form=None, preview=None, error=None, status=200, confirm=None):
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
                  for var in sorted({var for needed in names.values() for var in needed})}
     workshop = content.workshop(form.get("workshop", "")) if form.get("workshop") else None
+    mine = data.my_schools(g.staff, content)
+    schools = list(original.schools) if original else form.getlist("schools") or (mine if len(mine) == 1 else [])
     return _page("compose.html", status, form=form, original=original, workshop=workshop, templates=names,
-                 variables=variables,
+                 variables=variables, variable_kinds={v: template_variables.kind_of(content, v) for v in variables},
+                 audience=None if workshop else data.audience_languages(g.aviso.connection, schools, content),
                  kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
                  schools=[(c, content.schools.by_code[c].name) for c in data.my_schools(g.staff, content)],
                  preview=preview, error=error, settings=g.aviso.settings, confirm=confirm)
@@ -118,11 +122,14 @@ def compose():
 @bp.post("/broadcasts/preview.json")
 def preview_json():
     """The live preview the compose page asks for as the form changes (session + X-CSRF-Token)."""
+    form, content = request.form, _content()
+    audience = None if form.get("workshop") else data.audience_languages(g.aviso.connection,
+                                                                         form.getlist("schools"), content)
     try:
-        return jsonify(_preview(request.form))
+        return jsonify(audience=audience, **_preview(form))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        problem = data.refusal(exc, _content())
-        return jsonify(error=problem.message), problem.status
+        problem = data.refusal(exc, content)
+        return jsonify(error=problem.message, audience=audience), problem.status
 
 
 @bp.post("/broadcasts/new")
