@@ -23,8 +23,8 @@ from bot.content import encoding
 ON = datetime(2026, 12, 3, 7, 30, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Thursday
 ROUTE_TEXT = {"en": "exit by the 3rd St gate", "es": "salgan por la puerta de 3rd St", "ko": "3rd St 문으로 나가세요",
               "zh-Hant": "從 3rd St 大門離開", "hy": "դուրս եկեք 3rd St դարպասով", "tl": "lumabas sa gate ng 3rd St",
-              "vi": "ra bằng cổng 3rd St", "fa": "از درِ خیابان 3rd St خارج شوید", "ru": "выходите через ворота на 3rd St",
-              "ar": "اخرجوا من بوابة شارع 3rd St"}
+              "vi": "ra bằng cổng 3rd St", "fa": "از درِ خیابان 3rd St خارج شوید",
+              "ru": "выходите через ворота на 3rd St", "ar": "اخرجوا من بوابة شارع 3rd St"}
 ROUTE = BroadcastRequest(
     schools=("BELMONT",), kind="update", template="route_change",
     variables={"date": "2026-12-03", "route": ROUTE_TEXT},

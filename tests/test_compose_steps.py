@@ -23,6 +23,12 @@ settings, staff, families, make_client = (test_dashboard.settings, test_dashboar
 
 GAS = {"var.correction.en": "It was the gas company.", "var.correction.es": "Era la compañía de gas.",
        "var.correction.ko": "가스 회사였습니다."}
+
+
+def GAS_LANG(field: str) -> str:  # noqa: N802
+    return field.rsplit(".", 1)[-1]
+
+
 LA = ZoneInfo("America/Los_Angeles")
 ZONED = r"\d{4}-\d\d-\d\d \d\d:\d\d P[SD]T"  # a time as pages show it: with its zone
 
@@ -86,8 +92,8 @@ def test_a_correction_is_as_urgent_as_its_original_and_not_held_for_quiet_hours(
     evening = datetime(2026, 12, 3, 21, 5, tzinfo=LA)
     for urgent in (True, False):
         original = _sent_original(app, aviso, staff, urgent)
-        request = BroadcastRequest((), "correction", "correction", {"correction": {"en": "It was the gas company.", "es": "Era la compañía de gas."}},
-                                   corrects=original.id)
+        said = {"correction": {GAS_LANG(k): v for k, v in GAS.items()}}
+        request = BroadcastRequest((), "correction", "correction", said, corrects=original.id)
         correction = quiet.create(staff["sender"], request, now=evening)
         assert correction.status == PENDING_APPROVAL and correction.urgent is urgent
         approved = quiet.approve(staff["approver"], correction.id, now=evening)

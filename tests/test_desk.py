@@ -24,8 +24,8 @@ from .workshops_support import publish, workshop
 
 LA = ZoneInfo("America/Los_Angeles")
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=LA)
-ROUTE = BroadcastRequest(("BELMONT",), "update", "route_change", {"date": "2026-12-03",
-                                                                    "route": {"en": "3rd St gate", "es": "puerta de 3rd St"}})
+ROUTE = BroadcastRequest(("BELMONT",), "update", "route_change",
+                         {"date": "2026-12-03", "route": {"en": "3rd St gate", "es": "puerta de 3rd St"}})
 FIX = {"en": "The gate is on 4th St.", "es": "La puerta está en 4th St."}
 ACTIVITY = BroadcastRequest(("BELMONT",), "verified", "activity_verified",
                             {"location": "3rd & Loma", "time": "7:45 am"}, verified_by="LAUSD School Police")
@@ -219,7 +219,8 @@ def test_broadcast_stopped_while_sending_can_still_be_corrected(app, aviso, staf
 def test_broadcast_cancelled_before_it_went_out_cannot_be_corrected(aviso, staff, families):
     original = aviso.desk().create(staff["sender"], ACTIVITY, now=NOON)
     aviso.desk().cancel(staff["sender"], original.id)
-    correction = BroadcastRequest((), "correction", "correction", {"correction": {"en": "x", "es": "x"}}, corrects=original.id)
+    correction = BroadcastRequest((), "correction", "correction", {"correction": {"en": "x", "es": "x"}},
+                                  corrects=original.id)
     with pytest.raises(ComposeError, match="only a broadcast that was sent can be corrected"):
         aviso.desk().create(staff["sender"], correction, now=NOON)
 
@@ -268,8 +269,8 @@ def test_other_schools_staff_cannot_see_cancel_or_correct_a_workshop_broadcast(a
     assert api(client, venice, "GET", f"/api/broadcasts/{broadcast_id}").status_code == 403
     assert api(client, venice, "GET", "/api/broadcasts").get_json()["broadcasts"] == []
     assert api(client, venice, "POST", f"/api/broadcasts/{broadcast_id}/cancel").status_code == 403
-    correction = {"kind": "correction", "template": "correction", "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}},
-                  "corrects": broadcast_id}
+    correction = {"kind": "correction", "template": "correction", "corrects": broadcast_id,
+                  "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}}}
     assert api(client, venice, "POST", "/api/broadcasts", {**correction, "schools": ["VENICE"]}).status_code == 403
     assert [b["id"] for b in api(client, belmont, "GET", "/api/broadcasts").get_json()["broadcasts"]] == [broadcast_id]
 
@@ -289,8 +290,8 @@ def test_correcting_a_workshop_broadcast_without_schools_reaches_its_registrants
     original = api(client, sender, "POST", "/api/broadcasts", ROOM).get_json()
     work(app, aviso)
     correction = api(client, sender, "POST", "/api/broadcasts", {
-        "kind": "correction", "template": "correction", "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}},
-        "corrects": original["id"]})
+        "kind": "correction", "template": "correction", "corrects": original["id"],
+        "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}}})
     assert correction.status_code == 201, correction.get_json()
     assert api(client, approver, "POST", f"/api/broadcasts/{correction.get_json()['id']}/approve").status_code == 200
     work(app, aviso)
