@@ -91,6 +91,10 @@ def test_the_api_and_cli_take_free_text_per_language(client, aviso, runner, cli_
     headers = {"Authorization": f"Bearer {aviso.roster.issue_token(sender.id)}"}
     body = {"schools": ["BELMONT"], "kind": "update", "template": "route_change",
             "variables": {"date": "2026-12-03", "route": "exit by the 3rd St gate"}}
+    listed = client.get("/api/templates", headers=headers).json
+    assert listed["templates"]["route_change"] == ["date", "route"]
+    assert (listed["variables"]["route"], listed["variables"]["date"]) == ("text", "date")
+    assert "route (text)" in runner.invoke(cli, ["broadcast", "templates"], env=cli_env).output
     refused = client.post("/api/broadcasts/preview", json=body, headers=headers)
     assert refused.status_code == 400 and "route is free text" in refused.json["error"]
     body["variables"]["route"] = {"es": "salgan por la puerta de 3rd St"}

@@ -117,9 +117,12 @@ def broadcast_reindex() -> None:
 
 @broadcast.command("templates")
 def broadcast_templates() -> None:
-    """Template names and the variables each needs."""
-    for name, variables in templates(_aviso().active_content()).items():
-        click.echo(f"{name:20} {', '.join(variables) or '(no variables)'}")
+    """Template names and the variables each needs (free text: --var NAME.LANG=... per language)."""
+    from bot.broadcasts.variables import kind_of
+
+    content = _aviso().active_content()
+    for name, variables in templates(content).items():
+        click.echo(f"{name:20} {', '.join(f'{v} ({kind_of(content, v)})' for v in variables) or '(no variables)'}")
 
 
 @broadcast.command("create")

@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, Not
 
 from bot import services
 from bot.broadcasts import report as broadcast_report
+from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound, InvalidTransition
 from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
@@ -191,8 +192,10 @@ def plan_json(plan) -> dict:
 @bp.get("/templates")
 @staff_required
 def list_templates():
-    """Template names and their variables."""
-    return jsonify(templates=templates(services.current().active_content()))
+    """Template names and their variables; how each variable is given (text: {language: text}; name, date,
+    time, datetime: once)."""
+    content = services.current().active_content()
+    return jsonify(templates=templates(content), variables=template_variables.declared(content))
 
 
 @bp.post("/broadcasts/preview")
