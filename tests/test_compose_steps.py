@@ -74,6 +74,13 @@ def test_write_it_again_keeps_the_texts_languages_and_urgency(make_client, aviso
     written = aviso.broadcasts.get(second)
     assert written.urgent and written.fallback_language == "en" and written.bodies["es"] == form["text.es"]
     assert sender.get(f"/dashboard/broadcasts/new?again={'0' * 16}").status_code == 404
+    only_spanish = aviso.desk().create(staff["sender"], BroadcastRequest(
+        ("BELMONT",), "verified", custom_texts={"es": "Eviten 3rd y Loma."}, languages=("es",),
+        verified_by="LAUSD School Police"))
+    again = sender.get(f"/dashboard/broadcasts/new?again={only_spanish.id}").text
+    assert '<input type="hidden" name="languages" value="es">' in again and "Only families who read Español." in again
+    kept = create(sender, {**form, "languages": "es", "text.en": "", "fallback_language": ""})
+    assert aviso.broadcasts.get(kept).languages == ("es",)
 
 
 def _sent_original(app, aviso, staff, urgent: bool):
