@@ -4,8 +4,6 @@ families?" before an update goes out. Screenshots: test-artifacts/dashboard-comp
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from . import test_dashboard_browser as browser_test
@@ -57,8 +55,52 @@ def test_free_text_in_each_families_language_and_send_to_n_families(server, work
             shot(page, "compose-confirm")
             page.get_by_role("button", name="Yes, send to 24 families").click()
             expect(page.locator("#broadcast")).to_be_visible()
-            expect(page.get_by_text(re.compile("Sending now"))).to_be_visible()
         finally:
             chromium.close()
     sent = aviso.broadcasts.list_recent(5)
     assert len(sent) == 1 and set(sent[0].texts) == {"es", "en", "ko"}
+
+
+@pytest.mark.browser
+def test_write_it_again_after_a_send_back_keeps_everything(server, worker, fake, belmont, aviso):
+    from playwright.sync_api import expect, sync_playwright
+
+    from .test_dashboard_browser import APPROVER
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            sender = chromium.new_context(viewport=PHONE, locale="en-US").new_page()
+            sign_in(sender, server, fake, SENDER, LABELS)
+            sender.get_by_role("navigation").get_by_role("link", name="New broadcast").click()
+            sender.get_by_label("Verified alert").check()
+            sender.get_by_label("Verified by").fill("LAUSD School Police")
+            sender.get_by_label("My own text in each language").check()
+            sender.get_by_label("Español es", exact=True).fill("Eviten 3rd y Loma esta mañana.")
+            sender.get_by_label("English en", exact=True).fill("Avoid 3rd & Loma this morning.")
+            sender.get_by_label("Families whose language has no text receive").select_option("en")
+            sender.get_by_label("Urgent").check()
+            sender.get_by_role("button", name="Send", exact=True).click()  # to the approver: no second question
+            expect(sender.locator("p.state")).to_have_text("Waiting for approval")
+            waiting = sender.url
+
+            approver = chromium.new_context(viewport=PHONE, locale="en-US").new_page()
+            sign_in(approver, server, fake, APPROVER, LABELS)
+            approver.goto(waiting)
+            expect(approver.locator("#goes-out")).to_have_text("Approved now, it goes out at once.")
+            approver.get_by_label("Why are you sending it back?").fill("Say which gate to use")
+            approver.get_by_role("button", name="Send back").click()
+
+            sender.reload()
+            expect(sender.get_by_role("alert")).to_contain_text("Say which gate to use")
+            sender.get_by_role("link", name="Write it again").click()
+            expect(sender.get_by_label("Español es", exact=True)).to_have_value("Eviten 3rd y Loma esta mañana.")
+            expect(sender.get_by_label("English en", exact=True)).to_have_value("Avoid 3rd & Loma this morning.")
+            expect(sender.get_by_label("Urgent")).to_be_checked()
+            expect(sender.get_by_label("Verified by")).to_have_value("LAUSD School Police")
+            expect(sender.get_by_label("Families whose language has no text receive")).to_have_value("en")
+            expect(sender.get_by_label("WhatsApp families who have not written in 24 hours receive")).to_have_value("1")
+            assert fits_the_phone(sender)
+            shot(sender, "compose-write-it-again")
+        finally:
+            chromium.close()

@@ -14,6 +14,7 @@ from flask_babel import gettext, lazy_gettext
 from rq import Queue, Worker
 from werkzeug.datastructures import MultiDict
 
+from bot import whatsapp_templates
 from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, InvalidTransition, OriginalUnavailable
@@ -103,12 +104,14 @@ def form_payload(form, content: Content, timezone) -> dict:
     return payload
 
 
-def again_form(broadcast, timezone) -> MultiDict:
+def again_form(broadcast, timezone, configured: tuple = ()) -> MultiDict:
     """The compose form filled from a broadcast sent back ("write it again"): its texts as written in each
-    language, schools, kind, who verified it, the alert it corrects, languages, fallback, urgency, time."""
+    language, schools, kind, who verified it, the alert it corrects, languages, fallback, urgency, time; "no
+    WhatsApp template" only when one was configured (AVISO_WHATSAPP_TEMPLATES) and it went without."""
+    declined = bool(whatsapp_templates.for_kind(configured, broadcast.kind, list(broadcast.texts)))
     fields = [("kind", broadcast.kind), ("source", "custom"), ("verified_by", broadcast.verified_by or ""),
               ("fallback_language", broadcast.fallback_language or ""), ("urgent", "1" if broadcast.urgent else ""),
-              ("whatsapp_template", "1" if broadcast.whatsapp_templates else "0")]
+              ("whatsapp_template", "0" if declined and not broadcast.whatsapp_templates else "1")]
     fields += [("schools", code) for code in broadcast.schools]
     fields += [("languages", code) for code in broadcast.languages or ()]
     fields += [(f"text.{code}", text) for code, text in broadcast.bodies.items()]

@@ -78,7 +78,7 @@ def _compose(form=None, preview=None, error=None, status=200, confirm=None):
         found, refused = _load(form["again"])
         if refused:
             return refused
-        form = data.again_form(found, g.aviso.settings.timezone)
+        form = data.again_form(found, g.aviso.settings.timezone, g.aviso.settings.whatsapp_templates)
     corrects = form.get("corrects") or None
     original = None
     if corrects:
