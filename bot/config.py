@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot import dashboard_languages, key_strength, validity
+from bot import dashboard_languages, key_strength, validity, whatsapp_templates
 
 ENVIRONMENTS = ("development", "production")
 DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
@@ -67,6 +67,7 @@ class Settings:
     log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
     # Twilio's ValidityPeriod per broadcast kind ("urgent" for urgent ones), in seconds: (kind, seconds) pairs
     validity_periods: tuple[tuple[str, int], ...] = tuple(validity.parse("").items())
+    whatsapp_templates: tuple[tuple[str, str, str], ...] = ()  # (kind, language, Content SID): whatsapp_templates
     sentry_dsn: str | None = None  # error reports go to this Sentry project (scrubbed: bot/errors.py)
     metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
@@ -343,7 +344,8 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         metrics_token=_metrics_token(environ),
         log_format=_log_format(environ, env),
         sentry_dsn=_url(environ, "SENTRY_DSN", ("http", "https")),
-        validity_periods=_validity_periods(environ),
+        validity_periods=tuple(_parsed(environ, "AVISO_VALIDITY_PERIODS", validity.parse).items()),
+        whatsapp_templates=_parsed(environ, "AVISO_WHATSAPP_TEMPLATES", whatsapp_templates.parse),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
@@ -352,11 +354,12 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
     return settings
 
 
-def _validity_periods(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+def _parsed(environ: Mapping[str, str], name: str, parse):
+    """A setting read by its module's parser (bot.validity, bot.whatsapp_templates); its refusal names it."""
     try:
-        return tuple(validity.parse(_text(environ, "AVISO_VALIDITY_PERIODS") or "").items())
-    except validity.InvalidValidity as exc:
-        raise ConfigError(f"AVISO_VALIDITY_PERIODS: {exc}") from None
+        return parse(_text(environ, name) or "")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _log_format(environ: Mapping[str, str], env: str) -> str:

@@ -39,7 +39,7 @@ class LanguagePlan:
     whatsapp_template: int  # of the WhatsApp recipients, outside the 24 h window and sent the template
     whatsapp_unreachable: int  # outside the window with no template: reported, not sent
     sms_segments: segments.SegmentCount | None  # the text's SMS encoding and segments
-    total_segments: int  # SMS segments plus one per WhatsApp message
+    total_segments: int  # SMS segments (a WhatsApp message is not an SMS and costs none)
 
 
 @dataclass(frozen=True)
@@ -51,4 +51,14 @@ class Plan:
     missing: tuple[str, ...]  # recipient languages without their own text
     recipients: int
     messages: int
-    total_segments: int
+    total_segments: int  # SMS segments only
+
+    @property
+    def whatsapp_outside_window(self) -> int:
+        """WhatsApp recipients outside the 24-hour window (with a template or not)."""
+        return sum(row.whatsapp_template + row.whatsapp_unreachable for row in self.languages)
+
+    @property
+    def whatsapp_uncovered(self) -> int:
+        """Of them, those no template covers: they get nothing."""
+        return sum(row.whatsapp_unreachable for row in self.languages)

@@ -319,6 +319,7 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
+    from bot.cli import twilio_templates  # noqa: F401  (adds `aviso twilio templates`)
     from bot.cli.operations import COMMANDS
     from bot.cli.roster import staff
     from bot.cli.staff import broadcast, twilio

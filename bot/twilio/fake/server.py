@@ -13,17 +13,16 @@ import hmac
 import itertools
 import threading
 import time
-from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bot.twilio.fake import content_api, envelopes
 from bot.twilio.fake.state import API_VERSION, FakeState, error_body, iso8601, rfc2822
 
 ACCOUNT = f"/{API_VERSION}/Accounts/{{account}}"  # route prefix of the 2010-04-01 API
 SERVICES = "/messaging/v1/Services"  # route prefix of the Messaging Services API
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Twilio's default and largest PageSize
 CALLBACK_TIMEOUT_S = 10.0  # status callback POSTs give up after this
 START_TIMEOUT_S = 10.0  # start() waits this long for the server to listen
 SHUTDOWN_TIMEOUT_S = 1.0  # stop() lets in-flight (e.g. hung) requests finish this long
@@ -71,6 +70,10 @@ class FakeTwilio:
     def __exit__(self, *exc):
         """Stop on leaving it."""
         self.stop()
+
+    def add_content(self, friendly_name, language, body, status="approved", **fields):
+        """Add a WhatsApp template to the Content API (status: approved, pending, rejected...); its JSON."""
+        return content_api.add(self.state, friendly_name, language, body, status, **fields)
 
     def configure(self, **kw):
         """Change settings at run time; return them all."""
@@ -165,6 +168,7 @@ class FakeTwilio:
         add("GET", SERVICES, self._api(self._list_services))
         for method in ("GET", "POST"):
             add(method, SERVICES + "/{sid}", self._api(self._service))
+        content_api.routes(add, self._api, self.state)
         add("GET", "/_fake/requests", _view(self.requests))
         add("GET", "/_fake/messages", _view(self.messages))
         add("GET", "/_fake/callbacks", _view(self.callbacks))
@@ -280,7 +284,7 @@ class FakeTwilio:
 
     def _list_messages(self, request, params):
         """GET Messages.json with To, From, DateSent, DateSent>, DateSent< filters."""
-        return 200, _page(request, params, "messages", self.state.list_messages(params)), None
+        return 200, envelopes.page(request, params, "messages", self.state.list_messages(params)), None
 
     def _fetch_message(self, request, params):
         """GET Messages/{sid}.json."""
@@ -291,7 +295,7 @@ class FakeTwilio:
         """GET IncomingPhoneNumbers.json, PhoneNumber filtering by substring ('*' ignored)."""
         wanted = params.get("PhoneNumber", "").replace("*", "")
         numbers = [n for n in self.phone_numbers().values() if wanted in n["phone_number"]]
-        return 200, _page(request, params, "incoming_phone_numbers", numbers), None
+        return 200, envelopes.page(request, params, "incoming_phone_numbers", numbers), None
 
     def _create_number(self, request, params):
         """POST IncomingPhoneNumbers.json: 'buy' PhoneNumber."""
@@ -312,10 +316,8 @@ class FakeTwilio:
 
     def _list_services(self, request, params):
         """GET /messaging/v1/Services (one page)."""
-        url = f"https://messaging.twilio.com/v1/Services?PageSize={PAGE_SIZE}&Page=0"
-        meta = {"first_page_url": url, "key": "services", "next_page_url": None, "page": 0,
-                "page_size": PAGE_SIZE, "previous_page_url": None, "url": url}
-        return 200, {"services": list(self.services().values()), "meta": meta}, None
+        services = list(self.services().values())
+        return 200, envelopes.v1_list("https://messaging.twilio.com/v1/Services", "services", services), None
 
     def _service(self, request, params):
         """GET or POST (update InboundRequestUrl, StatusCallback...) /messaging/v1/Services/{sid}."""
@@ -381,20 +383,3 @@ def _view(read):
 def _not_found(request):
     """Twilio's 404 body for this request's path."""
     return error_body(20404, path=request.path)
-
-
-def _page(request, params, key, items):
-    """Twilio's 2010-04-01 list envelope for one page (Page, PageSize) of items."""
-    size = min(int(params.get("PageSize", PAGE_SIZE)), MAX_PAGE_SIZE)
-    page = int(params.get("Page", 0))
-    start = page * size
-    chunk = items[start:start + size]
-    filters = {k: v for k, v in params.items() if k not in ("Page", "PageSize", "PageToken")}
-
-    def uri(number):
-        return f"{request.path}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"
-
-    return {key: chunk, "page": page, "page_size": size, "start": start,
-            "end": start + max(len(chunk) - 1, 0), "uri": uri(page), "first_page_uri": uri(0),
-            "next_page_uri": uri(page + 1) if start + size < len(items) else None,
-            "previous_page_uri": uri(page - 1) if page > 0 else None}
