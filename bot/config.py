@@ -48,6 +48,7 @@ class Settings:
     twilio_messaging_service_sid: str | None = None
     twilio_sms_from: str | None = None
     twilio_whatsapp_from: str | None = None
+    twilio_voice_from: str | None = None  # the number urgent-alert calls come from (TWILIO_SMS_FROM if unset)
     twilio_api_base_url: str | None = None
     advanced_opt_out: bool = True
     contact_ttl_days: int = 180
@@ -56,6 +57,7 @@ class Settings:
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
+    calls_per_second: int = 1  # voice alert calls placed per second: the account's CPS (Twilio's default: 1)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
     signin_failure_budget: int = 30  # wrong sign-in codes per hour district-wide before admins hear of it
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
@@ -325,6 +327,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         twilio_messaging_service_sid=_text(environ, "TWILIO_MESSAGING_SERVICE_SID"),
         twilio_sms_from=_twilio_sender(environ, "TWILIO_SMS_FROM"),
         twilio_whatsapp_from=_twilio_sender(environ, "TWILIO_WHATSAPP_FROM", "whatsapp:"),
+        twilio_voice_from=_twilio_sender(environ, "TWILIO_VOICE_FROM") or _twilio_sender(environ, "TWILIO_SMS_FROM"),
         twilio_api_base_url=_url(environ, "TWILIO_API_BASE_URL", ("http", "https")),
         advanced_opt_out=_bool(environ, "AVISO_ADVANCED_OPT_OUT", True),
         contact_ttl_days=_positive_int(environ, "AVISO_CONTACT_TTL_DAYS", 180),
@@ -333,6 +336,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         quiet_hours=_quiet_hours(environ),
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
+        calls_per_second=_positive_int(environ, "AVISO_CALLS_PER_SECOND", 1),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
         signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),

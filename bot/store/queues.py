@@ -11,10 +11,11 @@ ALL = (URGENT, DEFAULT, LOW)
 START_BROADCAST = "bot.services.jobs.start_broadcast"
 WATCH_BROADCAST = "bot.services.jobs.watch_broadcast"
 SEND_BATCH = "bot.services.jobs.send_batch"
+PLACE_CALLS = "bot.services.jobs.place_calls"  # an urgent broadcast's voice alert calls
 SEND_REMINDERS = "bot.services.jobs.send_reminders"
 SEND_PROMOTIONS = "bot.services.jobs.send_promotions"
 SEND_NOTICES = "bot.services.jobs.send_notices"
 CLOSE_WORKSHOP = "bot.services.jobs.close_workshop"
 SYNC_WORKSHOPS = "bot.services.jobs.sync_workshops"
-JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES, CLOSE_WORKSHOP,
+JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, PLACE_CALLS, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES, CLOSE_WORKSHOP,
         SYNC_WORKSHOPS)

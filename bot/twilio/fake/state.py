@@ -7,12 +7,14 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import urlencode
 from collections import Counter, deque
 from datetime import UTC, date, datetime
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"  # credentials the fake accepts unless told otherwise
 DEFAULT_AUTH_TOKEN = "f" * 32
 API_VERSION = "2010-04-01"
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Twilio's default and largest PageSize
 ERROR_DOCS = "https://www.twilio.com/docs/errors/"
 
 # Run-time settings (FakeTwilio(**kw), .configure(**kw), POST /_fake/config) and their defaults.
@@ -379,3 +381,20 @@ class FakeState:
                     resource[key] = value
             resource["date_updated"] = stamp(time.time())
             return dict(resource)
+
+
+def page(request, params, key, items):
+    """Twilio's 2010-04-01 list envelope for one page (Page, PageSize) of items."""
+    size = min(int(params.get("PageSize", PAGE_SIZE)), MAX_PAGE_SIZE)
+    page = int(params.get("Page", 0))
+    start = page * size
+    chunk = items[start:start + size]
+    filters = {k: v for k, v in params.items() if k not in ("Page", "PageSize", "PageToken")}
+
+    def uri(number):
+        return f"{request.path}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"
+
+    return {key: chunk, "page": page, "page_size": size, "start": start,
+            "end": start + max(len(chunk) - 1, 0), "uri": uri(page), "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if start + size < len(items) else None,
+            "previous_page_uri": uri(page - 1) if page > 0 else None}
