@@ -2,7 +2,7 @@
 exactly once per broadcast even when a worker dies, one call per slot of the account's calls-per-second limit.
 
 A call run goes with its broadcast (the same id): started by the broadcast's start job, placed by one job at a
-time (it holds the run's lease), watched by a scheduled job that takes over when the placer's worker died.
+time (it holds the run's lease) while another stands by to take over when the placer's worker dies.
 Each callee is claimed before its call and recorded after; a claim left by a dead run is settled by asking
 Twilio for the calls to that number since the claim, so nobody is called twice and nobody is left out.
 """
@@ -17,10 +17,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import redis
-from rq import Queue, get_current_job
+from rq import Queue
 
 from bot.broadcasts.batches import Lease, too_many
 from bot.broadcasts.store import CANCELLED, Broadcast, BroadcastStore
@@ -43,6 +43,7 @@ NOT_CALLABLE = "not_a_phone_number"  # a WhatsApp user id, not a number
 GONE = "contact_gone"  # forgot, stopped or asked for no more calls since the broadcast started
 TTL = keys.BROADCAST_RECIPIENT_TTL_SECONDS
 JOB_TTL = 600
+STANDBY_POLL_SECONDS = 0.5  # how often a standby placer looks at the lease
 
 # Record an outcome over the claim it settles (KEYS: outcomes, run; ARGV: contact, claim, outcome, counter).
 _RECORD = """
@@ -66,7 +67,6 @@ class CallPolicy:
 
     calls_per_second: int = 1  # AVISO_CALLS_PER_SECOND: the account's limit (Twilio's default is 1)
     lease_seconds: float = 30.0  # a silent placer is presumed dead after this (> Twilio's answer time)
-    watch_seconds: float = 15.0  # how often the watchdog looks for a dead placer
     settle_seconds: float = 20.0  # a dead run's call shows in Twilio's list of calls within this
     max_attempts: int = 5  # calls to create per callee when Twilio answers errors worth retrying
     max_throttled: int = 20  # 429s per callee (never processed) before it counts as failed
@@ -129,49 +129,49 @@ def start(aviso, broadcast: Broadcast, policy: CallPolicy | None = None) -> int:
     pipe.expire(run_key, TTL)
     pipe.execute()
     if found:
-        _enqueue(connection, broadcast.id, watch=False)
-        _schedule_watch(connection, broadcast.id, chosen)
+        _enqueue(connection, broadcast.id, jobs=2)  # a placer and a standby
     return len(found)
 
 
-def _enqueue(connection: redis.Redis, broadcast_id: str, *, watch: bool, job_id: str | None = None) -> None:
-    Queue(queues.URGENT, connection=connection).enqueue(
-        queues.PLACE_CALLS, broadcast_id, watch, job_id=job_id or f"calls-{broadcast_id}-{uuid.uuid4().hex[:8]}",
-        result_ttl=JOB_TTL, failure_ttl=7 * 24 * 3600, job_timeout=-1)
+def _enqueue(connection: redis.Redis, broadcast_id: str, jobs: int = 1) -> None:
+    queue = Queue(queues.URGENT, connection=connection)
+    for _ in range(jobs):
+        queue.enqueue(queues.PLACE_CALLS, broadcast_id, job_id=f"calls-{broadcast_id}-{uuid.uuid4().hex[:8]}",
+                      result_ttl=JOB_TTL, failure_ttl=7 * 24 * 3600, job_timeout=-1)
 
 
-def _schedule_watch(connection: redis.Redis, broadcast_id: str, policy: CallPolicy) -> None:
-    job_id = f"calls-{broadcast_id}-watch-{uuid.uuid4().hex[:8]}"
-    connection.hset(keys.CALL_RUN.format(id=broadcast_id), "watch", job_id)
-    Queue(queues.URGENT, connection=connection).enqueue_in(
-        timedelta(seconds=policy.watch_seconds), queues.PLACE_CALLS, broadcast_id, True, job_id=job_id,
-        result_ttl=JOB_TTL, failure_ttl=7 * 24 * 3600, job_timeout=-1)
+def recover(connection: redis.Redis) -> int:
+    """Queue a standby placer for each unfinished call run (a worker's start-up: it may replace a dead one)."""
+    prefix, suffix = keys.CALL_RUN.split("{id}")
+    found = (key.decode()[len(prefix):-len(suffix)] for key in connection.scan_iter(match=prefix + "*" + suffix))
+    waiting = [b for b in found if (run := _run(connection, b)) and "audience" in run and not run.get("done")]
+    for broadcast_id in waiting:
+        _enqueue(connection, broadcast_id)
+    return len(waiting)
 
 
-def place(aviso, broadcast_id: str, watch: bool = False) -> str:
-    """Place the run's calls not placed yet (the job queues.PLACE_CALLS). As the watchdog, look again later
-    and take over from a placer whose worker died. Safe to run twice: one placer holds the lease."""
+def place(aviso, broadcast_id: str) -> str:
+    """Place the run's calls not placed yet (the job queues.PLACE_CALLS). Two such jobs are queued: one
+    places, the other stands by until the placer's lease lapses (its worker died) and takes over. Each
+    leaves once every callee has an outcome. Safe to run any number of times."""
     connection = aviso.connection
-    run = _run(connection, broadcast_id)
-    if "audience" not in run or run.get("done"):
-        return "nothing to do"
-    policy = CallPolicy.from_json(run.get("policy"))
-    if watch:
-        job = get_current_job()
-        if job is not None and run.get("watch") != job.id:
-            return "superseded"
-        _schedule_watch(connection, broadcast_id, policy)
-    if connection.hget(keys.BROADCAST.format(id=broadcast_id), "status") == CANCELLED.encode():
-        connection.hset(keys.CALL_RUN.format(id=broadcast_id), "done", "cancelled")
-        return "broadcast cancelled: no more calls"
-    lease = Lease(connection, keys.CALL_LEASE.format(id=broadcast_id), policy.lease_seconds)
-    if not lease.acquire():
-        return "calls are being placed elsewhere"
-    try:
-        placed = CallRun(aviso, broadcast_id, policy, lease).run()
-    finally:
-        lease.release()
-    return placed
+    while True:
+        run = _run(connection, broadcast_id)
+        if "audience" not in run or run.get("done"):
+            return "nothing to do"
+        if connection.hget(keys.BROADCAST.format(id=broadcast_id), "status") == CANCELLED.encode():
+            connection.hset(keys.CALL_RUN.format(id=broadcast_id), "done", "cancelled")
+            return "broadcast cancelled: no more calls"
+        policy = CallPolicy.from_json(run.get("policy"))
+        lease = Lease(connection, keys.CALL_LEASE.format(id=broadcast_id), policy.lease_seconds)
+        if lease.acquire():
+            try:
+                said = CallRun(aviso, broadcast_id, policy, lease).run()
+            finally:
+                lease.release()
+            if _run(connection, broadcast_id).get("done"):
+                return said
+        time.sleep(STANDBY_POLL_SECONDS)
 
 
 def record_status(connection: redis.Redis, broadcast_id: str, call_sid: str, status: str) -> bool:

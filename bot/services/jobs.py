@@ -31,10 +31,10 @@ def send_batch(broadcast_id: str, batch_no: int) -> str:
     return fanout.send_batch(for_job(), broadcast_id, batch_no)
 
 
-def place_calls(broadcast_id: str, watch: bool = False) -> str:
-    """Place an urgent broadcast's voice alert calls (as the watchdog: take over from a dead placer)."""
+def place_calls(broadcast_id: str) -> str:
+    """Place an urgent broadcast's voice alert calls (or stand by to take over from a placer that died)."""
     logs.bind_broadcast(broadcast_id)
-    return calls.place(for_job(), broadcast_id, watch)
+    return calls.place(for_job(), broadcast_id)
 
 
 def send_reminders(workshop_id: str, offset: str, due_epoch: int, now: datetime | None = None) -> str:
