@@ -194,3 +194,14 @@ def test_a_worker_killed_mid_call_run_calls_every_family_exactly_once(app, aviso
     records = aviso.connection.hvals(keys.CALL_OUTCOMES.format(id=broadcast.id))
     assert len(records) == 1000 and all(r.startswith(b"placed:CA") for r in records)
     assert SCHOOL in broadcast.schools
+
+
+def test_the_preview_says_how_many_calls_and_how_long(aviso):
+    callers(aviso, 3)
+    family(aviso, 2, start=40)
+    desk = aviso.desk()
+    urgent = make_broadcast(urgent=True)
+    plan = desk.with_calls(urgent, aviso.broadcasts.plan(urgent, strict=False, district=desk.district))
+    assert (plan.recipients, plan.calls, plan.calls_seconds, plan.calls_per_second) == (5, 3, 3.0, 1)
+    quiet = make_broadcast()
+    assert desk.with_calls(quiet, aviso.broadcasts.plan(quiet, strict=False, district=desk.district)).calls == 0
