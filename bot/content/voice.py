@@ -15,6 +15,7 @@ VOICE_DIR = "voice"
 VOICE_KEYS = (
     "greeting", "language.option", "language.indigenous", "menu.main", "menu.rights", "menu.resources",
     "after", "invalid", "silence.offer", "goodbye", "connecting", "alerts.signup",
+    "alerts.calls_on",
 )
 SPOKEN_MENUS = ("rights", "resources")
 # A number in a voice text is its resources.toml id in braces; {key} is the one placeholder a text may fill.

@@ -11,6 +11,7 @@ MAIN = "main"
 INTERPRETERS = "interpreters"  # the language menu's last option: how to get an interpreter, in the greeting languages
 MAIN_MENU = SPOKEN_MENUS  # the main menu's sub-menus, keys 1 and 2
 ALERTS = "alerts.signup"  # key 3: how to sign up for a school's safety alerts (by text)
+CALLS_KEY = "1"  # in ALERTS: be called for urgent alerts (as VOICE / VOZ by text)
 MAIN_OPTIONS = (*MAIN_MENU, ALERTS)  # 0 is always the hotline
 HOTLINE_KEY = "0"
 REPEAT_KEY = "*"
@@ -44,6 +45,7 @@ class Turn:
     gather: bool = True
     dial: str | None = None
     remember_language: str | None = None  # the caller chose a language: keep it for their texts and calls
+    ask_for_calls: bool = False  # the caller asked to be called for urgent alerts: keep it on their contact
 
 
 def _menu_of(at: str, voice: VoiceContent) -> str | None:
@@ -178,6 +180,10 @@ def step(state: CallState, digits: str, voice: VoiceContent) -> Turn:
     if key == BACK_KEY:
         back = _back(awake, voice)
         return Turn(_prompt(back, voice), back)
+    if awake.at == ALERTS and key == CALLS_KEY:
+        language = awake.language
+        lines = (Line(language, voice.say(language, "alerts.calls_on")), Line(language, voice.say(language, "after")))
+        return Turn(lines, awake, ask_for_calls=True)
     chosen = _choose(awake, key, voice)
     if chosen is None:
         language = _speaker(awake, voice)

@@ -117,6 +117,10 @@ def voice_menu():
         return _bad(str(exc))
     content, callers = _voice_and_callers()
     turn = step(state, digits, content)
+    if turn.ask_for_calls and not callers:  # Redis is down: it cannot be kept, so do not say it was
+        turn = step(state, "*", content)
     if turn.remember_language and callers and caller:
         _safely(lambda: callers.remember(caller, turn.remember_language))
+    if turn.ask_for_calls and callers and caller:
+        _safely(lambda: callers.want_calls(caller, turn.state.language))
     return _twiml(render(turn, content, services.current().settings.public_base_url))
