@@ -83,11 +83,14 @@ def run_cap(bench: Bench, cap: int, seconds: int, kill: bool) -> dict:
     created = sorted(call["created"] for call in bench.fake_get("calls"))
     stats = bench.fake_get("stats")
     rate = (len(created) - 1) / (created[-1] - created[0]) if len(created) > 1 else 0.0
+    gaps = [b - a for a, b in zip(created, created[1:])]
     twice = sum(1 for n in Counter(call["to"] for call in bench.fake_get("calls")).values() if n > 1)
     result = {"cap": cap, "families": count, "calls": len(created), "calls_per_second": round(rate, 3),
               "of_cap": round(rate / cap, 4), "max_in_any_1s": stats["max_calls_in_any_1s_window"],
               "refused_429": stats["by_status"].get("429", 0), "called_twice": twice,
-              "first_call_after_s": round(created[0] - approved, 3) if created else None, "killed": killed}
+              "first_call_after_s": round(created[0] - approved, 3) if created else None, "killed": killed,
+              "shortest_gap_s": round(min(gaps), 3) if gaps else None,
+              "gaps_over_1_5_slots": sum(1 for gap in gaps if gap > 1.5 / cap)}
     log(f"cap {cap}/s: {json.dumps(result)}")
     return result
 
