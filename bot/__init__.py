@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
+    app.register_blueprint(voice_webhook.recordings_bp)  # recorded languages' clips, /voice/recordings/
     app.register_blueprint(voice_alert.bp)  # urgent-alert calls: /twilio/voice/alert and /status
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics_web.bp)  # /metrics, and the webhook's timing
