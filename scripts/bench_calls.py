@@ -78,12 +78,13 @@ def run_cap(bench: Bench, cap: int, seconds: int, kill: bool) -> dict:
                     bench.workers.remove(worker)
                     bench.workers.append(bench.start_worker())
                     killed = True
-                    log(f"cap {cap}/s: killed the placing worker after {bench.redis.hget(run, 'placed').decode()} calls")
+                    placed = bench.redis.hget(run, "placed").decode()
+                    log(f"cap {cap}/s: killed the placing worker after {placed} calls")
         time.sleep(0.2)
     created = sorted(call["created"] for call in bench.fake_get("calls"))
     stats = bench.fake_get("stats")
     rate = (len(created) - 1) / (created[-1] - created[0]) if len(created) > 1 else 0.0
-    gaps = [b - a for a, b in zip(created, created[1:])]
+    gaps = [b - a for a, b in zip(created, created[1:], strict=False)]
     twice = sum(1 for n in Counter(call["to"] for call in bench.fake_get("calls")).values() if n > 1)
     result = {"cap": cap, "families": count, "calls": len(created), "calls_per_second": round(rate, 3),
               "of_cap": round(rate / cap, 4), "max_in_any_1s": stats["max_calls_in_any_1s_window"],

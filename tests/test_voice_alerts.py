@@ -19,15 +19,15 @@ from bot.people.contacts import contact_redis_key
 from bot.people.identity import SMS, Address
 from bot.store import keys, queues
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, JobRunner, inbound, replies, sign
-from tests.test_broadcasts import SCHOOL, make_broadcast, subscribe
+from tests.test_broadcasts import SCHOOL, make_broadcast
 from tests.test_fanout import (  # noqa: F401  (fixtures)
     REPO,
     SERVICE_SID,
     _dump,
     _is_child,
     _start_worker,
-    family,
     fake,
+    family,
     public_port,
     work,
 )
@@ -101,7 +101,7 @@ def test_voice_by_text_asks_for_calls_and_stop_ends_them(client, aviso):
     assert not aviso.connection.exists(english)
 
 
-def test_an_urgent_alert_calls_who_asked_speaking_their_language(app, aviso, fake, public_port):
+def test_an_urgent_alert_calls_who_asked_speaking_their_language(app, aviso, fake, public_port):  # noqa: F811
     spanish = callers(aviso, 3)
     english = callers(aviso, 1, start=10, lang="en")
     farsi = callers(aviso, 1, start=20, lang="fa")  # no Twilio voice reads Farsi: texted, not called
@@ -110,8 +110,8 @@ def test_an_urgent_alert_calls_who_asked_speaking_their_language(app, aviso, fak
     fake.configure(call_outcomes={no_answer: "no-answer", busy: "busy"}, status_callbacks=False)
     server = serve(app, public_port)
     try:
-        broadcast = make_broadcast(urgent=True, kind="update", texts={"es": "Cierre de la calle Main.", "en": "Main St closed."},
-                                   bodies={"es": "Cierre de la calle Main.", "en": "Main St closed."}, code="K7P2Q")
+        said_text = {"es": "Cierre de la calle Main.", "en": "Main St closed."}
+        broadcast = make_broadcast(urgent=True, kind="update", texts=said_text, bodies=said_text, code="K7P2Q")
         store = BroadcastStore(aviso.connection)
         store.create(broadcast)
         calls.start(aviso, broadcast, QUICK_CALLS)
@@ -171,12 +171,14 @@ def test_a_call_status_counts_once(client, aviso):
     assert calls.counts(aviso.connection, broadcast_id)["no_answer"] == 1
 
 
-def test_a_worker_killed_mid_call_run_calls_every_family_exactly_once(app, aviso, fake, tmp_path, redis_url):
+def test_a_worker_killed_mid_call_run_calls_every_family_exactly_once(
+        app, aviso, fake, tmp_path, redis_url):  # noqa: F811
     numbers = callers(aviso, 1000)
     fake.configure(latency_ms=60, calls_per_second=40, fetch_twiml=False)
     env = {**os.environ, "REDIS_URL": redis_url, "AVISO_ENV": "development", "AVISO_DATA_DIR": str(tmp_path),
            "AVISO_CONTENT_DIR": str(aviso.settings.content_dir), "AVISO_SECRET_KEY": aviso.settings.secret_key,
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+           "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
            "TWILIO_VOICE_FROM": VOICE_FROM, "TWILIO_API_BASE_URL": fake.url,
            "PUBLIC_BASE_URL": aviso.settings.public_base_url,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}

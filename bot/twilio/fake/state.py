@@ -7,9 +7,9 @@ import re
 import threading
 import time
 import uuid
-from urllib.parse import urlencode
 from collections import Counter, deque
 from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"  # credentials the fake accepts unless told otherwise
 DEFAULT_AUTH_TOKEN = "f" * 32

@@ -189,7 +189,9 @@ def broadcast(broadcast_id: str):
         return refused
     waiting = found.status in (DRAFT, PENDING_APPROVAL)
     desk = g.aviso.desk()
-    plan = desk.with_calls(found, g.aviso.broadcasts.plan(found, strict=False, district=desk.district)) if waiting else None
+    plan = None
+    if waiting:
+        plan = desk.with_calls(found, g.aviso.broadcasts.plan(found, strict=False, district=desk.district))
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
     corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
