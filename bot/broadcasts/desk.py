@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.broadcasts import fanout, notices
+from bot.broadcasts import calls, fanout, notices
 from bot.broadcasts.compose import (
     SENSITIVE_KINDS,
     BroadcastRequest,
@@ -139,7 +139,14 @@ class Desk:
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
         draft, _ = self._draft(staff, request)
-        return draft, self.store.plan(draft, strict=False, district=self.district)
+        return draft, self.with_calls(draft, self.store.plan(draft, strict=False, district=self.district))
+
+    def with_calls(self, broadcast: Broadcast, plan: Plan) -> Plan:
+        """A plan with the calls an urgent broadcast places, and how long they take at the account's limit."""
+        if not broadcast.urgent:
+            return plan
+        found, rate = len(calls.callees(self.store.connection, self.store, broadcast)), self.settings.calls_per_second
+        return replace(plan, calls=found, calls_seconds=calls.duration_seconds(found, rate), calls_per_second=rate)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""

@@ -52,6 +52,9 @@ class Plan:
     recipients: int
     messages: int
     total_segments: int  # SMS segments only
+    calls: int = 0  # an urgent broadcast: families who asked to be called (broadcasts.calls)
+    calls_seconds: float = 0.0  # how long placing those calls takes at AVISO_CALLS_PER_SECOND
+    calls_per_second: int = 0
 
     @property
     def whatsapp_outside_window(self) -> int:

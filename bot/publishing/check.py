@@ -91,7 +91,7 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
     content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
-    check_voice(report, content)
+    check_voice(report, content, content_dir)
     understanding_check.check(report, content)
     if not report.errors:
         content_budgets.check(report, content)

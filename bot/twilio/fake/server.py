@@ -1,9 +1,7 @@
 """Local fake of the Twilio REST API parts Aviso calls: aiohttp, artificial latency, faults, recording."""
 
-# Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150 (prints its URL when ready), or in-process:
-#     with FakeTwilio(latency_ms=0) as fake:
-#         client = bot.twilio.client.make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url)
-# Settings (latency, injected errors, rate cap, status callbacks) are listed in fake.state.DEFAULTS.
+# Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150, or in-process: `with FakeTwilio() as fake:`
+# and make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url). Settings: fake.state.DEFAULTS.
 
 import asyncio
 import base64
@@ -19,6 +17,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from bot.twilio.fake import content_api, envelopes
+from bot.twilio.fake.calls import FakeCalls
 from bot.twilio.fake.state import API_VERSION, FakeState, error_body, iso8601, rfc2822
 
 ACCOUNT = f"/{API_VERSION}/Accounts/{{account}}"  # route prefix of the 2010-04-01 API
@@ -36,8 +35,9 @@ class FakeTwilio:
                  **config):
         """Configure it: config names are those of fake.state.DEFAULTS."""
         self.host, self.port, self.url = host, port, None
-        self.state = FakeState(phone_numbers, messaging_services, seed, **config)
-        self._loop = self._thread = self._runner = self._session = None
+        self.calls = FakeCalls(self)  # the Calls API: its settings are fake.calls.CALL_DEFAULTS
+        self.state = FakeState(phone_numbers, messaging_services, seed, **self.calls.configure(**config))
+        self._loop = self._thread = self._runner = self.session = None
         self._tasks = set()
         # Messages whose life cycle posts no callback: (due, seq, stored, status, error code), moved along
         # by one task instead of a task and three timers each (a broadcast benchmark accepts thousands).
@@ -64,11 +64,9 @@ class FakeTwilio:
             self._thread.join()
 
     def __enter__(self):
-        """Start on entering a with block."""
         return self.start()
 
     def __exit__(self, *exc):
-        """Stop on leaving it."""
         self.stop()
 
     def add_content(self, friendly_name, language, body, status="approved", **fields):
@@ -77,15 +75,16 @@ class FakeTwilio:
 
     def configure(self, **kw):
         """Change settings at run time; return them all."""
-        return self.state.configure(**kw)
+        return {**self.state.configure(**self.calls.configure(**kw)), **self.calls.config}
 
     def config(self):
         """Current settings."""
-        return self.state.configure()
+        return self.configure()
 
     def reset(self):
-        """Forget recorded requests, messages and callbacks."""
+        """Forget recorded requests, messages, calls and callbacks."""
         self.state.reset()
+        self.calls.reset()
 
     def requests(self):
         """Every Twilio API request seen, oldest first."""
@@ -103,8 +102,8 @@ class FakeTwilio:
             return list(self.state.callbacks)
 
     def stats(self):
-        """Counts per status and error code, accepted segments, busiest 1 s windows."""
-        return self.state.stats()
+        """Counts per status and error code, accepted segments and calls, busiest 1 s windows."""
+        return {**self.state.stats(), **self.calls.stats()}
 
     def duplicates(self):
         """{(to, body or 'ContentSid ContentVariables'): times} for content accepted more than once."""
@@ -136,11 +135,11 @@ class FakeTwilio:
 
     async def _startup(self):
         """Listen, and open the session used for status callbacks."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S))
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
-        self._keep(asyncio.get_running_loop().create_task(self._advance_due()))
+        self.keep(asyncio.get_running_loop().create_task(self._advance_due()))
         port = self._runner.addresses[0][1]
         self.url = f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{port}"
 
@@ -151,8 +150,8 @@ class FakeTwilio:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner:
             await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
+        if self.session:
+            await self.session.close()
 
     def _app(self):
         """Routes: Twilio's, then /_fake/ controls, then a Twilio-style 404 for anything else."""
@@ -165,6 +164,7 @@ class FakeTwilio:
         add("POST", ACCOUNT + "/IncomingPhoneNumbers.json", self._api(self._create_number))
         for method in ("GET", "POST"):
             add(method, ACCOUNT + "/IncomingPhoneNumbers/{sid}.json", self._api(self._number))
+        self.calls.routes(add, ACCOUNT, self._api)
         add("GET", SERVICES, self._api(self._list_services))
         for method in ("GET", "POST"):
             add(method, SERVICES + "/{sid}", self._api(self._service))
@@ -173,6 +173,7 @@ class FakeTwilio:
         add("GET", "/_fake/messages", _view(self.messages))
         add("GET", "/_fake/callbacks", _view(self.callbacks))
         add("GET", "/_fake/stats", _view(self.stats))
+        add("GET", "/_fake/calls", _view(self.calls.snapshot))
         add("GET", "/_fake/duplicates", _view(lambda: [
             {"to": to, "key": key, "count": n} for (to, key), n in self.duplicates().items()]))
         add("*", "/_fake/config", self._config)
@@ -254,7 +255,7 @@ class FakeTwilio:
         now = time.time()
         status, body, segments, stored = self.state.create_message(params, now)
         if stored and stored["callback"] and self.state.config["status_callbacks"]:
-            self._keep(asyncio.get_running_loop().create_task(self._lifecycle(stored)))
+            self.keep(asyncio.get_running_loop().create_task(self._lifecycle(stored)))
         elif stored:
             final, code = _fate(stored)
             cfg = self.state.config
@@ -263,7 +264,7 @@ class FakeTwilio:
                                        None if first == "sent" else code))
         return status, body, segments
 
-    def _keep(self, task):
+    def keep(self, task):
         """Hold a reference to a background task until it ends (and cancel it on shutdown)."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -357,7 +358,7 @@ class FakeTwilio:
                  "status": None, "error": None}
         try:
             headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
-            async with self._session.post(url, data=params, headers=headers) as response:
+            async with self.session.post(url, data=params, headers=headers) as response:
                 entry["status"] = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
             entry["error"] = repr(exc)

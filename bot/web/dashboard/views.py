@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
+from bot.broadcasts import calls
 from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
 from bot.broadcasts.desk import workshop_schools
@@ -196,7 +197,7 @@ def receipts_open(broadcast, now: datetime | None = None) -> bool:
 def _progress_context(broadcast) -> dict:
     outcomes = g.aviso.broadcasts.outcomes(broadcast.id)
     return {"broadcast": broadcast, "outcomes": outcomes, "settled": data.settled(outcomes),
-            "receipts_open": receipts_open(broadcast),
+            "receipts_open": receipts_open(broadcast), "calls": calls.counts(g.aviso.connection, broadcast.id),
             "failed_total": sum(outcomes.failed.values()), "skipped_total": sum(outcomes.skipped.values())}
 
 
@@ -207,7 +208,10 @@ def broadcast(broadcast_id: str):
     if refused:
         return refused
     waiting = found.status in (DRAFT, PENDING_APPROVAL)
-    plan = g.aviso.broadcasts.plan(found, strict=False, district=g.aviso.desk().district) if waiting else None
+    desk = g.aviso.desk()
+    plan = None
+    if waiting:
+        plan = desk.with_calls(found, g.aviso.broadcasts.plan(found, strict=False, district=desk.district))
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
     corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
