@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.content import segments
 
@@ -55,6 +56,20 @@ class Plan:
     calls: int = 0  # an urgent broadcast: families who asked to be called (broadcasts.calls)
     calls_seconds: float = 0.0  # how long placing those calls takes at AVISO_CALLS_PER_SECOND
     calls_per_second: int = 0
+
+    @property
+    def paced_units(self) -> int:
+        """What the send rate limit counts: each SMS segment, and each WhatsApp message that goes out."""
+        return self.total_segments + sum(row.whatsapp - row.whatsapp_unreachable for row in self.languages)
+
+    def send_seconds(self, segments_per_second: int) -> float | None:
+        """How long sending takes at the configured rate (recipients x segments / rate); None without one."""
+        return self.paced_units / segments_per_second if segments_per_second > 0 else None
+
+    def send_time(self, segments_per_second: int) -> timedelta | None:
+        """send_seconds as a timedelta, for the preview's "about 3 minutes"."""
+        seconds = self.send_seconds(segments_per_second)
+        return None if seconds is None else timedelta(seconds=max(seconds, 1))
 
     @property
     def whatsapp_outside_window(self) -> int:

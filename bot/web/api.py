@@ -183,6 +183,8 @@ def plan_json(plan) -> dict:
     data = asdict(plan)
     # WhatsApp families outside the 24-hour window, and those of them no template covers (they get nothing)
     data.update(whatsapp_outside_window=plan.whatsapp_outside_window, whatsapp_without_template=plan.whatsapp_uncovered)
+    rate = services.current().settings.rate_limit_segments_per_second  # None below: no rate of Aviso's own
+    data.update(send_seconds=plan.send_seconds(rate), segments_per_second=rate or None)
     for language in data["languages"]:
         count = language.pop("sms_segments")
         language["sms_encoding"] = count["encoding"] if count else None
