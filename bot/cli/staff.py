@@ -10,20 +10,8 @@ import time
 import click
 
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, templates
-from bot.cli.context import services as _services
-from bot.cli.context import settings as _settings
-
-
-def _aviso():
-    app, aviso = _services(_settings())
-    return aviso
-
-
-def _member(aviso, staff_id: str):
-    member = aviso.roster.get(staff_id)
-    if member is None:
-        raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
-    return member
+from bot.cli.context import aviso as _aviso
+from bot.cli.context import member as _member
 
 
 @click.group()

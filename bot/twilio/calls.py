@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from bot.twilio.client import make_client
-from bot.twilio.senders import RejectedSendError, RetryableSendError, UncertainSendError, _classify, _never_connected
+from bot.twilio.senders import RejectedSendError, RetryableSendError, UncertainSendError, twilio_request_errors
 
 CALL_TIMEOUT_SECONDS = 10.0  # a create Twilio has not answered by then may still have been placed: check first
 RING_SECONDS = 30  # how long Twilio lets the phone ring before "no-answer"
@@ -34,25 +34,10 @@ class CallPlacer:
     def place(self, to: str, url: str, status_callback: str) -> str:
         """Create one call to a number (E.164) that fetches its TwiML from url; its sid. Raises RetryableSendError
         (nothing placed), UncertainSendError (maybe placed: find() before trying again) or RejectedSendError."""
-        from requests import RequestException
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-        from requests.exceptions import ConnectTimeout
-        from twilio.base.exceptions import TwilioRestException
-
-        try:
+        with twilio_request_errors():
             call = self.client.calls.create(to=to, from_=self.origin, url=url, method="POST",
                                             status_callback=status_callback, status_callback_method="POST",
                                             status_callback_event=STATUS_EVENTS, timeout=RING_SECONDS)
-        except TwilioRestException as exc:
-            raise _classify(exc.status, exc.code) from None
-        except ConnectTimeout:
-            raise RetryableSendError("could not connect to Twilio") from None
-        except RequestsConnectionError as exc:
-            if _never_connected(exc):
-                raise RetryableSendError("could not connect to Twilio") from None
-            raise UncertainSendError("connection to Twilio lost during the request") from None
-        except RequestException:
-            raise UncertainSendError("no answer from Twilio in time") from None
         return call.sid
 
     def find(self, to: str, since: datetime) -> str | None:
