@@ -52,4 +52,4 @@ def test_the_preview_says_how_long_the_send_takes(client, aviso, staff, families
 def test_the_preview_says_when_twilio_paces_the_send(client, aviso, staff, families):  # noqa: F811
     sign_in(client, aviso, SENDER)
     page = post(client, "/dashboard/broadcasts/new", {**ACTIVITY, "action": "preview"}).text
-    assert "No send rate is set (AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND)" in page
+    assert "No send rate is set in Aviso: Twilio's queue paces the messages" in page

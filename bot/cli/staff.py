@@ -98,7 +98,8 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
         request: BroadcastRequest = parse_request(data)
         if preview:
             draft, plan = aviso.desk().preview(member, request)
-            click.echo(json.dumps({"texts": draft.texts, "plan": plan_json(plan)}, indent=2, ensure_ascii=False))
+            shown = {"texts": draft.texts, "plan": plan_json(plan, aviso.settings.rate_limit_segments_per_second)}
+            click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
             return
         created = aviso.desk().create(member, request)
     except (ComposeError, BroadcastError, NotAllowed) as exc:

@@ -178,13 +178,12 @@ def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
     return data
 
 
-def plan_json(plan) -> dict:
-    """A preview as JSON."""
+def plan_json(plan, segments_per_second: int = 0) -> dict:
+    """A preview as JSON; with the configured send rate, how long the send takes (send_seconds)."""
     data = asdict(plan)
     # WhatsApp families outside the 24-hour window, and those of them no template covers (they get nothing)
     data.update(whatsapp_outside_window=plan.whatsapp_outside_window, whatsapp_without_template=plan.whatsapp_uncovered)
-    rate = services.current().settings.rate_limit_segments_per_second  # None below: no rate of Aviso's own
-    data.update(send_seconds=plan.send_seconds(rate), segments_per_second=rate or None)
+    data.update(send_seconds=plan.send_seconds(segments_per_second), segments_per_second=segments_per_second or None)
     for language in data["languages"]:
         count = language.pop("sms_segments")
         language["sms_encoding"] = count["encoding"] if count else None
@@ -206,8 +205,10 @@ def list_templates():
 @_desk_errors
 def preview():
     """Texts per language, segments, recipients per language and channel — nothing stored."""
-    draft, plan = services.current().desk().preview(g.staff, parse_request(json_body()))
-    return jsonify(texts=draft.texts, code_example=draft.code, plan=plan_json(plan))
+    aviso = services.current()
+    draft, plan = aviso.desk().preview(g.staff, parse_request(json_body()))
+    rate = aviso.settings.rate_limit_segments_per_second
+    return jsonify(texts=draft.texts, code_example=draft.code, plan=plan_json(plan, rate))
 
 
 @bp.post("/broadcasts")

@@ -112,7 +112,8 @@ def _preview(form) -> dict:
     content = _content()
     draft, plan = g.aviso.desk().preview(g.staff, parse_request(data.form_payload(form, content,
                                                                                  g.aviso.settings.timezone)))
-    return {"texts": draft.texts, "code_example": draft.code, "plan": plan_json(plan),
+    rate = g.aviso.settings.rate_limit_segments_per_second
+    return {"texts": draft.texts, "code_example": draft.code, "plan": plan_json(plan, rate),
             "html": render_template("dashboard/_plan.html", texts=draft.texts, plan=plan, content=content, example=True,
                                     language_name=lambda code: data.language_name(content, code))}
 
