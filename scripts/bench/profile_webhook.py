@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import io
 import logging
+import os
 import pstats
 import secrets
 import shutil
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # scripts/: ben
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/bench: bare_app
 
 import bare_app  # noqa: E402
+import reference_bot  # noqa: E402
 import bench_webhook as bench  # noqa: E402
 
 # cProfile's cumulative rows worth reading, by a substring of "file:line(function)".
@@ -110,8 +112,12 @@ def main() -> None:
                                       key=lambda r: r[0])
         bare = bare_app.create_app()
         bare_per_request = min(run(bare, pool.items[:n])[0] for _ in range(args.repeat))
+        os.environ.update({name: env[name] for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "REDIS_URL")})
+        reference = reference_bot.create_app()
+        reference_per_request = min(run(reference, pool.items[:n])[0] for _ in range(args.repeat))
         print(f"CPU per request, in-process, one thread: Aviso {per_request * 1e6:.0f} us, "
-              f"bare {bare_per_request * 1e6:.0f} us (statuses {statuses})")
+              f"sample bot {reference_per_request * 1e6:.0f} us, bare {bare_per_request * 1e6:.0f} us "
+              f"(statuses {statuses})")
         if args.cpu_only:
             return
         profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for Redis is not counted
