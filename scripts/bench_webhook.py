@@ -98,7 +98,7 @@ def understanding_memory() -> str:
     """What the understanding of the shipped content costs each web process: resident memory and build time."""
     probe = (
         "import gc, time\n"
-        "from bot.content import Content\n"
+        "from bot.content.model import Content\n"
         "rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])\n"
         "c = Content.from_dir(__import__('sys').argv[1]); c.keywords; c.schools; gc.collect(); before = rss()\n"
         "t = time.perf_counter(); c.understanding; built = time.perf_counter() - t; gc.collect()\n"
