@@ -37,7 +37,8 @@ def expected_signature(token: bytes, url: str, pairs: Iterable[tuple[str, str]])
 def signature_valid(validator: RequestValidator, url: str, signature: str) -> bool:
     """Whether signature is Twilio's for this request: one HMAC for the URL as configured, and only when
     that differs, the library's full check (which also tries the URL with and without its port)."""
-    if hmac.compare_digest(expected_signature(validator.token, url, request.form.items(multi=True)), signature.encode()):
+    expected = expected_signature(validator.token, url, request.form.items(multi=True))
+    if hmac.compare_digest(expected, signature.encode()):
         return True
     return validator.validate(url, request.form, signature)
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # scripts/: ben
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/bench: bare_app
 
 import bare_app  # noqa: E402
-import reference_bot  # noqa: E402
 import bench_webhook as bench  # noqa: E402
+import reference_bot  # noqa: E402
 
 # cProfile's cumulative rows worth reading, by a substring of "file:line(function)".
 PARTS = [
@@ -108,16 +108,29 @@ def main() -> None:
         run(app, pool.items[:n])  # warm: every contact exists, content parsed
         pool.extend_to((3 + args.repeat) * n)
         # The least of several rounds: the machine's other work only ever adds time.
+        import redis
+
+        server = redis.Redis.from_url(env["REDIS_URL"])
+
+        def redis_cpu() -> float:
+            info = server.info("cpu")
+            return info["used_cpu_user"] + info["used_cpu_sys"]
+
+        before = redis_cpu()
         per_request, statuses = min((run(app, pool.items[(3 + k) * n : (4 + k) * n]) for k in range(args.repeat)),
                                       key=lambda r: r[0])
+        aviso_redis = (redis_cpu() - before) / (args.repeat * n)
         bare = bare_app.create_app()
         bare_per_request = min(run(bare, pool.items[:n])[0] for _ in range(args.repeat))
         os.environ.update({name: env[name] for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "REDIS_URL")})
         reference = reference_bot.create_app()
+        before = redis_cpu()
         reference_per_request = min(run(reference, pool.items[:n])[0] for _ in range(args.repeat))
+        reference_redis = (redis_cpu() - before) / (args.repeat * n)
         print(f"CPU per request, in-process, one thread: Aviso {per_request * 1e6:.0f} us, "
               f"sample bot {reference_per_request * 1e6:.0f} us, bare {bare_per_request * 1e6:.0f} us "
-              f"(statuses {statuses})")
+              f"(statuses {statuses}); Redis server CPU per request: Aviso {aviso_redis * 1e6:.0f} us, "
+              f"sample bot {reference_redis * 1e6:.0f} us")
         if args.cpu_only:
             return
         profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for Redis is not counted
