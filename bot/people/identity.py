@@ -106,8 +106,9 @@ class Keyring:
 
     def contact_key(self, address: Address) -> str:
         """The stable, keyed, irreversible name of a contact (or of a WhatsApp user id that names one)."""
-        digest = hmac.new(self._hash_key, f"{address.channel}:{address.handle}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:CONTACT_KEY_HEX_LENGTH]
+        # hmac.digest: the same HMAC in one C call (an hmac.new object costs twice as much, on every message)
+        digest = hmac.digest(self._hash_key, f"{address.channel}:{address.handle}".encode(), "sha256")
+        return digest.hex()[:CONTACT_KEY_HEX_LENGTH]
 
     def keyed_hash(self, purpose: str, value: str) -> str:
         """A keyed hash of any value (login attempts by number, say) that must not be stored plainly."""

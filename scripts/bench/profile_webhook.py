@@ -116,10 +116,13 @@ def main() -> None:
             info = server.info("cpu")
             return info["used_cpu_user"] + info["used_cpu_sys"]
 
+        server.config_resetstat()
         before = redis_cpu()
         per_request, statuses = min((run(app, pool.items[(3 + k) * n : (4 + k) * n]) for k in range(args.repeat)),
                                       key=lambda r: r[0])
         aviso_redis = (redis_cpu() - before) / (args.repeat * n)
+        commands = {name: (stats["calls"] / (args.repeat * n), stats["usec_per_call"])
+                    for name, stats in server.info("commandstats").items()}
         bare = bare_app.create_app()
         bare_per_request = min(run(bare, pool.items[:n])[0] for _ in range(args.repeat))
         os.environ.update({name: env[name] for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "REDIS_URL")})
@@ -131,6 +134,8 @@ def main() -> None:
               f"sample bot {reference_per_request * 1e6:.0f} us, bare {bare_per_request * 1e6:.0f} us "
               f"(statuses {statuses}); Redis server CPU per request: Aviso {aviso_redis * 1e6:.0f} us, "
               f"sample bot {reference_redis * 1e6:.0f} us")
+        print("Aviso's Redis commands per request (calls, us each, as Redis times them): " + ", ".join(
+            f"{name.removeprefix('cmdstat_')} {calls:.2f} x {usec:.1f}" for name, (calls, usec) in commands.items()))
         if args.cpu_only:
             return
         profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for Redis is not counted
