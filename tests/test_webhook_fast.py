@@ -141,3 +141,10 @@ def test_a_failure_while_answering_is_flasks_500_reported_without_the_familys_wo
         sentry_sdk.get_global_scope().set_client(None)
         sentry.server.shutdown()
         sentry.server.server_close()
+
+
+def test_scripts_flushed_from_redis_are_loaded_again(phone, aviso, shipped_content):
+    assert phone.text("RIGHTS")
+    aviso.connection.script_flush()
+    assert phone.text("DERECHOS")
+    assert phone.text("1")
