@@ -68,6 +68,7 @@ def test_gunicorn_in_production_writes_one_json_event_per_line_with_request_ids(
     text = log_path.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON event
     assert any(line.get("logger") == "gunicorn.error" and "Booting worker" in line["event"] for line in lines)
+    assert not [line for line in lines if line.get("logger") == "gunicorn.access"]  # Aviso logs its answers itself
     (answer,) = [line for line in lines if line["event"] == "inbound"]
     assert answer["request_id"] == "lb-4f2a9c" and answer["lang"] == "es" and answer["level"] == "info"
     assert PARENT not in text and PARENT[2:] not in text and "DERECHOS" not in text

@@ -12,6 +12,7 @@ import re
 import secrets
 import sys
 
+import gunicorn.glogging
 import structlog
 from flask import Flask, g, request
 
@@ -102,6 +103,14 @@ def configure(fmt: str, stream=None, level: int = logging.INFO) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+class GunicornLogger(gunicorn.glogging.Logger):
+    """gunicorn's logger without request lines (gunicorn_conf's accesslog = None alone does not stop them once
+    logconfig_dict is set): Aviso logs each answer itself, with its request id."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        """No request line."""
 
 
 def handler_from_settings() -> logging.Handler:
