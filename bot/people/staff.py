@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import redis
 
+from bot.people import tokens
 from bot.people.identity import SMS, Address, Keyring, parse_address
 from bot.store import keys
 
 ROLES = ("sender", "approver", "admin")
-TOKEN_BYTES = 32
 
 
 class StaffError(ValueError):
-    """A roster change that cannot be made; the message says why."""
+    """A roster change that cannot be made; the message says why, `code` what (for the dashboard's words)."""
+
+    def __init__(self, message: str, code: str = "", detail: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
 
 
 class NotAllowed(PermissionError):
@@ -32,6 +37,7 @@ class StaffMember:
     name: str
     role: str
     schools: tuple[str, ...]
+    language: str = ""  # the dashboard language they last chose or signed in with: their notices' language
 
     @property
     def can_approve(self) -> bool:
@@ -59,30 +65,65 @@ class Roster:
     def __init__(self, connection: redis.Redis, keyring: Keyring):
         self.connection = connection
         self.keyring = keyring
+        self.tokens = tokens.ApiTokens(connection)
 
     def _phone_key(self, phone: str) -> str:
         address = parse_address(phone)
         return keys.STAFF_BY_PHONE.format(hash=self.keyring.contact_key(Address(SMS, address.e164)))
 
-    def add(self, phone: str, name: str, role: str, schools: list[str], known_schools: set[str]) -> StaffMember:
-        """Add a member; refuses an unknown role or school, or a number already on the roster."""
+    @staticmethod
+    def _checked(name: str, role: str, schools: list[str], known_schools: set[str]) -> tuple[str, tuple[str, ...]]:
         if role not in ROLES:
-            raise StaffError(f"role must be one of {', '.join(ROLES)}")
+            raise StaffError(f"role must be one of {', '.join(ROLES)}", "role")
         unknown = sorted(set(schools) - known_schools)
         if unknown:
-            raise StaffError(f"unknown school code(s): {', '.join(unknown)}")
+            raise StaffError(f"unknown school code(s): {', '.join(unknown)}", "schools", ", ".join(unknown))
         if not name.strip():
-            raise StaffError("name is required")
+            raise StaffError("name is required", "name")
+        if not schools and role != "admin":
+            raise StaffError("a sender or approver needs at least one school", "no_school")
+        return name.strip(), tuple(dict.fromkeys(schools))
+
+    def add(self, phone: str, name: str, role: str, schools: list[str], known_schools: set[str]) -> StaffMember:
+        """Add a member; refuses an unknown role or school, or a number already on the roster."""
+        name, codes = self._checked(name, role, schools, known_schools)
         phone_key = self._phone_key(phone)
-        member = StaffMember(secrets.token_hex(4), name.strip(), role, tuple(dict.fromkeys(schools)))
+        member = StaffMember(secrets.token_hex(4), name, role, codes)
         record = {**asdict(member), "schools": list(member.schools),
                   "phone": self.keyring.encrypt(parse_address(phone).e164)}
         if not self.connection.set(phone_key, member.id, nx=True):
-            raise StaffError("that number is already on the roster")
+            raise StaffError("that number is already on the roster", "duplicate")
         pipe = self.connection.pipeline(transaction=True)
         pipe.hset(keys.STAFF, member.id, json.dumps(record))
         pipe.execute()
         return member
+
+    def edit(self, staff_id: str, name: str, role: str, schools: list[str], known_schools: set[str]) -> StaffMember:
+        """Change a member's name, role or schools; they keep their id, number, sessions and tokens."""
+        name, codes = self._checked(name, role, schools, known_schools)
+        return self._update(staff_id, name=name, role=role, schools=list(codes))
+
+    def set_language(self, staff_id: str, language: str) -> None:
+        """Remember the dashboard language a member chose (their notices are written in it)."""
+        member = self.get(staff_id)
+        if member is not None and member.language != language:
+            self._update(staff_id, language=language)
+
+    def _update(self, staff_id: str, **changes) -> StaffMember:
+        with self.connection.pipeline() as pipe:  # optimistic: a concurrent change retries rather than being lost
+            while True:
+                try:
+                    pipe.watch(keys.STAFF)
+                    raw = pipe.hget(keys.STAFF, staff_id)
+                    if raw is None:
+                        raise StaffError(f"no staff member {staff_id}", "missing")
+                    record = {**json.loads(raw), **changes}
+                    pipe.multi()
+                    pipe.hset(keys.STAFF, staff_id, json.dumps(record))
+                    pipe.execute()
+                    return _member(record)
+                except redis.WatchError:
+                    continue
 
     def get(self, staff_id: str) -> StaffMember | None:
         """A member by id."""
@@ -107,32 +148,34 @@ class Roster:
         """Take a member off the roster (their API tokens stop working)."""
         member = self.get(staff_id)
         if member is None:
-            raise StaffError(f"no staff member {staff_id}")
+            raise StaffError(f"no staff member {staff_id}", "missing")
         phone = self.phone_of(staff_id)
         pipe = self.connection.pipeline(transaction=True)
         pipe.hdel(keys.STAFF, staff_id)
         if phone:
             pipe.delete(self._phone_key(phone))
         pipe.execute()
+        self.tokens.revoke_all(staff_id)
         return member
 
-    def issue_token(self, staff_id: str) -> str:
-        """A new API token for a member (shown once; only its hash is kept)."""
+    def approvers_of(self, schools: tuple[str, ...]) -> list[StaffMember]:
+        """Who may approve a broadcast of these schools: their approvers, else (none rostered) the admins."""
+        members = self.all()
+        approvers = [m for m in members if m.role == "approver" and m.covers(schools)]
+        return approvers or [m for m in members if m.role == "admin"]
+
+    def issue_token(self, staff_id: str, days: int = tokens.DEFAULT_DAYS, now: datetime | None = None) -> str:
+        """A new API token for a member, valid for `days` (shown once; only its hash is kept)."""
         if self.get(staff_id) is None:
-            raise StaffError(f"no staff member {staff_id}")
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        self.connection.hset(keys.STAFF_TOKENS, _token_hash(token), staff_id)
-        return token
+            raise StaffError(f"no staff member {staff_id}", "missing")
+        return self.tokens.issue(staff_id, days, now)
 
-    def by_token(self, token: str) -> StaffMember | None:
-        """The member an API token belongs to (None when unknown or removed)."""
-        staff_id = self.connection.hget(keys.STAFF_TOKENS, _token_hash(token))
-        return self.get(staff_id.decode()) if staff_id else None
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    def by_token(self, token: str, now: datetime | None = None) -> StaffMember | None:
+        """The member an API token belongs to (None when unknown, expired, revoked or removed)."""
+        staff_id = self.tokens.staff_of(token, now)
+        return self.get(staff_id) if staff_id else None
 
 
 def _member(record: dict) -> StaffMember:
-    return StaffMember(record["id"], record["name"], record["role"], tuple(record["schools"]))
+    return StaffMember(record["id"], record["name"], record["role"], tuple(record["schools"]),
+                       record.get("language", ""))

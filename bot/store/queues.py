@@ -16,5 +16,7 @@ SEND_PROMOTIONS = "bot.services.jobs.send_promotions"
 SEND_NOTICES = "bot.services.jobs.send_notices"
 CLOSE_WORKSHOP = "bot.services.jobs.close_workshop"
 SYNC_WORKSHOPS = "bot.services.jobs.sync_workshops"
+NOTIFY_APPROVERS = "bot.services.jobs.notify_approvers"
+NOTIFY_SENDER = "bot.services.jobs.notify_sender"
 JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES, CLOSE_WORKSHOP,
-        SYNC_WORKSHOPS)
+        SYNC_WORKSHOPS, NOTIFY_APPROVERS, NOTIFY_SENDER)

@@ -40,7 +40,8 @@ def staff_required(view):
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         member = services.current().roster.by_token(token) if token else None
         if member is None:
-            return _error(401, "a valid staff API token is required (Authorization: Bearer <token>)")
+            return _error(401, "a valid staff API token is required (Authorization: Bearer <token>); an expired or "
+                               "revoked one is refused: ask an admin for a new one")
         g.staff = member
         return view(*args, **kwargs)
 

@@ -155,6 +155,7 @@ def start_session(aviso, member: StaffMember) -> None:
     session.update(sid=sid, csrf=secrets.token_urlsafe(32))
     if lang:
         session["lang"] = lang
+    aviso.roster.set_language(member.id, dashboard_locale.current_code())  # their notices' language
 
 
 def end_session(aviso) -> None:
@@ -385,5 +386,6 @@ def logout():
 @bp.post("/language")
 def language():
     """Switch the dashboard to another offered language (kept in the session, across sign-out)."""
-    dashboard_locale.choose(request.form.get("lang", ""))
+    if dashboard_locale.choose(request.form.get("lang", "")) and g.get("staff"):
+        g.aviso.roster.set_language(g.staff.id, request.form["lang"])  # their notices' language
     return redirect(safe_next(request.form.get("next")))

@@ -25,6 +25,8 @@ from bot.store import keys, queues
 
 # Seven or more digits in a row (with the usual separators): what could be a phone number in free text.
 PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
+# An ISO date or time (2026-12-04, 2026-12-04T07:00-08:00): the audit log's times are not phone numbers.
+ISO_TIME = re.compile(r"(?<![\d+])\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:\d{2})?)?(?!\d)")
 
 
 # ---- who sees what -------------------------------------------------------------------------------------
@@ -38,7 +40,12 @@ def my_schools(staff: StaffMember, content: Content) -> list[str]:
 
 def mask_numbers(value: str) -> str:
     """Free text with anything that looks like a phone number hidden."""
-    return PHONE_LIKE.sub("•••", value or "")
+    value = value or ""
+    kept, at = [], 0
+    for moment in ISO_TIME.finditer(value):
+        kept += [PHONE_LIKE.sub("•••", value[at:moment.start()]), moment.group()]
+        at = moment.end()
+    return "".join([*kept, PHONE_LIKE.sub("•••", value[at:])])
 
 
 # ---- progress ----------------------------------------------------------------------------------------------

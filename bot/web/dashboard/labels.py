@@ -86,6 +86,10 @@ GROUPS = {
         "signed in": lazy_gettext("signed in to the"),
         "staff added": lazy_gettext("added to the roster"),
         "staff removed": lazy_gettext("removed from the roster"),
+        "staff edited": lazy_gettext("changed on the roster"),
+        "first admin": lazy_gettext("added as the first admin"),
+        "token issued": lazy_gettext("issued an API token for"),
+        "token revoked": lazy_gettext("revoked an API token of"),
         "twilio setup": lazy_gettext("set up Twilio"),
     },
     "worker_state": {

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from babel import Locale, support
+from babel import Locale
 from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale
 
 from bot import dashboard_languages
 from bot.config import ConfigError, Settings
+from bot.dashboard_languages import N_, translate  # noqa: F401  (the sign-in jobs' names for them)
 
 SESSION_KEY = "lang"
 
@@ -70,19 +71,3 @@ def others() -> list[tuple[str, str]]:
 def current_code() -> str:
     """The request's language as its catalog's folder names it (es, pt_BR), for a job to write in it."""
     return str(get_locale() or offered()[0])
-
-
-def N_(message: str) -> str:  # noqa: N802 - gettext's name for "find this message, translate it later"
-    """Mark a message for the catalogs where it is translated later, outside a request (see translate)."""
-    return message
-
-
-@cache
-def _catalog(code: str) -> support.Translations:
-    return support.Translations.load(str(dashboard_languages.TRANSLATIONS), [code], "messages")
-
-
-def translate(language: str, message: str, /, **values) -> str:
-    """A message in a language outside a request: RQ jobs texting staff write in the language they signed in with."""
-    text = _catalog(language).ugettext(message)
-    return text % values if values else text

@@ -12,6 +12,7 @@ from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
+from bot.broadcasts.desk import workshop_schools
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
 from bot.broadcasts.index import Query
 from bot.broadcasts.store import CANCELLED, DONE, DRAFT, FAILED, ID_PATTERN, PENDING_APPROVAL, SCHEDULED, SENDING
@@ -20,8 +21,10 @@ from bot.people.staff import NotAllowed
 from bot.publishing.check import check
 from bot.publishing.store import NothingToRollBack, VersionConflict
 from bot.web.api import broadcast_json, parse_request, plan_json
+from bot.web.dashboard import audit as dashboard_audit  # noqa: F401  (its views join this blueprint)
 from bot.web.dashboard import data
 from bot.web.dashboard import history as dashboard_history  # noqa: F401  (its views join this blueprint)
+from bot.web.dashboard import roster as dashboard_roster  # noqa: F401  (its views join this blueprint)
 from bot.web.dashboard.auth import actor, bp, error_page, roles
 from bot.web.dashboard.pages import content as _content
 from bot.web.dashboard.pages import local as _local
@@ -35,8 +38,6 @@ TERMINAL = (DONE, CANCELLED, FAILED)
 RECEIPTS_WATCH = timedelta(minutes=30)
 RECENT = 20
 SHORT_LIST = 50  # the home page's waiting and sent-back lists; Approvals pages through all of them
-AUDIT_SHOWN = 200
-AUDIT_PAGES = 50  # pages of the audit log a viewer can go back (a school's own list keeps 10,000 entries)
 
 
 def _rejections(ids: set[str]) -> dict[str, object]:
@@ -87,6 +88,8 @@ def _compose(form=None, preview=None, error=None, status=200):
     variables = {var: " ".join(name for name, needed in names.items() if var in needed)
                  for var in sorted({var for needed in names.values() for var in needed})}
     workshop = content.workshop(form.get("workshop", "")) if form.get("workshop") else None
+    if workshop is not None and not g.staff.covers(workshop_schools(content, workshop)):  # refused before writing
+        return error_page(403, gettext("Only an admin can message the registrants of this workshop."))
     return _page("compose.html", status, form=form, original=original, workshop=workshop, templates=names,
                  variables=variables,
                  kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
@@ -263,7 +266,9 @@ def workshops():
     names = {content.schools.by_code[c].name for c in data.my_schools(g.staff, content)}
     rows = [(w, registrations.counts(g.aviso.connection, w.id)) for w in content.workshops
             if w.ends > now and (g.staff.role == "admin" or not w.school or w.school in names)]
-    return _page("workshops.html", rows=rows)
+    # "Message the registrants" only where the desk would let this member send (online: admins only)
+    may_message = {w.id for w, _ in rows if g.staff.covers(workshop_schools(content, w))}
+    return _page("workshops.html", rows=rows, may_message=may_message)
 
 
 def _folder_report():
@@ -313,33 +318,6 @@ def content_rollback():
     g.aviso.audit.record(actor(g.staff), "rolled back", f"content {version}")
     flash(gettext("Rolled back: version %(version)s is live.", version=version))
     return redirect(url_for("dashboard.content_page"))
-
-
-@bp.get("/audit")
-def audit():
-    """Who did what and when (an admin sees everything; others their schools' broadcasts and content)."""
-    shown, cache, owners = [], {}, g.aviso.desk().owners
-    number = request.args.get("page", "0")
-    number = min(int(number), AUDIT_PAGES) if number.isdigit() else 0
-    offset = number * AUDIT_SHOWN
-    entries = (g.aviso.audit.recent(AUDIT_SHOWN, offset) if g.staff.role == "admin"
-               else g.aviso.audit.for_schools(g.staff.schools, AUDIT_SHOWN, offset))
-    for entry in entries:
-        target = None
-        if ID_PATTERN.match(entry.subject):
-            if entry.subject not in cache:
-                try:
-                    cache[entry.subject] = g.aviso.broadcasts.get(entry.subject)
-                except BroadcastNotFound:
-                    cache[entry.subject] = None
-            target = cache[entry.subject]
-            allowed = g.staff.role == "admin" or (target is not None and g.staff.covers(owners(target)))
-        else:
-            allowed = g.staff.role == "admin" or entry.subject.startswith("content ")
-        if allowed:
-            shown.append((entry, target, data.mask_numbers(entry.detail)))
-    older = number + 1 if len(entries) == AUDIT_SHOWN and number < AUDIT_PAGES else None
-    return _page("audit.html", entries=shown, older=older)
 
 
 @bp.get("/queues")
