@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # and should not load the whole web app with it.
     from bot import services
     from bot.observability import errors, logs
-    from bot.web import api, health, simulator, voice_webhook, webhook, webhook_fast
+    from bot.web import api, health, simulator, voice_alert, voice_webhook, webhook, webhook_fast
     from bot.web import metrics as metrics_web
     from bot.web.dashboard import views as dashboard
 
@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.init_app(app, settings)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(voice_webhook.bp)  # the voice line, /twilio/voice
+    app.register_blueprint(voice_webhook.recordings_bp)  # recorded languages' clips, /voice/recordings/
+    app.register_blueprint(voice_alert.bp)  # urgent-alert calls: /twilio/voice/alert and /status
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics_web.bp)  # /metrics, and the webhook's timing
     app.register_blueprint(api.bp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
@@ -15,12 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot import dashboard_languages, key_strength, validity
+from bot import dashboard_languages, key_strength, validity, whatsapp_templates
+from bot.development_key import config_dir as _config_dir
+from bot.development_key import development_secret as _development_secret
 
 ENVIRONMENTS = ("development", "production")
 DEFAULT_ENV = "production"  # forgetting AVISO_ENV must never switch the development tools on
-SECRET_FILE_NAME = "secret.key"  # the old place of the development key, inside the data folder
-DEVELOPMENT_KEY_FILE = "development.key"  # under the user's config folder, away from the Redis data
 DEFAULT_REMINDER_OFFSETS = ("1d", "2h")
 # "1d": the same local wall-clock time N calendar days before; "2h" / "30m": N real hours / minutes before.
 REMINDER_OFFSET = re.compile(r"^([1-9][0-9]{0,2})([dhm])$")
@@ -48,6 +47,7 @@ class Settings:
     twilio_messaging_service_sid: str | None = None
     twilio_sms_from: str | None = None
     twilio_whatsapp_from: str | None = None
+    twilio_voice_from: str | None = None  # the number urgent-alert calls come from (TWILIO_SMS_FROM if unset)
     twilio_api_base_url: str | None = None
     advanced_opt_out: bool = True
     contact_ttl_days: int = 180
@@ -57,6 +57,7 @@ class Settings:
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     rate_limit_segments_per_second: int = 0  # 0: no cap of Aviso's own; Twilio's queue paces sending
     send_concurrency: int = 128  # Twilio calls in flight per broadcast batch (each worker runs one batch)
+    calls_per_second: int = 1  # voice alert calls placed per second: the account's CPS (Twilio's default: 1)
     dashboard_session_hours: int = 12  # a staff dashboard sign-in lasts this long, then a new code is needed
     signin_failure_budget: int = 30  # wrong sign-in codes per hour district-wide before admins hear of it
     trusted_proxies: int = 0  # reverse proxies in front of the web processes (X-Forwarded-For hops to trust)
@@ -67,6 +68,7 @@ class Settings:
     log_format: str = "console"  # "json" (one JSON object per line) or "console" (for a person to read)
     # Twilio's ValidityPeriod per broadcast kind ("urgent" for urgent ones), in seconds: (kind, seconds) pairs
     validity_periods: tuple[tuple[str, int], ...] = tuple(validity.parse("").items())
+    whatsapp_templates: tuple[tuple[str, str, str], ...] = ()  # (kind, language, Content SID): whatsapp_templates
     sentry_dsn: str | None = None  # error reports go to this Sentry project (scrubbed: bot/errors.py)
     metrics_token: str | None = None  # a bearer token for /metrics from outside this machine's private network
 
@@ -206,35 +208,6 @@ def _encryption_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
     return keys
 
 
-def _config_dir(environ: Mapping[str, str]) -> Path:
-    """Where a developer's own Aviso files live: $XDG_CONFIG_HOME/aviso, else ~/.config/aviso."""
-    base = _text(environ, "XDG_CONFIG_HOME")
-    if base is None:
-        home = _text(environ, "HOME")
-        base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
-    return Path(base) / "aviso"
-
-
-def _development_secret(config_dir: Path, data_dir: Path) -> str:
-    """The development key, generated once into the user's config folder: a copy of the data folder
-    (Redis's AOF and RDB) must not carry the key that protects it. An older key in the data folder moves out."""
-    path = config_dir / DEVELOPMENT_KEY_FILE
-    old = data_dir / SECRET_FILE_NAME
-    if not path.exists():
-        config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = old.read_text().strip() if old.exists() else secrets.token_urlsafe(48)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process of the same start wrote it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(key)
-    if old.exists() and old.read_text().strip() == path.read_text().strip():
-        old.unlink()
-    return path.read_text().strip()
-
-
 def _timezone(environ: Mapping[str, str]) -> ZoneInfo:
     name = _text(environ, "AVISO_TIMEZONE") or "America/Los_Angeles"
     try:
@@ -326,6 +299,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         twilio_messaging_service_sid=_text(environ, "TWILIO_MESSAGING_SERVICE_SID"),
         twilio_sms_from=_twilio_sender(environ, "TWILIO_SMS_FROM"),
         twilio_whatsapp_from=_twilio_sender(environ, "TWILIO_WHATSAPP_FROM", "whatsapp:"),
+        twilio_voice_from=_twilio_sender(environ, "TWILIO_VOICE_FROM") or _twilio_sender(environ, "TWILIO_SMS_FROM"),
         twilio_api_base_url=_url(environ, "TWILIO_API_BASE_URL", ("http", "https")),
         advanced_opt_out=_bool(environ, "AVISO_ADVANCED_OPT_OUT", True),
         contact_ttl_days=_positive_int(environ, "AVISO_CONTACT_TTL_DAYS", 180),
@@ -335,6 +309,7 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         quiet_hours=_quiet_hours(environ),
         rate_limit_segments_per_second=_non_negative_int(environ, "AVISO_RATE_LIMIT_SEGMENTS_PER_SECOND", 0),
         send_concurrency=_positive_int(environ, "AVISO_SEND_CONCURRENCY", 128),
+        calls_per_second=_positive_int(environ, "AVISO_CALLS_PER_SECOND", 1),
         dashboard_session_hours=_positive_int(environ, "AVISO_DASHBOARD_SESSION_HOURS", 12),
         signin_failure_budget=_positive_int(environ, "AVISO_SIGNIN_FAILURE_BUDGET", 30),
         trusted_proxies=_non_negative_int(environ, "AVISO_TRUSTED_PROXIES", 0),
@@ -343,7 +318,8 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
         metrics_token=_metrics_token(environ),
         log_format=_log_format(environ, env),
         sentry_dsn=_url(environ, "SENTRY_DSN", ("http", "https")),
-        validity_periods=_validity_periods(environ),
+        validity_periods=tuple(_parsed(environ, "AVISO_VALIDITY_PERIODS", validity.parse).items()),
+        whatsapp_templates=_parsed(environ, "AVISO_WHATSAPP_TEMPLATES", whatsapp_templates.parse),
     )
     _check_twilio(settings)
     if env == "production" and settings.redis_url is None:
@@ -352,11 +328,12 @@ def _load(environ: Mapping[str, str], env: str) -> Settings:
     return settings
 
 
-def _validity_periods(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+def _parsed(environ: Mapping[str, str], name: str, parse):
+    """A setting read by its module's parser (bot.validity, bot.whatsapp_templates); its refusal names it."""
     try:
-        return tuple(validity.parse(_text(environ, "AVISO_VALIDITY_PERIODS") or "").items())
-    except validity.InvalidValidity as exc:
-        raise ConfigError(f"AVISO_VALIDITY_PERIODS: {exc}") from None
+        return parse(_text(environ, name) or "")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _log_format(environ: Mapping[str, str], env: str) -> str:

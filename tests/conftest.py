@@ -1,4 +1,4 @@
-"""Shared fixtures: a real (embedded) Redis, the app, a signed Twilio client, the shipped content."""
+"""Shared fixtures: a real Redis (Debian's or the embedded one), the app, a signed Twilio client, the content."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from bot.content import samples as sample_workshops
 from bot.content.model import Content
 from bot.services import jobs  # noqa: F401  (loaded before RQ forks work horses, as `aviso worker` does)
 from bot.store import embedded_redis
+
+from . import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
@@ -83,16 +85,25 @@ def _redis_clock():
 
 
 def pytest_report_header(config):
-    """Say when the clock is moved."""
+    """Say which Redis the session runs on, and when the clock is moved."""
+    lines = [f"redis: {redis_server.kind()} (AVISO_TEST_REDIS)"]
     if os.environ.get("AVISO_TEST_CLOCK"):
-        return f"clock moved {os.environ['AVISO_TEST_CLOCK']}: today is {date.today()}"
-    return None
+        lines.append(f"clock moved {os.environ['AVISO_TEST_CLOCK']}: today is {date.today()}")
+    return lines
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """One embedded redis-server for the whole test session."""
+    """One redis-server for the whole test session: Debian's on a free port (AVISO_TEST_REDIS=debian, as
+    production runs) or the embedded one on a socket (AVISO_TEST_REDIS=embedded or unset, as `scripts/run`)."""
     data_dir = tmp_path_factory.mktemp("redis")
+    if redis_server.kind() == "debian":
+        server = redis_server.RedisServer(data_dir)
+        with _redis_clock():
+            url = server.start()
+        yield url
+        server.stop()
+        return
     with _redis_clock():
         url = embedded_redis.ensure_running(data_dir)
     yield url

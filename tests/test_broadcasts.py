@@ -150,7 +150,8 @@ def test_plan_counts_languages_channels_and_segments(store, aviso):
     assert rows["en"].sms_segments.encoding == "UCS-2" and rows["en"].sms_segments.segments == 2
     assert (rows["en"].whatsapp, rows["en"].whatsapp_unreachable) == (1, 1)
     assert plan.recipients == 5 and plan.messages == 4
-    assert plan.total_segments == 1 + 2 + 2  # es SMS 1, es WhatsApp 2 messages, en SMS 2 segments
+    assert plan.total_segments == 1 + 2  # es SMS 1, en SMS 2 segments: WhatsApp messages are not SMS
+    assert plan.whatsapp_outside_window == 2 and plan.whatsapp_uncovered == 1
     assert plan.missing == ()
 
 

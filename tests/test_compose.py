@@ -21,9 +21,13 @@ from bot.broadcasts.compose import (
 from bot.content import encoding
 
 ON = datetime(2026, 12, 3, 7, 30, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Thursday
+ROUTE_TEXT = {"en": "exit by the 3rd St gate", "es": "salgan por la puerta de 3rd St", "ko": "3rd St 문으로 나가세요",
+              "zh-Hant": "從 3rd St 大門離開", "hy": "դուրս եկեք 3rd St դարպասով", "tl": "lumabas sa gate ng 3rd St",
+              "vi": "ra bằng cổng 3rd St", "fa": "از درِ خیابان 3rd St خارج شوید",
+              "ru": "выходите через ворота на 3rd St", "ar": "اخرجوا من بوابة شارع 3rd St"}
 ROUTE = BroadcastRequest(
     schools=("BELMONT",), kind="update", template="route_change",
-    variables={"date": "Thu Dec 3", "route": "exit by the 3rd St gate"},
+    variables={"date": "2026-12-03", "route": ROUTE_TEXT},
 )
 
 
@@ -58,7 +62,8 @@ def test_every_alert_carries_the_day_it_goes_out_in_the_families_language(shippe
 
 def test_a_correction_names_the_code_of_the_alert_it_corrects(shipped_content):
     request = BroadcastRequest(("BELMONT",), "correction", "correction",
-                               {"correction": "the report near Belmont was not immigration enforcement."},
+                               {"correction": {"en": "the report near Belmont was not immigration enforcement.",
+                                               "es": "lo reportado cerca de Belmont no era inmigración."}},
                                corrects="b-original")
     texts = render(request, shipped_content, "RXT4P", on=ON, corrects_code="H4MXT")
     assert texts["en"].startswith("AVISO CORRECTION of alert H4MXT - Belmont High School - Thu Dec 3")

@@ -58,6 +58,11 @@ def test_complete_production_settings_load():
         ({"AVISO_DASHBOARD_LANGUAGES": "en,es,ko"}, "AVISO_DASHBOARD_LANGUAGES"),  # no Korean catalog
         ({"AVISO_METRICS_TOKEN": "too-short"}, "AVISO_METRICS_TOKEN"),
         ({"AVISO_LOG_FORMAT": "xml"}, "AVISO_LOG_FORMAT"),
+        ({"AVISO_WHATSAPP_TEMPLATES": "update=HX" + "0" * 32}, "AVISO_WHATSAPP_TEMPLATES"),
+        ({"AVISO_WHATSAPP_TEMPLATES": "urgent.es=HX" + "0" * 32}, "AVISO_WHATSAPP_TEMPLATES"),
+        ({"AVISO_WHATSAPP_TEMPLATES": "update.es=SM" + "0" * 32}, "AVISO_WHATSAPP_TEMPLATES"),
+        ({"AVISO_WHATSAPP_TEMPLATES": "update.es=HX" + "0" * 32 + ",update.es=HX" + "1" * 32},
+         "AVISO_WHATSAPP_TEMPLATES"),
     ],
 )
 def test_bad_setting_fails_with_one_line_naming_it(change, named):

@@ -157,7 +157,7 @@ def test_sign_in_compose_approve_and_watch_it_go_out(server, worker, fake, belmo
             sender.get_by_label("Verified by").fill("LAUSD School Police")
             sender.get_by_label("Template", exact=True).select_option("activity_verified")
             sender.get_by_label("Location").fill("3rd & Loma")
-            sender.get_by_label("Time", exact=True).fill("7:45 am")
+            sender.get_by_label("Time", exact=True).fill("07:45")
             preview = sender.locator("#preview-body")
             expect(preview).to_contain_text("25 recipients")
             expect(preview).to_contain_text("Español")

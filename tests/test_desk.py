@@ -24,7 +24,9 @@ from .workshops_support import publish, workshop
 
 LA = ZoneInfo("America/Los_Angeles")
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=LA)
-ROUTE = BroadcastRequest(("BELMONT",), "update", "route_change", {"date": "Thu Dec 3", "route": "3rd St gate"})
+ROUTE = BroadcastRequest(("BELMONT",), "update", "route_change",
+                         {"date": "2026-12-03", "route": {"en": "3rd St gate", "es": "puerta de 3rd St"}})
+FIX = {"en": "The gate is on 4th St.", "es": "La puerta está en 4th St."}
 ACTIVITY = BroadcastRequest(("BELMONT",), "verified", "activity_verified",
                             {"location": "3rd & Loma", "time": "7:45 am"}, verified_by="LAUSD School Police")
 
@@ -172,7 +174,7 @@ def test_correction_reaches_exactly_the_original_recipients(app, aviso, client, 
     work(app, aviso)
     for body in ("ALERTS", "Belmont", "1"):
         Phone(client, "+12135550199").text(body)  # subscribed after the original went out
-    correction = BroadcastRequest(("BELMONT",), "correction", "correction", {"correction": "The gate is on 4th St."},
+    correction = BroadcastRequest(("BELMONT",), "correction", "correction", {"correction": FIX},
                                   corrects=original.id)
     sent = aviso.desk().create(staff["sender"], correction, now=NOON)
     aviso.desk().approve(staff["approver"], sent.id, now=NOON)
@@ -206,7 +208,7 @@ def test_broadcast_stopped_while_sending_can_still_be_corrected(app, aviso, staf
     work(app, aviso)
     # as if it was stopped after reaching these families: their records kept, its status what the stop left
     aviso.connection.hset(keys.BROADCAST.format(id=original.id), "status", ended)
-    correction = BroadcastRequest((), "correction", "correction", {"correction": "The gate is on 4th St."},
+    correction = BroadcastRequest((), "correction", "correction", {"correction": FIX},
                                   corrects=original.id)
     sent = aviso.desk().create(staff["sender"], correction, now=NOON)
     aviso.desk().approve(staff["approver"], sent.id, now=NOON)
@@ -217,7 +219,8 @@ def test_broadcast_stopped_while_sending_can_still_be_corrected(app, aviso, staf
 def test_broadcast_cancelled_before_it_went_out_cannot_be_corrected(aviso, staff, families):
     original = aviso.desk().create(staff["sender"], ACTIVITY, now=NOON)
     aviso.desk().cancel(staff["sender"], original.id)
-    correction = BroadcastRequest((), "correction", "correction", {"correction": "x"}, corrects=original.id)
+    correction = BroadcastRequest((), "correction", "correction", {"correction": {"en": "x", "es": "x"}},
+                                  corrects=original.id)
     with pytest.raises(ComposeError, match="only a broadcast that was sent can be corrected"):
         aviso.desk().create(staff["sender"], correction, now=NOON)
 
@@ -266,8 +269,8 @@ def test_other_schools_staff_cannot_see_cancel_or_correct_a_workshop_broadcast(a
     assert api(client, venice, "GET", f"/api/broadcasts/{broadcast_id}").status_code == 403
     assert api(client, venice, "GET", "/api/broadcasts").get_json()["broadcasts"] == []
     assert api(client, venice, "POST", f"/api/broadcasts/{broadcast_id}/cancel").status_code == 403
-    correction = {"kind": "correction", "template": "correction", "variables": {"correction": "Room 102"},
-                  "corrects": broadcast_id}
+    correction = {"kind": "correction", "template": "correction", "corrects": broadcast_id,
+                  "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}}}
     assert api(client, venice, "POST", "/api/broadcasts", {**correction, "schools": ["VENICE"]}).status_code == 403
     assert [b["id"] for b in api(client, belmont, "GET", "/api/broadcasts").get_json()["broadcasts"]] == [broadcast_id]
 
@@ -287,8 +290,8 @@ def test_correcting_a_workshop_broadcast_without_schools_reaches_its_registrants
     original = api(client, sender, "POST", "/api/broadcasts", ROOM).get_json()
     work(app, aviso)
     correction = api(client, sender, "POST", "/api/broadcasts", {
-        "kind": "correction", "template": "correction", "variables": {"correction": "Room 102"},
-        "corrects": original["id"]})
+        "kind": "correction", "template": "correction", "corrects": original["id"],
+        "variables": {"correction": {"en": "Room 102", "es": "Salón 102"}}})
     assert correction.status_code == 201, correction.get_json()
     assert api(client, approver, "POST", f"/api/broadcasts/{correction.get_json()['id']}/approve").status_code == 200
     work(app, aviso)
@@ -422,7 +425,7 @@ def test_verify_of_a_correction_names_the_alert_it_corrects(app, aviso, client, 
     original = aviso.desk().create(staff["sender"], ROUTE, now=NOON)
     work(app, aviso)
     fix = aviso.desk().create(staff["sender"], BroadcastRequest(
-        ("BELMONT",), "correction", "correction", {"correction": "The gate is on 4th St."}, corrects=original.id),
+        ("BELMONT",), "correction", "correction", {"correction": FIX}, corrects=original.id),
         now=NOON)
     aviso.desk().approve(staff["approver"], fix.id, now=NOON)
     work(app, aviso)

@@ -234,7 +234,7 @@ def test_scheduled_detail_reads_as_a_local_time(app, aviso):
         from flask import g
         g.aviso = aviso
         entry = Entry(NOW, "aviso", "scheduled", "0123456789abcdef", "2026-12-04T07:00-08:00")
-        assert detail(entry) == "goes out at 2026-12-04 07:00"
+        assert detail(entry) == "goes out at 2026-12-04 07:00 PST"  # with its zone (finding 9)
 
 
 @pytest.fixture

@@ -60,7 +60,8 @@ def running(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base + "/healthz")
+        # Web, worker, scheduler and Redis all up: on a machine busy with other work that took over 30 s once.
+        wait_for(base + "/healthz", seconds=120.0)
         yield base, data_dir, data_dir.parent / "dev.log"
     finally:
         process.send_signal(signal.SIGINT)
@@ -128,3 +129,36 @@ def test_phone_simulator_answers_derechos_in_spanish(running, shipped_content):
         expect(page.locator(".from-aviso").last).to_contain_text(shipped_content.text("en", "stop.done"))
         page.screenshot(path=str(ARTIFACTS / "simulator-derechos.png"), full_page=True)
         browser.close()
+
+
+@pytest.mark.browser
+def test_the_simulator_keypad_walks_the_real_voice_line(running, shipped_content):
+    from playwright.sync_api import expect, sync_playwright
+
+    from bot.content.voice import VoiceContent
+
+    voice = VoiceContent.of(shipped_content)
+    base, _, _ = running
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        page.goto(base + "/dev/phone")
+        page.get_by_label("Your phone number").fill("+13235550143")
+        page.get_by_role("button", name="Call Aviso").click()
+        expect(page.locator(".from-call").first).to_contain_text(voice.say("en", "greeting"))
+        page.get_by_role("button", name="Key 2").click()  # Spanish
+        expect(page.locator(".from-call").last).to_contain_text(voice.say("es", "menu.main"))
+        page.get_by_role("button", name="Key 1").click()  # rights
+        expect(page.locator(".from-call").last).to_contain_text(voice.say("es", "menu.rights"))
+        page.get_by_role("button", name="Key 1").click()  # at home
+        expect(page.locator(".from-call").last).to_contain_text(voice.say("es", "after"))
+        expect(page.locator(".from-call").nth(-2)).to_contain_text(voice.say("es", "rights.home")[:60])
+        page.get_by_role("button", name="Key 0").click()  # the hotline
+        expect(page.locator(".note").last).to_contain_text("(call ended)")
+        expect(page.locator(".note", has_text="connecting you to +1")).to_have_count(1)
+        browser.close()
+

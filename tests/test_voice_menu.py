@@ -66,6 +66,8 @@ KEYPAD = [
     ((MAIN, "es"), "4", (MAIN, "es"), "invalid"),
     (("alerts.signup", "es"), "#", (MAIN, "es"), "menu.main"),
     (("alerts.signup", "es"), "*", ("alerts.signup", "es"), "alerts.signup"),
+    (("alerts.signup", "es"), "1", ("alerts.signup", "es"), "alerts.calls_on"),  # be called for urgent alerts
+    (("alerts.signup", "en"), "2", ("alerts.signup", "en"), "invalid"),
     ((MAIN, "es"), "*", (MAIN, "es"), "menu.main"),
     ((MAIN, "es"), "#", (LANGUAGE, "es"), "language.option"),
     ((MAIN, "en"), "12", ("rights", "en"), "menu.rights"),  # only the first key counts

@@ -251,3 +251,18 @@ def test_forget_by_text_also_forgets_the_language_chosen_on_a_call(client, aviso
     assert list(aviso.connection.scan_iter("aviso:contact:*")) == []
     again = Caller(client).call()
     assert "at=language" in action_path(again)  # a new caller again: greeting and the language menu
+
+
+def test_pressing_1_in_the_alerts_menu_asks_for_calls_for_urgent_alerts(client, aviso, voice):
+    from bot.people.contacts import contact_redis_key
+    from bot.people.identity import SMS, Address
+
+    caller = Caller(client)
+    main = caller.press(caller.call(), "2")
+    alerts = caller.press(main, "3")
+    assert said(alerts)[0][2] == voice.say("es", "alerts.signup")
+    done = caller.press(alerts, "1")
+    assert said(done)[0][2] == voice.say("es", "alerts.calls_on")
+    contact = contact_redis_key(aviso.keyring.contact_key(Address(SMS, caller.number)))
+    assert aviso.connection.hmget(contact, "voice", "lang") == [b"1", b"es"]
+

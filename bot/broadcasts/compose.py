@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.broadcasts.store import KINDS  # one list of kinds: the store validates the same ones
+from bot.broadcasts.variables import VariableError
+from bot.broadcasts.variables import check as check_variable
+from bot.broadcasts.variables import given as template_variables_given
+from bot.broadcasts.variables import languages as variable_languages
+from bot.broadcasts.variables import written as written_variables
 from bot.content.model import Content
+from bot.whatsapp_templates import CONTENT_SID
+from bot.whatsapp_templates import for_kind as whatsapp_template_sids
+from bot.whatsapp_templates import variables as template_variables
 
 # Kinds that may frighten or reassure thousands of families: a second staff member approves them.
 SENSITIVE_KINDS = ("verified", "correction")
@@ -44,7 +52,8 @@ class BroadcastRequest:
     schools: tuple[str, ...]
     kind: str
     template: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)
+    # a template's variables: free text as {language: text}, a date, time or name once (broadcasts.variables)
+    variables: dict[str, str | dict[str, str]] = field(default_factory=dict)
     custom_texts: dict[str, str] = field(default_factory=dict)
     languages: tuple[str, ...] | None = None
     fallback_language: str | None = None
@@ -53,6 +62,10 @@ class BroadcastRequest:
     urgent: bool = False
     send_at: datetime | None = None
     workshop: str | None = None  # send to this workshop's registrants (schools may then be empty)
+    # WhatsApp families outside the 24-hour window get the approved template: the configured one for the kind
+    # and language (AVISO_WHATSAPP_TEMPLATES), these {language: Content SID} over it, or none at all.
+    whatsapp_templates: dict[str, str] = field(default_factory=dict)
+    use_whatsapp_templates: bool = True
 
 
 def new_code() -> str:
@@ -106,10 +119,17 @@ def validate(request: BroadcastRequest, content: Content, now: datetime | None =
         needed = templates(content).get(request.template)
         if needed is None:
             raise ComposeError(f"unknown template {request.template!r}; known: {', '.join(templates(content))}")
-        missing = [name for name in needed if not str(request.variables.get(name, "")).strip()]
+        missing = [name for name in needed if not template_variables_given(request.variables.get(name))]
         if missing:
             raise ComposeError(f"template {request.template} needs: {', '.join(missing)}")
-    values = [*request.variables.values(), *request.custom_texts.values()]
+        for name in needed:
+            try:
+                check_variable(content, name, request.variables[name])
+            except VariableError as exc:
+                raise ComposeError(str(exc)) from None
+    values = [*request.custom_texts.values()]
+    for value in request.variables.values():
+        values.extend(value.values() if isinstance(value, dict) else [value])
     if any(len(str(v)) > MAX_VARIABLE_LENGTH * 8 for v in values):
         raise ComposeError("a text is too long for a safety alert")
     supported = ", ".join(content.languages)
@@ -121,12 +141,18 @@ def validate(request: BroadcastRequest, content: Content, now: datetime | None =
         raise ComposeError(f"unknown language(s) {', '.join(unknown_languages)}; supported: {supported}")
     if request.fallback_language and request.fallback_language not in content.languages:
         raise ComposeError(f"unknown fallback language {request.fallback_language!r}")
+    for language, sid in request.whatsapp_templates.items():
+        if language not in content.languages:
+            raise ComposeError(f"unknown language {language!r} for a WhatsApp template; supported: {supported}")
+        if not CONTENT_SID.match(sid):
+            raise ComposeError(f"WhatsApp template {sid!r} is not a Content SID (HX and 32 hex digits; "
+                               "aviso twilio templates lists them)")
 
 
 def available_languages(request: BroadcastRequest, content: Content) -> list[str]:
     """Languages the broadcast has a text in."""
-    if request.template:
-        return list(content.languages)  # pre-translated: every content language
+    if request.template:  # pre-translated: every language its free-text variables are given in
+        return variable_languages(content, request.variables, templates(content).get(request.template, []))
     return [code for code in content.languages if request.custom_texts.get(code, "").strip()]
 
 
@@ -151,7 +177,8 @@ def bodies(request: BroadcastRequest, content: Content) -> dict[str, str]:
     texts = {}
     for language in available_languages(request, content):
         if request.template:
-            texts[language] = content.text(language, f"template.{request.template}", **request.variables)
+            texts[language] = content.text(language, f"template.{request.template}",
+                                           **written_variables(content, language, request.variables))
         else:
             texts[language] = request.custom_texts[language].strip()
     return texts
@@ -172,3 +199,16 @@ def render(request: BroadcastRequest, content: Content, code: str, *, on: dateti
         texts[language] = content.text(language, "alert.frame", status=status, school=school, body=body, code=code,
                                        sent_on=alert_date(content, language, on))
     return texts
+
+
+def whatsapp_templates(request: BroadcastRequest, content: Content, configured: tuple[tuple[str, str, str], ...],
+                       texts: dict[str, str], code: str) -> dict[str, dict]:
+    """{language: {content_sid, variables}}: the template WhatsApp families outside the 24-hour window get in
+    each language the broadcast has a text in (none when the request asks for none)."""
+    if not request.use_whatsapp_templates:
+        return {}
+    sids = {**whatsapp_template_sids(configured, request.kind, list(texts)), **request.whatsapp_templates}
+    said = bodies(request, content)
+    school = content.school_names(request.schools)
+    return {language: {"content_sid": sid, "variables": template_variables(school, said.get(language, ""), code)}
+            for language, sid in sids.items() if language in texts}

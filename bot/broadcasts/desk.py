@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.broadcasts import fanout, notices
+from bot.broadcasts import calls, fanout, notices
 from bot.broadcasts.compose import (
     SENSITIVE_KINDS,
     BroadcastRequest,
@@ -17,6 +17,7 @@ from bot.broadcasts.compose import (
     new_code,
     render,
     validate,
+    whatsapp_templates,
 )
 from bot.broadcasts.errors import BroadcastNotFound, DuplicateBroadcast, InvalidTransition
 from bot.broadcasts.index import Query
@@ -100,7 +101,7 @@ class Desk:
         return page(self.store.connection, query)
 
     def _draft(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None,
-               ) -> tuple[Broadcast, Callable[[str], dict[str, str]]]:
+               ) -> tuple[Broadcast, Callable[[str], Broadcast]]:
         """The broadcast as it would be stored, and how to write its texts again under another code."""
         workshop = self.content.workshop(request.workshop) if request.workshop else None
         corrects_code = ""
@@ -109,8 +110,9 @@ class Desk:
             corrects_code = original.code
             if original.started_at is None:  # cancelled or failed part way still reached some families
                 raise ComposeError("only a broadcast that was sent can be corrected; this one never started")
-            # a correction reaches exactly the original's recipients, so it belongs to the original's schools
-            request = replace(request, schools=self.owners(original))
+            # a correction reaches exactly the original's recipients, so it belongs to the original's schools;
+            # it is urgent when the original was: a wrong alert sent at night is not corrected next morning
+            request = replace(request, schools=self.owners(original), urgent=request.urgent or original.urgent)
         elif workshop is not None:  # the workshop's school owns the message, whatever schools were named
             request = replace(request, schools=workshop_schools(self.content, workshop))
         validate(request, self.content, now)
@@ -123,10 +125,12 @@ class Desk:
             content_version=self.content.version, scheduled_for=request.send_at, workshop=request.workshop,
         )
         code, on = new_code(), self._goes_out(request, now)
-        def written(fresh: str) -> dict[str, str]:
-            return render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+        def written(fresh: str) -> Broadcast:  # the texts and WhatsApp templates quote the code
+            texts = render(request, self.content, fresh, on=on, corrects_code=corrects_code)
+            return replace(draft, code=fresh, texts=texts, whatsapp_templates=whatsapp_templates(
+                request, self.content, self.settings.whatsapp_templates, texts, fresh))
 
-        draft = replace(draft, code=code, texts=written(code), bodies=bodies(request, self.content))
+        draft = replace(written(code), bodies=bodies(request, self.content))
         missing = self.store.plan(draft, strict=False, district=self.district).missing
         audience_languages = set(missing) | set(draft.texts)
         check_languages(request, self.content, audience_languages)
@@ -135,7 +139,14 @@ class Desk:
     def preview(self, staff: StaffMember, request: BroadcastRequest) -> tuple[Broadcast, Plan]:
         """What the broadcast would say in each language and cost, without storing anything."""
         draft, _ = self._draft(staff, request)
-        return draft, self.store.plan(draft, strict=False, district=self.district)
+        return draft, self.with_calls(draft, self.store.plan(draft, strict=False, district=self.district))
+
+    def with_calls(self, broadcast: Broadcast, plan: Plan) -> Plan:
+        """A plan with the calls an urgent broadcast places, and how long they take at the account's limit."""
+        if not broadcast.urgent:
+            return plan
+        found, rate = len(calls.callees(self.store.connection, self.store, broadcast)), self.settings.calls_per_second
+        return replace(plan, calls=found, calls_seconds=calls.duration_seconds(found, rate), calls_per_second=rate)
 
     def create(self, staff: StaffMember, request: BroadcastRequest, now: datetime | None = None) -> Broadcast:
         """Store a broadcast; send (or schedule) it now unless a second staff member must approve it."""
@@ -145,8 +156,7 @@ class Desk:
                 broadcast = self.store.create(draft)
                 break
             except DuplicateBroadcast:  # the frame holds the code: write it again with a new one
-                code = new_code()
-                draft = replace(draft, code=code, texts=written(code))
+                draft = replace(written(new_code()), bodies=draft.bodies)
         else:
             raise ComposeError("could not find a free verification code; try again")
         detail = f"{broadcast.kind} for {', '.join(broadcast.schools)}"
@@ -199,9 +209,14 @@ class Desk:
 
     def _goes_out(self, request: BroadcastRequest, now: datetime | None) -> datetime:
         """The local moment a broadcast is expected to go out: its time, or now; after quiet hours unless urgent."""
+        return self.goes_out(request.send_at, request.urgent, now)
+
+    def goes_out(self, scheduled_for: datetime | None, urgent: bool, now: datetime | None = None) -> datetime:
+        """When a broadcast released at `now` goes out (local time): its time or now, after quiet hours unless
+        urgent. The approval page and the notice after approving say it."""
         now = now or datetime.now(UTC)
-        when = max(request.send_at or now, now)
-        if not request.urgent:
+        when = max(scheduled_for or now, now)
+        if not urgent:
             when = quiet_until(self.settings, when) or when
         return when.astimezone(self.settings.timezone)
 
@@ -209,9 +224,7 @@ class Desk:
         now = now or datetime.now(UTC)
         if broadcast.status != APPROVED:
             broadcast = self.store.transition(broadcast.id, APPROVED)
-        when = max(broadcast.scheduled_for or now, now)
-        if not broadcast.urgent:
-            when = quiet_until(self.settings, when) or when
+        when = self.goes_out(broadcast.scheduled_for, broadcast.urgent, now)
         if when > now + timedelta(seconds=1):
             fanout.schedule(self.store.connection, broadcast.id, when)
             self.audit.record("aviso", "scheduled", broadcast.id, when.isoformat(timespec="minutes"), broadcast.schools)

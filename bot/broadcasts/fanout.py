@@ -14,6 +14,7 @@ from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
+from bot.broadcasts import calls
 from bot.broadcasts.batches import BatchRun, Lease
 from bot.broadcasts.errors import BroadcastNotFound, InvalidTransition, MissingTranslation
 from bot.broadcasts.index import Query, page_ids
@@ -122,6 +123,7 @@ def start_broadcast(aviso, broadcast_id: str, policy: dict | None = None) -> str
         elif broadcast.status != SENDING:
             return f"not started: broadcast is {broadcast.status}"
         batches = int(run["batches"])
+        calls.start(aviso, broadcast)  # an urgent broadcast also calls who asked for calls (once: safe again)
         _enqueue_batches(connection, broadcast_id, [n for n in range(batches) if f"job:{n}" not in run], run)
         _schedule_watch(connection, broadcast_id, run)
         _finish_if_complete(connection, store, broadcast_id)

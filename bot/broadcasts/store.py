@@ -327,7 +327,7 @@ class BroadcastStore:
                     counts["unreachable"] += n if channel == WHATSAPP else 0
                     continue
                 counts["template"] += n if delivery.content_sid is not None else 0
-                counts["segments"] += delivery.segments * n
+                counts["segments"] += delivery.segments * n if channel != WHATSAPP else 0  # SMS only
             used = language if language in broadcast.texts else broadcast.fallback_language
             text = broadcast.texts.get(used or "")
             rows.append(LanguagePlan(language, used if text else None, counts["sms"], counts["whatsapp"],

@@ -22,3 +22,16 @@ def services(chosen: Settings):
 
     app = create_app(chosen)
     return app, app_services.current_from(app)
+
+
+def aviso():
+    """The services of an app built from the environment's settings."""
+    return services(settings())[1]
+
+
+def member(aviso, staff_id: str):
+    """A staff member by id; an unknown id ends the command with one clear line."""
+    found = aviso.roster.get(staff_id)
+    if found is None:
+        raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
+    return found

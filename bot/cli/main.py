@@ -273,7 +273,7 @@ def worker() -> None:
     """Run an RQ worker with its scheduler on Aviso's queues."""
     from rq import Worker
 
-    from bot.broadcasts import fanout
+    from bot.broadcasts import calls, fanout
     from bot.observability import metrics
     from bot.services import jobs  # noqa: F401  (each work horse forks with the job functions loaded)
     from bot.store import queues
@@ -287,6 +287,7 @@ def worker() -> None:
         sync(aviso)  # workshop notices and reminders for a content switch made while no worker ran
         recover(aviso)  # reminders due now, in case a worker died sending them
         fanout.recover(aviso.connection)  # broadcast batches whose worker died, without waiting for the scheduler
+        calls.recover(aviso.connection)  # a standby for each urgent alert's calls still being placed
         # A worker whose scheduler did not get RQ's lock tries again at each maintenance pass, which an
         # idle worker reaches only when its blocking dequeue times out (worker_ttl - 15 s). RQ's
         # defaults (10 min, 405 s) would leave scheduled reminders and retries waiting that long after
@@ -319,11 +320,13 @@ def counts_rebuild() -> None:
 
 
 def _register_groups() -> None:
+    from bot.cli import twilio_templates  # noqa: F401  (adds `aviso twilio templates`)
+    from bot.cli.operations import COMMANDS
     from bot.cli.roster import staff
     from bot.cli.staff import broadcast, twilio
     from bot.cli.workshops import workshops
 
-    for group in (staff, broadcast, twilio, workshops):
+    for group in (staff, broadcast, twilio, workshops, *COMMANDS):
         cli.add_command(group)
 
 

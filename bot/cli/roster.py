@@ -7,21 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
-from bot.cli.context import services as _services
-from bot.cli.context import settings as _settings
+from bot.cli.context import aviso as _aviso
+from bot.cli.context import member as _member
 from bot.people.tokens import DEFAULT_DAYS, MAX_DAYS
-
-
-def _aviso():
-    app, aviso = _services(_settings())
-    return aviso
-
-
-def _member(aviso, staff_id: str):
-    member = aviso.roster.get(staff_id)
-    if member is None:
-        raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
-    return member
 
 
 def _codes(schools: str) -> list[str]:

@@ -10,20 +10,8 @@ import time
 import click
 
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, templates
-from bot.cli.context import services as _services
-from bot.cli.context import settings as _settings
-
-
-def _aviso():
-    app, aviso = _services(_settings())
-    return aviso
-
-
-def _member(aviso, staff_id: str):
-    member = aviso.roster.get(staff_id)
-    if member is None:
-        raise click.ClickException(f"no staff member {staff_id} (aviso staff list)")
-    return member
+from bot.cli.context import aviso as _aviso
+from bot.cli.context import member as _member
 
 
 @click.group()
@@ -42,9 +30,12 @@ def broadcast_reindex() -> None:
 
 @broadcast.command("templates")
 def broadcast_templates() -> None:
-    """Template names and the variables each needs."""
-    for name, variables in templates(_aviso().active_content()).items():
-        click.echo(f"{name:20} {', '.join(variables) or '(no variables)'}")
+    """Template names and the variables each needs (free text: --var NAME.LANG=... per language)."""
+    from bot.broadcasts.variables import kind_of
+
+    content = _aviso().active_content()
+    for name, variables in templates(content).items():
+        click.echo(f"{name:20} {', '.join(f'{v} ({kind_of(content, v)})' for v in variables) or '(no variables)'}")
 
 
 @broadcast.command("create")
@@ -52,18 +43,26 @@ def broadcast_templates() -> None:
 @click.option("--schools", required=True, help="School codes, comma-separated.")
 @click.option("--kind", type=click.Choice(["update", "verified", "all_clear", "correction"]), required=True)
 @click.option("--template", help="A template name (aviso broadcast templates).")
-@click.option("--var", "variables", multiple=True, help="A template variable, name=value (repeat).")
+@click.option("--var", "variables", multiple=True,
+              help="A template variable, name=value; free text once per language, name.lang=value (repeat).")
 @click.option("--text", "texts", multiple=True, help="Custom text for one language, lang=text (repeat).")
 @click.option("--languages", help="Only subscribers of these languages, comma-separated.")
-@click.option("--fallback", help="Language whose text goes to recipients whose language has none.")
+@click.option("--fallback-language", "fallback_language",
+              help="Language whose text goes to recipients whose language has none.")
+@click.option("--fallback", "fallback_old", hidden=True, help="Deprecated: --fallback-language.")
 @click.option("--verified-by", default="", help="Who verified it (verified alerts).")
 @click.option("--corrects", help="The broadcast id this corrects (corrections).")
 @click.option("--urgent", is_flag=True, help="Send even during quiet hours.")
-@click.option("--at", "send_at", help="Send later: ISO date and time with offset.")
+@click.option("--at", "send_at", help="Send later: ISO date and time with offset, like 2026-12-03T07:00:00-08:00.")
 @click.option("--preview", is_flag=True, help="Show texts, recipients and segments; store nothing.")
 @click.option("--workshop", help="Send to this workshop's registrants instead of schools' subscribers.")
-def broadcast_create(staff_id, schools, kind, template, variables, texts, languages, fallback, verified_by,
-                     corrects, urgent, send_at, preview, workshop=None) -> None:
+@click.option("--whatsapp-template", "whatsapp_templates", multiple=True,
+              help="lang=ContentSid: the template WhatsApp families outside the 24-hour window get in that "
+                   "language, instead of AVISO_WHATSAPP_TEMPLATES' (repeat; aviso twilio templates lists them).")
+@click.option("--no-whatsapp-template", is_flag=True, help="Send no WhatsApp template, even a configured one.")
+def broadcast_create(staff_id, schools, kind, template, variables, texts, languages, fallback_language,
+                     verified_by, corrects, urgent, send_at, preview, workshop=None, fallback_old=None,
+                     whatsapp_templates=(), no_whatsapp_template=False) -> None:
     """Create a broadcast (it goes out, waits for its time, or waits for approval)."""
     from bot.broadcasts.errors import BroadcastError
     from bot.people.staff import NotAllowed
@@ -75,13 +74,26 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
         except ValueError:
             raise click.ClickException("use name=value") from None
 
+    if fallback_old:
+        click.echo("warning: --fallback is deprecated; use --fallback-language", err=True)
+        fallback_language = fallback_language or fallback_old
+    given: dict = {}
+    for name, value in pairs(variables).items():  # route.es=... : free text in one language
+        var, _, language = name.partition(".")
+        if language and not isinstance(given.setdefault(var, {}), dict) or not language and var in given:
+            raise click.ClickException(f"give {var} either once (name=value) or per language (name.lang=value)")
+        if language:
+            given[var][language] = value
+        else:
+            given[var] = value
     aviso = _aviso()
     member = _member(aviso, staff_id)
     data = {"schools": [c for c in schools.split(",") if c], "kind": kind, "workshop": workshop,
-            "template": template, "variables": pairs(variables),
+            "template": template, "variables": given,
             "texts": pairs(texts), "languages": languages.split(",") if languages else [],
-            "fallback_language": fallback, "verified_by": verified_by, "corrects": corrects, "urgent": urgent,
-            "send_at": send_at}
+            "fallback_language": fallback_language, "verified_by": verified_by, "corrects": corrects,
+            "urgent": urgent, "send_at": send_at,
+            "whatsapp_templates": False if no_whatsapp_template else pairs(whatsapp_templates)}
     try:
         request: BroadcastRequest = parse_request(data)
         if preview:
@@ -90,7 +102,9 @@ def broadcast_create(staff_id, schools, kind, template, variables, texts, langua
             return
         created = aviso.desk().create(member, request)
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        raise click.ClickException(str(exc)) from None
+        message = str(exc)
+        raise click.ClickException("--at" + message.removeprefix("send_at") if message.startswith("send_at")
+                                   else message) from None
     click.echo(json.dumps(broadcast_json(created), indent=2, ensure_ascii=False))
 
 

@@ -109,14 +109,18 @@ def _attendance(aviso, workshop_id: str, as_csv: bool) -> None:
 @click.argument("workshop_id")
 @click.option("--as", "staff_id", required=True, help="The staff member sending it.")
 @click.option("--template", help="A template name (aviso broadcast templates), e.g. workshop.")
-@click.option("--var", "variables", multiple=True, help="A template variable, name=value (repeat).")
+@click.option("--var", "variables", multiple=True,
+              help="A template variable, name=value; free text once per language, name.lang=value (repeat).")
 @click.option("--text", "texts", multiple=True, help="Text for one language, lang=text (repeat).")
-@click.option("--fallback", help="Language whose text goes to registrants whose language has none.")
-def workshops_message(workshop_id, staff_id, template, variables, texts, fallback) -> None:
+@click.option("--fallback-language", "fallback_language",
+              help="Language whose text goes to registrants whose language has none.")
+@click.option("--fallback", "fallback_old", hidden=True, help="Deprecated: --fallback-language.")
+def workshops_message(workshop_id, staff_id, template, variables, texts, fallback_language, fallback_old=None) -> None:
     """Message one workshop's registrants (seats and waitlist) through the broadcast pipeline."""
     from bot.cli.staff import broadcast_create
 
     ctx = click.get_current_context()
     ctx.invoke(broadcast_create, staff_id=staff_id, schools="", kind="update", template=template,
-               variables=variables, texts=texts, languages=None, fallback=fallback, verified_by="",
+               variables=variables, texts=texts, languages=None, fallback_language=fallback_language,
+               fallback_old=fallback_old, verified_by="",
                corrects=None, urgent=True, send_at=None, preview=False, workshop=workshop_id)

@@ -28,7 +28,7 @@ UNDERSTANDING_DIR = "understanding"  # per language: example phrases per answer,
 # The commands whose keywords a language file lists; carrier words are handled apart from these.
 COMMANDS = (
     "rights", "resources", "workshops", "alerts", "my_alerts", "leave", "verify",
-    "menu", "help", "language", "forget", "my_workshops", "sources",
+    "menu", "help", "language", "forget", "my_workshops", "sources", "voice_calls", "no_voice_calls",
 )
 LANGUAGE_CHOICE = "language_choice"
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 VOICE_SETTINGS = "voice.toml"
 VOICE_DIR = "voice"
+RECORDINGS_DIR = "voice/recordings"  # recorded audio (community interpreters), served for Twilio to <Play>
+RECORDING_FILE = re.compile(r"[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_.-]*)*\.(mp3|wav)")  # as listed in voice.toml
 # The texts every language needs besides one per entry of the rights and resources menus (menu.toml): a
 # language is heard only when it has a voice and all of them.
 VOICE_KEYS = (
     "greeting", "language.option", "language.indigenous", "menu.main", "menu.rights", "menu.resources",
     "after", "invalid", "silence.offer", "goodbye", "connecting", "alerts.signup",
+    "alerts.calls_on",
 )
 SPOKEN_MENUS = ("rights", "resources")
 # A number in a voice text is its resources.toml id in braces; {key} is the one placeholder a text may fill.
@@ -43,7 +46,8 @@ def read_voice(content_dir: Path, languages: list[str]) -> dict:
         path = content_dir / VOICE_DIR / f"{code}.toml"
         if path.exists():
             texts[code] = _toml(path).get("texts", {})
-    return {"hotline": settings.get("hotline", ""), "voices": settings.get("voices", {}), "texts": texts}
+    return {"hotline": settings.get("hotline", ""), "voices": settings.get("voices", {}), "texts": texts,
+            "recordings": settings.get("recordings", {})}
 
 
 def spoken_number(phone: str) -> str:
@@ -65,7 +69,7 @@ class VoiceContent:
 
     def __init__(self, tree: dict, languages: tuple[str, ...], resources: list[dict], menus: dict[str, dict],
                  withheld: frozenset[str] = frozenset()):
-        self.tree = tree or {"hotline": "", "voices": {}, "texts": {}}
+        self.tree = {"recordings": {}, **(tree or {"hotline": "", "voices": {}, "texts": {}})}
         self.languages = languages
         self.withheld = withheld  # draft languages this deployment does not serve (bot.content.Content.withheld)
         self.resources = {entry.get("id"): entry for entry in resources}
@@ -115,6 +119,45 @@ class VoiceContent:
             return None
         digits = re.sub(r"\D", "", phone)
         return "+" + (digits if len(digits) == 11 else "1" + digits)
+
+    def recorded(self, language: str) -> dict:
+        """A recorded language's entry in voice.toml: name, key (what its language-menu clip says), files."""
+        return self.tree["recordings"].get(language) or {}
+
+    def missing_recordings(self, language: str) -> list[str]:
+        """The voice texts a recorded language has no audio file for."""
+        files = self.recorded(language).get("files", {})
+        return [key for key in self.required_keys if not RECORDING_FILE.fullmatch(str(files.get(key, "")))]
+
+    @cached_property
+    def recorded_languages(self) -> tuple[str, ...]:
+        """Languages heard from recordings (indigenous languages no Twilio voice reads), after the synthetic ones
+        in the language menu: each needs a recording of every voice text and its menu key where it stands."""
+        found, key = [], len(self.heard_languages)
+        for code in self.tree["recordings"]:
+            if code in self.heard_languages or self.missing_recordings(code):
+                continue
+            if self.recorded(code).get("key") == key + 1:  # its option clip says this key
+                found.append(code)
+                key += 1
+        return tuple(found)
+
+    @property
+    def menu_languages(self) -> tuple[str, ...]:
+        """Every language a caller can choose, in language-menu order (key 1 first)."""
+        return self.heard_languages + self.recorded_languages
+
+    def clip(self, language: str, key: str) -> str | None:
+        """The recording of a voice text (a path under voice/recordings/) when the language is recorded."""
+        if language not in self.recorded_languages:
+            return None
+        return self.recorded(language)["files"][key]
+
+    @cached_property
+    def clips(self) -> frozenset[str]:
+        """Every recording the voice line may play (what /voice/recordings/ serves)."""
+        return frozenset(self.recorded(code)["files"][key] for code in self.recorded_languages
+                         for key in self.required_keys)
 
     def say(self, language: str, key: str, /, **values: str) -> str:
         """A voice text with its numbers spelt out digit by digit and its placeholders filled."""

@@ -172,7 +172,8 @@ def _silent_on_carrier_sms(turn: Turn) -> bool:
 
 def _opt_out(turn: Turn) -> Outcome:
     replies = () if _silent_on_carrier_sms(turn) else (turn.text("stop.done"),)
-    return outcome(turn, replies, "stop", OptOut(), opted_out=True, pending=None, pending_until=None, choices=())
+    return outcome(turn, replies, "stop", OptOut(), opted_out=True, pending=None, pending_until=None, choices=(),
+                   voice_calls=False)
 
 
 def _opt_in(turn: Turn) -> Outcome:
@@ -259,6 +260,13 @@ def _choose_language(turn: Turn, code: str) -> Outcome:
     return outcome(turn, (text,), "language_set", at=MAIN)
 
 
+def _voice_calls(wanted: bool) -> Callable[[Turn], Outcome]:
+    def answer(turn: Turn) -> Outcome:
+        key = "voice_calls.on" if wanted else "voice_calls.off"
+        return outcome(turn, (turn.text(key),), key.replace(".", "_"), voice_calls=wanted)
+    return answer
+
+
 def _forget(turn: Turn) -> Outcome:
     until = turn.inbound.now + FORGET_CONFIRM_WINDOW
     text = turn.content.text(turn.lang, "forget.confirm")
@@ -304,5 +312,7 @@ _COMMAND_HANDLERS: dict[str, Callable[[Turn], Outcome]] = {
     "language": _language_menu,
     "forget": _forget,
     "sources": sources_reply.answer,
+    "voice_calls": _voice_calls(True),
+    "no_voice_calls": _voice_calls(False),
 }
 COMMAND_NAMES = frozenset(_COMMAND_HANDLERS)

@@ -11,6 +11,7 @@ MAIN = "main"
 INTERPRETERS = "interpreters"  # the language menu's last option: how to get an interpreter, in the greeting languages
 MAIN_MENU = SPOKEN_MENUS  # the main menu's sub-menus, keys 1 and 2
 ALERTS = "alerts.signup"  # key 3: how to sign up for a school's safety alerts (by text)
+CALLS_KEY = "1"  # in ALERTS: be called for urgent alerts (as VOICE / VOZ by text)
 MAIN_OPTIONS = (*MAIN_MENU, ALERTS)  # 0 is always the hotline
 HOTLINE_KEY = "0"
 REPEAT_KEY = "*"
@@ -29,10 +30,19 @@ class CallState:
 
 @dataclass(frozen=True)
 class Line:
-    """One sentence to speak, and the language (so the voice) it is spoken in."""
+    """One sentence to speak, and the language (so the voice) it is spoken in; or a recording to play."""
 
     language: str
     text: str
+    audio: str | None = None  # a recorded language's clip (a path under voice/recordings/)
+
+
+def line_of(voice: VoiceContent, language: str, key: str, /, **values: str) -> Line:
+    """A voice text as a line: spoken by the language's voice, or its recording for a recorded language."""
+    clip = voice.clip(language, key)
+    if clip:
+        return Line(language, "", clip)
+    return Line(language, voice.say(language, key, **values))
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class Turn:
     gather: bool = True
     dial: str | None = None
     remember_language: str | None = None  # the caller chose a language: keep it for their texts and calls
+    ask_for_calls: bool = False  # the caller asked to be called for urgent alerts: keep it on their contact
 
 
 def _menu_of(at: str, voice: VoiceContent) -> str | None:
@@ -60,8 +71,8 @@ def _valid(state: CallState, voice: VoiceContent) -> CallState:
     """The state itself, or the language menu when the content changed under the call (language no longer
     heard, a text gone): a caller is never stuck on a state the active content cannot speak."""
     if state.at in (LANGUAGE, INTERPRETERS):
-        return replace(state, language=None) if state.language not in voice.heard_languages else state
-    if state.language not in voice.heard_languages:
+        return replace(state, language=None) if state.language not in voice.menu_languages else state
+    if state.language not in voice.menu_languages:
         return CallState()
     if state.at == MAIN or state.at in MAIN_MENU or _menu_of(state.at, voice):
         return state
@@ -71,21 +82,21 @@ def _valid(state: CallState, voice: VoiceContent) -> CallState:
 def _prompt(state: CallState, voice: VoiceContent) -> tuple[Line, ...]:
     """The question a state asks (what * repeats and silence repeats)."""
     if state.at == LANGUAGE:
-        options = tuple(Line(code, voice.say(code, "language.option", key=str(number)))
-                        for number, code in enumerate(voice.heard_languages, start=1))
-        last = str(len(voice.heard_languages) + 1)
-        return options + tuple(Line(code, voice.say(code, "language.indigenous", key=last))
+        options = tuple(line_of(voice, code, "language.option", key=str(number))
+                        for number, code in enumerate(voice.menu_languages, start=1))
+        last = str(len(voice.menu_languages) + 1)
+        return options + tuple(line_of(voice, code, "language.indigenous", key=last)
                                for code in _greeting_languages(voice, None))
     if state.at == INTERPRETERS:  # families who speak none of the menu's languages may follow Spanish or English
         spoken = _greeting_languages(voice, None)
-        return (*(Line(code, voice.say(code, "resources.interpreters")) for code in spoken),
-                *(Line(code, voice.say(code, "after")) for code in spoken))
+        return (*(line_of(voice, code, "resources.interpreters") for code in spoken),
+                *(line_of(voice, code, "after") for code in spoken))
     language = state.language
     if state.at == MAIN:
-        return (Line(language, voice.say(language, "menu.main")),)
+        return (line_of(voice, language, "menu.main"),)
     if state.at in MAIN_MENU:
-        return (Line(language, voice.say(language, f"menu.{state.at}")),)
-    return (Line(language, voice.say(language, state.at)), Line(language, voice.say(language, "after")))
+        return (line_of(voice, language, f"menu.{state.at}"),)
+    return (line_of(voice, language, state.at), line_of(voice, language, "after"))
 
 
 def _greeting_languages(voice: VoiceContent, known: str | None) -> tuple[str, ...]:
@@ -102,7 +113,7 @@ def start(known_language: str | None, voice: VoiceContent) -> Turn:
         state = CallState(MAIN, known_language)
     else:
         state = CallState()
-    greeting = tuple(Line(code, voice.say(code, "greeting"))
+    greeting = tuple(line_of(voice, code, "greeting")
                      for code in _greeting_languages(voice, state.language))
     return Turn(greeting + _prompt(state, voice), state)
 
@@ -115,13 +126,13 @@ def _hotline(state: CallState, voice: VoiceContent) -> Turn:
     number = voice.hotline
     language = _speaker(state, voice)
     if number is None:  # no verified hotline configured: never dial a guess; read the menu again
-        return Turn((Line(language, voice.say(language, "invalid")), *_prompt(state, voice)), state)
-    return Turn((Line(language, voice.say(language, "connecting")),), state, gather=False, dial=number)
+        return Turn((line_of(voice, language, "invalid"), *_prompt(state, voice)), state)
+    return Turn((line_of(voice, language, "connecting"),), state, gather=False, dial=number)
 
 
 def _goodbye(state: CallState, voice: VoiceContent) -> Turn:
     language = _speaker(state, voice)
-    return Turn((Line(language, voice.say(language, "goodbye")),), state, gather=False)
+    return Turn((line_of(voice, language, "goodbye"),), state, gather=False)
 
 
 def _silence(state: CallState, voice: VoiceContent) -> Turn:
@@ -131,7 +142,7 @@ def _silence(state: CallState, voice: VoiceContent) -> Turn:
         return Turn(_prompt(state, voice), quiet)
     if silences == REPEATS_ON_SILENCE + 1:
         language = _speaker(state, voice)
-        return Turn((Line(language, voice.say(language, "silence.offer")),), quiet)
+        return Turn((line_of(voice, language, "silence.offer"),), quiet)
     return _goodbye(quiet, voice)
 
 
@@ -150,7 +161,7 @@ def _choose(state: CallState, key: str, voice: VoiceContent) -> CallState | None
         return None
     number = int(key)
     if state.at == LANGUAGE:
-        languages = voice.heard_languages
+        languages = voice.menu_languages
         if number == len(languages) + 1:
             return CallState(INTERPRETERS)
         return CallState(MAIN, languages[number - 1]) if number <= len(languages) else None
@@ -178,9 +189,14 @@ def step(state: CallState, digits: str, voice: VoiceContent) -> Turn:
     if key == BACK_KEY:
         back = _back(awake, voice)
         return Turn(_prompt(back, voice), back)
+    if awake.at == ALERTS and key == CALLS_KEY:
+        language = awake.language
+        lines = (line_of(voice, language, "alerts.calls_on"), line_of(voice, language, "after"))
+        return Turn(lines, awake, ask_for_calls=True)
     chosen = _choose(awake, key, voice)
     if chosen is None:
         language = _speaker(awake, voice)
-        return Turn((Line(language, voice.say(language, "invalid")), *_prompt(awake, voice)), awake)
-    remember = chosen.language if awake.at == LANGUAGE and chosen.language else None
+        return Turn((line_of(voice, language, "invalid"), *_prompt(awake, voice)), awake)
+    # A language of the texts is kept for the caller's texts and next call; a recorded one is for this call only.
+    remember = chosen.language if awake.at == LANGUAGE and chosen.language in voice.heard_languages else None
     return Turn(_prompt(chosen, voice), chosen, remember_language=remember)

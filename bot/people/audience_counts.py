@@ -51,6 +51,7 @@ MARK_OPTED_OUT = LUA + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local before = aviso_contribution(KEYS[1])
 redis.call('HSET', KEYS[1], 'opted_out', '1')
+redis.call('HDEL', KEYS[1], 'voice')  -- no calls either (broadcasts.calls)
 aviso_count(ARGV[1], before, -1)
 return 1
 """

@@ -45,6 +45,7 @@ def state_from_hash(fields: dict[bytes, bytes]) -> ContactState:
         workshops=_codes(text.get("workshops")),
         waitlisted=_codes(text.get("waitlisted")),
         opted_out=text.get("opted_out") == "1",
+        voice_calls=text.get("voice") == "1",
         is_new=False,
         last=text.get("last") or None,
     )
@@ -54,7 +55,7 @@ def _codes(value: str | None) -> tuple[str, ...]:
     return tuple(code for code in (value or "").split(",") if code)
 
 
-STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out", "last")
+STATE_FIELDS = ("lang", "at", "pending", "pending_until", "choices", "schools", "opted_out", "voice", "last")
 # Written only by registrations.py's scripts (with the workshop's seats, atomically), never by save():
 # a conversation must not write back a sign-up list that a promotion changed meanwhile.
 WORKSHOP_FIELDS = ("workshops", "waitlisted")
@@ -70,6 +71,7 @@ def state_fields(state: ContactState) -> dict[str, str]:
         "choices": ",".join(state.choices),
         "schools": ",".join(state.schools),
         "opted_out": "1" if state.opted_out else "",
+        "voice": "1" if state.voice_calls else "",  # calls for urgent alerts (broadcasts.calls)
         "last": state.last or "",  # a text key, never anything the family wrote
     }
     return {name: value for name, value in fields.items() if value}

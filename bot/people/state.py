@@ -20,4 +20,5 @@ class ContactState:
     waitlisted: tuple[str, ...] = ()  # ids of the workshops the contact is on the waitlist for
     opted_out: bool = False
     is_new: bool = True
+    voice_calls: bool = False  # asked to be called for urgent alerts (VOICE / VOZ)
     last: str | None = None  # the last rights or resources text read: what SOURCES answers about

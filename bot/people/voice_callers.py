@@ -20,6 +20,18 @@ end
 return 1
 """
 
+# Ask for calls for urgent alerts on the caller's contact (as VOICE by text), made if new like _REMEMBER.
+# KEYS: contact hash. ARGV: language, encrypted number, ttl seconds.
+_WANT_CALLS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'voice', '1')
+else
+  redis.call('HSET', KEYS[1], 'voice', '1', 'lang', ARGV[1], 'num', ARGV[2], 'ch', 'sms')
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return 1
+"""
+
 
 def sms_address(caller: Address) -> Address:
     """The SMS contact a caller is: calls come from the same number families text from."""
@@ -34,6 +46,7 @@ class VoiceCallers:
         self.keyring = keyring
         self.contact_ttl_seconds = contact_ttl_seconds
         self._remember = connection.register_script(_REMEMBER)
+        self._want_calls = connection.register_script(_WANT_CALLS)
 
     def language(self, caller: Address) -> str | None:
         """The language a caller chose by text or on an earlier call, or None."""
@@ -46,3 +59,9 @@ class VoiceCallers:
         address = sms_address(caller)
         key = contact_redis_key(self.keyring.contact_key(address))
         self._remember(keys=[key], args=[language, self.keyring.encrypt(address.handle), self.contact_ttl_seconds])
+
+    def want_calls(self, caller: Address, language: str) -> None:
+        """The caller pressed 1 in the alerts menu: call them for their schools' urgent alerts."""
+        address = sms_address(caller)
+        key = contact_redis_key(self.keyring.contact_key(address))
+        self._want_calls(keys=[key], args=[language, self.keyring.encrypt(address.handle), self.contact_ttl_seconds])

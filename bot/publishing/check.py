@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from bot.broadcasts import variables as template_variables
 from bot.content import sources as content_sources
 from bot.content.matching import fold_case, strip_accents
 from bot.content.model import (
@@ -86,10 +87,11 @@ def check(content_dir: Path, today: date | None = None) -> Report:
     _check_resources_and_numbers(report, content)
     _check_workshops(report, content)
     _check_interpreters(report, content)
+    _check_variables(report, content)
     window = int(manifest.get("review_window_days", DEFAULT_REVIEW_WINDOW_DAYS))
     content_sources.check(report, content, today or date.today(), window)
     _check_direction(report, content)
-    check_voice(report, content)
+    check_voice(report, content, content_dir)
     understanding_check.check(report, content)
     if not report.errors:
         content_budgets.check(report, content)
@@ -111,6 +113,19 @@ def _check_manifest(report: Report, manifest: dict) -> bool:
         if code not in languages:
             report.error(MANIFEST, f"welcome_languages names {code!r}, which is not in languages")
     return not report.errors
+
+
+def _check_variables(report: Report, content: Content) -> None:
+    """Every template variable is declared in [variables] with a kind staff can give it as."""
+    declared = template_variables.declared(content)
+    for name, kind in declared.items():
+        if kind not in template_variables.KINDS:
+            report.error(MANIFEST, f"[variables] {name} = {kind!r}: one of {', '.join(template_variables.KINDS)}")
+    texts = content.language(content.default_language).get("texts", {})
+    for key, text in texts.items():
+        for name in sorted(_placeholders(text) or ()) if key.startswith("template.") else ():
+            if name not in declared:
+                report.error(MANIFEST, f"{key} uses {{{name}}}, which [variables] does not declare")
 
 
 def _language_file(code: str) -> str:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from bot.content.voice import NUMBER_PLACEHOLDER, VOICE_DIR, VOICE_SETTINGS, VoiceContent
+from bot.content.voice import (
+    NUMBER_PLACEHOLDER,
+    RECORDING_FILE,
+    RECORDINGS_DIR,
+    VOICE_DIR,
+    VOICE_SETTINGS,
+    VoiceContent,
+)
 
 # A phone number typed out in a voice text would be read as "eight hundred eighty-eight...": use its id.
 TYPED_NUMBER = re.compile(r"(?<!\d)\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?!\d)")
@@ -13,7 +21,7 @@ FILLED = {"language.option": {"key"}, "language.indigenous": {"key"}}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def check_voice(report, content) -> None:
+def check_voice(report, content, content_dir: Path | None = None) -> None:
     """Add the voice line's errors and warnings to a content report, and its note of the languages heard."""
     voice = VoiceContent.of(content)
     _check_hotline(report, voice)
@@ -31,8 +39,29 @@ def check_voice(report, content) -> None:
             which = ("no voice texts yet" if len(missing) == len(voice.required_keys)
                      else f"missing {', '.join(missing)}")
             report.warn(f"{VOICE_DIR}/{code}.toml", f"{code} has a voice but {which}, so callers cannot hear it")
+    _check_recordings(report, voice, content_dir)
     heard = ", ".join(voice.heard_languages) or "none"
-    report.notes.append(f"voice line: callers can hear {heard}")
+    recorded = f"; from recordings: {', '.join(voice.recorded_languages)}" if voice.recorded_languages else ""
+    report.notes.append(f"voice line: callers can hear {heard}{recorded}")
+
+
+def _check_recordings(report, voice: VoiceContent, content_dir: Path | None) -> None:
+    """A recorded language: a clip per voice text, each file present, the key its menu clip says where it stands."""
+    for code, entry in voice.tree["recordings"].items():
+        where = f"{VOICE_SETTINGS} recordings.{code}"
+        files = entry.get("files", {}) if isinstance(entry, dict) else {}
+        for key, name in files.items():
+            if key not in voice.required_keys:
+                report.warn(where, f"{key}: not a voice text (the voice line never plays it)")
+            elif not RECORDING_FILE.fullmatch(str(name)):
+                report.error(where, f"{key}: {name!r} is not a .mp3 or .wav path under {RECORDINGS_DIR}/")
+            elif content_dir is not None and not (Path(content_dir) / RECORDINGS_DIR / name).is_file():
+                report.error(where, f"{key}: {RECORDINGS_DIR}/{name} does not exist")
+        if missing := voice.missing_recordings(code):
+            report.warn(where, f"no recording of {', '.join(missing)}, so callers cannot hear {code}")
+        elif code not in voice.recorded_languages:
+            report.error(where, f"key: its language-menu clip must say the key where it stands in the menu "
+                         f"({len(voice.menu_languages) + 1} after the languages before it), not {entry.get('key')}")
 
 
 def _check_hotline(report, voice: VoiceContent) -> None:

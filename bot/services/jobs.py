@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.broadcasts import fanout, notices
+from bot.broadcasts import calls, fanout, notices
 from bot.observability import logs
 from bot.services import for_job
 from bot.workshops import changes, reminders
@@ -29,6 +29,12 @@ def send_batch(broadcast_id: str, batch_no: int) -> str:
     """Send one batch of a broadcast; safe to run again."""
     logs.bind_broadcast(broadcast_id, batch=batch_no)
     return fanout.send_batch(for_job(), broadcast_id, batch_no)
+
+
+def place_calls(broadcast_id: str) -> str:
+    """Place an urgent broadcast's voice alert calls (or stand by to take over from a placer that died)."""
+    logs.bind_broadcast(broadcast_id)
+    return calls.place(for_job(), broadcast_id)
 
 
 def send_reminders(workshop_id: str, offset: str, due_epoch: int, now: datetime | None = None) -> str:

@@ -30,6 +30,7 @@
     previewSection.appendChild(status);
     let timer = null;
     let sequence = 0;
+    let audience = JSON.parse(form.dataset.audience || "null");  // languages the chosen schools read
 
     function value(name) {
       const field = form.elements[name];
@@ -46,6 +47,9 @@
       show("[data-show-source]", (node) => node.dataset.showSource === value("source"));
       show("[data-show-when]", (node) => node.dataset.showWhen === value("when"));
       show("[data-templates]", (node) => node.dataset.templates.split(" ").includes(template));
+      // free-text variables: a box per language the families read (and any already filled in)
+      show("[data-lang]", (node) => !audience || audience.includes(node.dataset.lang)
+        || node.querySelector("input").value.trim() !== "");
     }
 
     async function preview() {
@@ -59,6 +63,7 @@
         });
         const data = await response.json();
         if (mine !== sequence) return;
+        if (data.audience !== undefined) { audience = data.audience; sync(); }
         if (response.ok) {
           previewBody.innerHTML = data.html;  // rendered and escaped by the server
           const totals = previewBody.querySelector(".big");

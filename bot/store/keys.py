@@ -59,6 +59,14 @@ BROADCAST_BATCH = PREFIX + ":bcast:{id}:batch:{n}"  # contact keys of batch n, c
 BROADCAST_DONE_BATCHES = PREFIX + ":bcast:{id}:done"  # set of finished batch numbers
 BROADCAST_LEASE = PREFIX + ":bcast:{id}:lease:{n}"  # token of the worker running batch n (expires)
 BROADCAST_RECIPIENT_TTL_SECONDS = 30 * 24 * 3600
+# An urgent broadcast's voice alert calls (bot.broadcasts.calls): run state and counts (audience, placed,
+# completed, no-answer, busy, failed, skipped), the callees (comma-separated contact keys), one record per
+# callee (claim:<token>:<ts> | placed:<sid> | skipped:<reason> | failed:<code>), call sid -> final status.
+CALL_RUN = PREFIX + ":bcast:{id}:calls"
+CALL_CALLEES = PREFIX + ":bcast:{id}:calls:todo"
+CALL_OUTCOMES = PREFIX + ":bcast:{id}:calls:out"
+CALL_STATUSES = PREFIX + ":bcast:{id}:calls:sids"
+CALL_LEASE = PREFIX + ":bcast:{id}:calls:lease"  # token of the worker placing the calls (expires)
 # Shared send-rate limiter, per sender (messaging service sid or from-number: Aviso's own, never a
 # family's): a sorted set of recent grants and a hash with the running segment sum and next slot.
 RATE_LIMIT_LOG = PREFIX + ":ratelimit:{sender}:log"

@@ -11,6 +11,7 @@ ALL = (URGENT, DEFAULT, LOW)
 START_BROADCAST = "bot.services.jobs.start_broadcast"
 WATCH_BROADCAST = "bot.services.jobs.watch_broadcast"
 SEND_BATCH = "bot.services.jobs.send_batch"
+PLACE_CALLS = "bot.services.jobs.place_calls"  # an urgent broadcast's voice alert calls
 SEND_REMINDERS = "bot.services.jobs.send_reminders"
 SEND_PROMOTIONS = "bot.services.jobs.send_promotions"
 SEND_NOTICES = "bot.services.jobs.send_notices"
@@ -18,5 +19,5 @@ CLOSE_WORKSHOP = "bot.services.jobs.close_workshop"
 SYNC_WORKSHOPS = "bot.services.jobs.sync_workshops"
 NOTIFY_APPROVERS = "bot.services.jobs.notify_approvers"
 NOTIFY_SENDER = "bot.services.jobs.notify_sender"
-JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES, CLOSE_WORKSHOP,
-        SYNC_WORKSHOPS, NOTIFY_APPROVERS, NOTIFY_SENDER)
+JOBS = (START_BROADCAST, WATCH_BROADCAST, SEND_BATCH, PLACE_CALLS, SEND_REMINDERS, SEND_PROMOTIONS, SEND_NOTICES,
+        CLOSE_WORKSHOP, SYNC_WORKSHOPS, NOTIFY_APPROVERS, NOTIFY_SENDER)

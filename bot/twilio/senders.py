@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -151,25 +152,9 @@ class TwilioSender:
         validity_period: int | None = None,
     ) -> SentMessage:
         """Create one message at Twilio; raise RetryableSendError, UncertainSendError or RejectedSendError."""
-        from requests import RequestException
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-        from requests.exceptions import ConnectTimeout
-        from twilio.base.exceptions import TwilioRestException
-
         params = self.create_params(address, body, status_callback, content_sid, content_variables, validity_period)
-        try:
+        with twilio_request_errors():
             message = self.client.messages.create(**params)
-        except TwilioRestException as exc:
-            raise _classify(exc.status, exc.code) from None
-        except ConnectTimeout:
-            raise RetryableSendError("could not connect to Twilio") from None
-        except RequestsConnectionError as exc:
-            # No connection made means nothing was written: safe to retry. A dropped one may have arrived.
-            if _never_connected(exc):
-                raise RetryableSendError("could not connect to Twilio") from None
-            raise UncertainSendError("connection to Twilio lost during the request") from None
-        except RequestException:
-            raise UncertainSendError("no answer from Twilio in time") from None
         return SentMessage(message.sid)
 
     def create_params(self, address: Address, body: str, status_callback: str | None, content_sid: str | None,
@@ -312,6 +297,30 @@ def _read_environment_once(session, base_url: str | None) -> None:
     if bundle:
         session.verify = bundle
     session.trust_env = False
+
+
+@contextmanager
+def twilio_request_errors():
+    """Turn what a twilio-library (requests) call raises into a SendError: Twilio refused (by status and code),
+    nothing written (retry), or maybe arrived (check before trying again)."""
+    from requests import RequestException
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout
+    from twilio.base.exceptions import TwilioRestException
+
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise _classify(exc.status, exc.code) from None
+    except ConnectTimeout:
+        raise RetryableSendError("could not connect to Twilio") from None
+    except RequestsConnectionError as exc:
+        # No connection made means nothing was written: safe to retry. A dropped one may have arrived.
+        if _never_connected(exc):
+            raise RetryableSendError("could not connect to Twilio") from None
+        raise UncertainSendError("connection to Twilio lost during the request") from None
+    except RequestException:
+        raise UncertainSendError("no answer from Twilio in time") from None
 
 
 def _never_connected(exc: Exception) -> bool:

@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, Not
 
 from bot import services
 from bot.broadcasts import report as broadcast_report
+from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import BroadcastRequest, ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound, InvalidTransition
 from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
@@ -20,7 +21,8 @@ from bot.people.staff import NotAllowed
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 REQUEST_FIELDS = ("schools", "kind", "template", "variables", "texts", "languages", "fallback_language",
-                  "verified_by", "corrects", "urgent", "send_at", "workshop")
+                  "verified_by", "corrects", "urgent", "send_at", "workshop", "whatsapp_templates")
+SEND_AT_EXAMPLE = "2026-12-03T07:00:00-08:00"
 
 
 class BadBody(ComposeError):
@@ -109,21 +111,33 @@ def parse_request(data: dict) -> BroadcastRequest:
             raise BadBody(f"{name} must be an object of strings")
         return dict(value)
 
+    def variables() -> dict:
+        value = data.get("variables") or {}
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) or (isinstance(v, dict) and all(isinstance(t, str) for t in v.values()))
+                for v in value.values()):
+            raise BadBody('variables must be an object of strings, or of {"language": "text"} for free text')
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
+
     urgent = data.get("urgent")
     if urgent is not None and not isinstance(urgent, bool):
         raise BadBody("urgent must be true or false")
+    chosen = data.get("whatsapp_templates")
+    if chosen is not None and chosen is not False and not isinstance(chosen, dict):
+        raise BadBody('whatsapp_templates must be false (none) or an object like {"es": "HX..."}')
     send_at = text("send_at")
     try:
         when = datetime.fromisoformat(send_at) if send_at else None
     except ValueError:
-        raise BadBody("send_at must be an ISO date and time with its offset") from None
+        raise BadBody(f"send_at must be an ISO date and time with its offset, like {SEND_AT_EXAMPLE}") from None
     if when is not None and when.tzinfo is None:
-        raise BadBody("send_at needs a UTC offset, like 2026-12-03T07:00:00-08:00")
+        raise BadBody(f"send_at needs a UTC offset, like {SEND_AT_EXAMPLE}")
     return BroadcastRequest(
         schools=strings("schools"), kind=text("kind") or "", template=text("template"),
-        variables=mapping("variables"), custom_texts=mapping("texts"), languages=strings("languages") or None,
+        variables=variables(), custom_texts=mapping("texts"), languages=strings("languages") or None,
         fallback_language=text("fallback_language"), verified_by=text("verified_by") or "",
         corrects=text("corrects"), urgent=bool(urgent), send_at=when, workshop=text("workshop"),
+        whatsapp_templates=mapping("whatsapp_templates") if chosen else {}, use_whatsapp_templates=chosen is not False,
     )
 
 
@@ -149,6 +163,9 @@ def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
         "code": broadcast.code, "texts": broadcast.texts, "urgent": broadcast.urgent,
         "created_by": broadcast.created_by, "approved_by": broadcast.approved_by,
         "verified_by": broadcast.verified_by, "corrects": broadcast.corrects,
+        "languages": list(broadcast.languages) if broadcast.languages is not None else None,
+        "fallback_language": broadcast.fallback_language,
+        "whatsapp_templates": {lang: t["content_sid"] for lang, t in broadcast.whatsapp_templates.items()},
         "content_version": broadcast.content_version,
         "created_at": broadcast.created_at.isoformat() if broadcast.created_at else None,
         "scheduled_for": broadcast.scheduled_for.isoformat() if broadcast.scheduled_for else None,
@@ -164,6 +181,10 @@ def broadcast_json(broadcast: Broadcast, with_outcomes: bool = False) -> dict:
 def plan_json(plan) -> dict:
     """A preview as JSON."""
     data = asdict(plan)
+    # WhatsApp families outside the 24-hour window, and those of them no template covers (they get nothing)
+    data.update(whatsapp_outside_window=plan.whatsapp_outside_window, whatsapp_without_template=plan.whatsapp_uncovered)
+    rate = services.current().settings.rate_limit_segments_per_second  # None below: no rate of Aviso's own
+    data.update(send_seconds=plan.send_seconds(rate), segments_per_second=rate or None)
     for language in data["languages"]:
         count = language.pop("sms_segments")
         language["sms_encoding"] = count["encoding"] if count else None
@@ -174,8 +195,10 @@ def plan_json(plan) -> dict:
 @bp.get("/templates")
 @staff_required
 def list_templates():
-    """Template names and their variables."""
-    return jsonify(templates=templates(services.current().active_content()))
+    """Template names and their variables; how each variable is given (text: {language: text}; name, date,
+    time, datetime: once)."""
+    content = services.current().active_content()
+    return jsonify(templates=templates(content), variables=template_variables.declared(content))
 
 
 @bp.post("/broadcasts/preview")

@@ -15,6 +15,7 @@ from bot.twilio.outbox import OutboxSender
 bp = Blueprint("simulator", __name__, url_prefix="/dev")
 AVISO_NUMBER = "+12135550100"  # the number families "text" in development (555-01xx is fictional)
 WEBHOOK_PATH = "/twilio/messages"
+VOICE_PATH = "/twilio/voice"  # a call starts here; each key pressed goes to the gather's action (/twilio/voice/...)
 DEVELOPMENT_TOKEN = "development-token"  # signs when no token is set; the webhook then skips checks
 
 
@@ -43,6 +44,17 @@ def inbound_params(from_: str, body: str, settings: Settings) -> dict[str, str]:
     return params
 
 
+def call_params(from_: str, call_sid: str, digits: str | None, settings: Settings) -> dict[str, str]:
+    """The form fields Twilio would post for a call from `from_` (and the keys pressed, at a gather)."""
+    address = parse_address(from_)
+    params = {"CallSid": call_sid, "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,
+              "From": address.twilio, "To": AVISO_NUMBER, "CallStatus": "in-progress", "Direction": "inbound",
+              "ApiVersion": "2010-04-01"}
+    if digits is not None:
+        params["Digits"] = digits
+    return params
+
+
 def sign(settings: Settings, path: str, params: dict[str, str]) -> tuple[str, str]:
     """The URL Twilio would call and the X-Twilio-Signature it would send with params."""
     url = settings.public_base_url + path
@@ -61,12 +73,21 @@ def phone_sign():
     """Build and sign the Twilio parameters for one simulated message."""
     data = request.get_json(silent=True) or {}
     settings = services.current().settings
+    call = data.get("call")  # the keypad: {"path": the voice URL to post to, "sid", "digits" or null}
+    path = str(call.get("path", VOICE_PATH)) if isinstance(call, dict) else WEBHOOK_PATH
+    if call is not None and not (isinstance(call, dict) and path.startswith(VOICE_PATH)):
+        return jsonify(error="a call goes to the voice line only"), 400
     try:
-        params = inbound_params(str(data.get("from", "")), str(data.get("body", "")), settings)
+        if call is None:
+            params = inbound_params(str(data.get("from", "")), str(data.get("body", "")), settings)
+        else:
+            digits = call.get("digits")
+            params = call_params(str(data.get("from", "")), str(call.get("sid") or "CA" + uuid.uuid4().hex),
+                                 None if digits is None else str(digits), settings)
     except InvalidAddress as exc:
         return jsonify(error=f"From: {exc}"), 400
-    _, signature = sign(settings, WEBHOOK_PATH, params)
-    return jsonify(path=WEBHOOK_PATH, params=params, signature=signature)
+    _, signature = sign(settings, path, params)
+    return jsonify(path=path, params=params, signature=signature)
 
 
 @bp.get("/phone/outbox")

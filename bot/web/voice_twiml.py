@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.content.voice import VoiceContent
-from bot.conversation.voice_menu import CallState, Line, Turn
+from bot.conversation.voice_menu import CallState, Line, Turn, line_of
 
 MENU_PATH = "/twilio/voice/menu"
+RECORDINGS_PATH = "/voice/recordings/"  # where Twilio fetches a recorded language's clips (<Play>)
 GATHER_TIMEOUT_SECONDS = 6  # long enough to find the key on an old phone, short enough not to feel dead
 
 
@@ -21,7 +22,10 @@ def menu_url(base_url: str, state: CallState) -> str:
     return f"{base_url}{MENU_PATH}?{urlencode(query)}"
 
 
-def _say(verb, line: Line, voice: VoiceContent) -> None:
+def _say(verb, line: Line, voice: VoiceContent, base_url: str) -> None:
+    if line.audio:
+        verb.play(f"{base_url}{RECORDINGS_PATH}{line.audio}")
+        return
     spoken = voice.voice(line.language)
     verb.say(line.text, voice=spoken.name, language=spoken.locale)
 
@@ -31,19 +35,19 @@ def render(turn: Turn, voice: VoiceContent, base_url: str) -> str:
     response = VoiceResponse()
     if turn.dial:
         for line in turn.lines:
-            _say(response, line, voice)
+            _say(response, line, voice, base_url)
         response.dial(turn.dial)
         # Heard when the hotline call ends or cannot connect: the number again, to call it later.
         language = turn.state.language or voice.heard_languages[0]
-        _say(response, Line(language, voice.say(language, "goodbye")), voice)
+        _say(response, line_of(voice, language, "goodbye"), voice, base_url)
         response.hangup()
     elif turn.gather:
         gather = response.gather(num_digits=1, action=menu_url(base_url, turn.state), method="POST",
                                  timeout=GATHER_TIMEOUT_SECONDS, action_on_empty_result=True)
         for line in turn.lines:
-            _say(gather, line, voice)
+            _say(gather, line, voice, base_url)
     else:
         for line in turn.lines:
-            _say(response, line, voice)
+            _say(response, line, voice, base_url)
         response.hangup()
     return str(response)

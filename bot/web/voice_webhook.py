@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, request, send_from_directory
 
 from bot import services
-from bot.content.voice import VoiceContent
+from bot.content.voice import RECORDINGS_DIR, VoiceContent
 from bot.conversation.voice_menu import CallState, start, step
 from bot.people.identity import Address, InvalidAddress, parse_address
 from bot.people.voice_callers import VoiceCallers
@@ -17,6 +17,7 @@ from bot.web.voice_twiml import render
 from bot.web.webhook import twilio_signed
 
 bp = Blueprint("twilio_voice", __name__, url_prefix="/twilio")
+recordings_bp = Blueprint("voice_recordings", __name__)
 
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 DIGITS = re.compile(r"[0-9*#]{0,16}")
@@ -117,6 +118,22 @@ def voice_menu():
         return _bad(str(exc))
     content, callers = _voice_and_callers()
     turn = step(state, digits, content)
+    if turn.ask_for_calls and not callers:  # Redis is down: it cannot be kept, so do not say it was
+        turn = step(state, "*", content)
     if turn.remember_language and callers and caller:
         _safely(lambda: callers.remember(caller, turn.remember_language))
+    if turn.ask_for_calls and callers and caller:
+        _safely(lambda: callers.want_calls(caller, turn.state.language))
     return _twiml(render(turn, content, services.current().settings.public_base_url))
+
+
+@recordings_bp.get("/voice/recordings/<path:name>")
+def recording(name: str):
+    """A recorded language's clip, for Twilio to <Play> (only the files the active content lists)."""
+    content, _ = _voice_and_callers()
+    if name not in content.clips:
+        abort(404)
+    mimetype = "audio/mpeg" if name.endswith(".mp3") else "audio/wav"
+    return send_from_directory(services.current().settings.content_dir / RECORDINGS_DIR, name, mimetype=mimetype,
+                               max_age=3600)
+

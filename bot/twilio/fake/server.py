@@ -1,9 +1,7 @@
 """Local fake of the Twilio REST API parts Aviso calls: aiohttp, artificial latency, faults, recording."""
 
-# Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150 (prints its URL when ready), or in-process:
-#     with FakeTwilio(latency_ms=0) as fake:
-#         client = bot.twilio.client.make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url)
-# Settings (latency, injected errors, rate cap, status callbacks) are listed in fake.state.DEFAULTS.
+# Run it: python -m bot.twilio.fake --port 8899 --latency-ms 150, or in-process: `with FakeTwilio() as fake:`
+# and make_client(fake.account_sid, fake.auth_token, api_base_url=fake.url). Settings: fake.state.DEFAULTS.
 
 import asyncio
 import base64
@@ -13,17 +11,17 @@ import hmac
 import itertools
 import threading
 import time
-from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bot.twilio.fake import content_api, envelopes
+from bot.twilio.fake.calls import FakeCalls
 from bot.twilio.fake.state import API_VERSION, FakeState, error_body, iso8601, rfc2822
 
 ACCOUNT = f"/{API_VERSION}/Accounts/{{account}}"  # route prefix of the 2010-04-01 API
 SERVICES = "/messaging/v1/Services"  # route prefix of the Messaging Services API
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Twilio's default and largest PageSize
 CALLBACK_TIMEOUT_S = 10.0  # status callback POSTs give up after this
 START_TIMEOUT_S = 10.0  # start() waits this long for the server to listen
 SHUTDOWN_TIMEOUT_S = 1.0  # stop() lets in-flight (e.g. hung) requests finish this long
@@ -37,8 +35,9 @@ class FakeTwilio:
                  **config):
         """Configure it: config names are those of fake.state.DEFAULTS."""
         self.host, self.port, self.url = host, port, None
-        self.state = FakeState(phone_numbers, messaging_services, seed, **config)
-        self._loop = self._thread = self._runner = self._session = None
+        self.calls = FakeCalls(self)  # the Calls API: its settings are fake.calls.CALL_DEFAULTS
+        self.state = FakeState(phone_numbers, messaging_services, seed, **self.calls.configure(**config))
+        self._loop = self._thread = self._runner = self.session = None
         self._tasks = set()
         # Messages whose life cycle posts no callback: (due, seq, stored, status, error code), moved along
         # by one task instead of a task and three timers each (a broadcast benchmark accepts thousands).
@@ -65,24 +64,27 @@ class FakeTwilio:
             self._thread.join()
 
     def __enter__(self):
-        """Start on entering a with block."""
         return self.start()
 
     def __exit__(self, *exc):
-        """Stop on leaving it."""
         self.stop()
+
+    def add_content(self, friendly_name, language, body, status="approved", **fields):
+        """Add a WhatsApp template to the Content API (status: approved, pending, rejected...); its JSON."""
+        return content_api.add(self.state, friendly_name, language, body, status, **fields)
 
     def configure(self, **kw):
         """Change settings at run time; return them all."""
-        return self.state.configure(**kw)
+        return {**self.state.configure(**self.calls.configure(**kw)), **self.calls.config}
 
     def config(self):
         """Current settings."""
-        return self.state.configure()
+        return self.configure()
 
     def reset(self):
-        """Forget recorded requests, messages and callbacks."""
+        """Forget recorded requests, messages, calls and callbacks."""
         self.state.reset()
+        self.calls.reset()
 
     def requests(self):
         """Every Twilio API request seen, oldest first."""
@@ -100,8 +102,8 @@ class FakeTwilio:
             return list(self.state.callbacks)
 
     def stats(self):
-        """Counts per status and error code, accepted segments, busiest 1 s windows."""
-        return self.state.stats()
+        """Counts per status and error code, accepted segments and calls, busiest 1 s windows."""
+        return {**self.state.stats(), **self.calls.stats()}
 
     def duplicates(self):
         """{(to, body or 'ContentSid ContentVariables'): times} for content accepted more than once."""
@@ -133,11 +135,11 @@ class FakeTwilio:
 
     async def _startup(self):
         """Listen, and open the session used for status callbacks."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S))
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
-        self._keep(asyncio.get_running_loop().create_task(self._advance_due()))
+        self.keep(asyncio.get_running_loop().create_task(self._advance_due()))
         port = self._runner.addresses[0][1]
         self.url = f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{port}"
 
@@ -148,8 +150,8 @@ class FakeTwilio:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner:
             await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
+        if self.session:
+            await self.session.close()
 
     def _app(self):
         """Routes: Twilio's, then /_fake/ controls, then a Twilio-style 404 for anything else."""
@@ -162,13 +164,16 @@ class FakeTwilio:
         add("POST", ACCOUNT + "/IncomingPhoneNumbers.json", self._api(self._create_number))
         for method in ("GET", "POST"):
             add(method, ACCOUNT + "/IncomingPhoneNumbers/{sid}.json", self._api(self._number))
+        self.calls.routes(add, ACCOUNT, self._api)
         add("GET", SERVICES, self._api(self._list_services))
         for method in ("GET", "POST"):
             add(method, SERVICES + "/{sid}", self._api(self._service))
+        content_api.routes(add, self._api, self.state)
         add("GET", "/_fake/requests", _view(self.requests))
         add("GET", "/_fake/messages", _view(self.messages))
         add("GET", "/_fake/callbacks", _view(self.callbacks))
         add("GET", "/_fake/stats", _view(self.stats))
+        add("GET", "/_fake/calls", _view(self.calls.snapshot))
         add("GET", "/_fake/duplicates", _view(lambda: [
             {"to": to, "key": key, "count": n} for (to, key), n in self.duplicates().items()]))
         add("*", "/_fake/config", self._config)
@@ -250,7 +255,7 @@ class FakeTwilio:
         now = time.time()
         status, body, segments, stored = self.state.create_message(params, now)
         if stored and stored["callback"] and self.state.config["status_callbacks"]:
-            self._keep(asyncio.get_running_loop().create_task(self._lifecycle(stored)))
+            self.keep(asyncio.get_running_loop().create_task(self._lifecycle(stored)))
         elif stored:
             final, code = _fate(stored)
             cfg = self.state.config
@@ -259,7 +264,7 @@ class FakeTwilio:
                                        None if first == "sent" else code))
         return status, body, segments
 
-    def _keep(self, task):
+    def keep(self, task):
         """Hold a reference to a background task until it ends (and cancel it on shutdown)."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -280,7 +285,7 @@ class FakeTwilio:
 
     def _list_messages(self, request, params):
         """GET Messages.json with To, From, DateSent, DateSent>, DateSent< filters."""
-        return 200, _page(request, params, "messages", self.state.list_messages(params)), None
+        return 200, envelopes.page(request, params, "messages", self.state.list_messages(params)), None
 
     def _fetch_message(self, request, params):
         """GET Messages/{sid}.json."""
@@ -291,7 +296,7 @@ class FakeTwilio:
         """GET IncomingPhoneNumbers.json, PhoneNumber filtering by substring ('*' ignored)."""
         wanted = params.get("PhoneNumber", "").replace("*", "")
         numbers = [n for n in self.phone_numbers().values() if wanted in n["phone_number"]]
-        return 200, _page(request, params, "incoming_phone_numbers", numbers), None
+        return 200, envelopes.page(request, params, "incoming_phone_numbers", numbers), None
 
     def _create_number(self, request, params):
         """POST IncomingPhoneNumbers.json: 'buy' PhoneNumber."""
@@ -312,10 +317,8 @@ class FakeTwilio:
 
     def _list_services(self, request, params):
         """GET /messaging/v1/Services (one page)."""
-        url = f"https://messaging.twilio.com/v1/Services?PageSize={PAGE_SIZE}&Page=0"
-        meta = {"first_page_url": url, "key": "services", "next_page_url": None, "page": 0,
-                "page_size": PAGE_SIZE, "previous_page_url": None, "url": url}
-        return 200, {"services": list(self.services().values()), "meta": meta}, None
+        services = list(self.services().values())
+        return 200, envelopes.v1_list("https://messaging.twilio.com/v1/Services", "services", services), None
 
     def _service(self, request, params):
         """GET or POST (update InboundRequestUrl, StatusCallback...) /messaging/v1/Services/{sid}."""
@@ -355,7 +358,7 @@ class FakeTwilio:
                  "status": None, "error": None}
         try:
             headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"}
-            async with self._session.post(url, data=params, headers=headers) as response:
+            async with self.session.post(url, data=params, headers=headers) as response:
                 entry["status"] = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
             entry["error"] = repr(exc)
@@ -381,20 +384,3 @@ def _view(read):
 def _not_found(request):
     """Twilio's 404 body for this request's path."""
     return error_body(20404, path=request.path)
-
-
-def _page(request, params, key, items):
-    """Twilio's 2010-04-01 list envelope for one page (Page, PageSize) of items."""
-    size = min(int(params.get("PageSize", PAGE_SIZE)), MAX_PAGE_SIZE)
-    page = int(params.get("Page", 0))
-    start = page * size
-    chunk = items[start:start + size]
-    filters = {k: v for k, v in params.items() if k not in ("Page", "PageSize", "PageToken")}
-
-    def uri(number):
-        return f"{request.path}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"
-
-    return {key: chunk, "page": page, "page_size": size, "start": start,
-            "end": start + max(len(chunk) - 1, 0), "uri": uri(page), "first_page_uri": uri(0),
-            "next_page_uri": uri(page + 1) if start + size < len(items) else None,
-            "previous_page_uri": uri(page - 1) if page > 0 else None}

@@ -163,7 +163,7 @@ class FakeState:
         self.config = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
         self.configure(**config)
         self.rng = random.Random(seed)
-        self.numbers, self.services = {}, {}
+        self.numbers, self.services, self.contents = {}, {}, {}  # contents: the Content API's templates
         for number in phone_numbers:
             self.add_number(number)
         for sid in messaging_services:

@@ -12,16 +12,21 @@ from datetime import date, datetime
 
 from flask_babel import gettext, lazy_gettext
 from rq import Queue, Worker
+from werkzeug.datastructures import MultiDict
 
+from bot import whatsapp_templates
+from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import ComposeError, MissingTranslation, templates
 from bot.broadcasts.errors import BroadcastError, InvalidTransition, OriginalUnavailable
 from bot.broadcasts.errors import MissingTranslation as PlanMissingTranslation
 from bot.broadcasts.outcomes import Outcomes
 from bot.content.model import Content
+from bot.people import audience_counts
 from bot.people.staff import NotAllowed, StaffMember
 from bot.publishing.check import DEFAULT_REVIEW_WINDOW_DAYS
 from bot.publishing.reviews import review_of
 from bot.store import keys, queues
+from bot.web.dashboard.labels import label
 
 # Seven or more digits in a row (with the usual separators): what could be a phone number in free text.
 PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
@@ -80,7 +85,11 @@ def form_payload(form, content: Content, timezone) -> dict:
     """The compose form as the JSON API's request (so api.parse_request reads both the same way)."""
     kind = form.get("kind", "")
     payload: dict = {"schools": form.getlist("schools"), "kind": kind, "urgent": form.get("urgent") == "1",
-                     "fallback_language": form.get("fallback") or None, "workshop": form.get("workshop") or None}
+                     "fallback_language": form.get("fallback_language") or None,
+                     "workshop": form.get("workshop") or None,
+                     "whatsapp_templates": None if form.get("whatsapp_template", "1") == "1" else False}
+    if form.getlist("languages"):  # only families reading these (kept when a broadcast is written again)
+        payload["languages"] = form.getlist("languages")
     if kind == "verified":
         payload["verified_by"] = form.get("verified_by", "").strip()
     if kind == "correction":
@@ -88,7 +97,7 @@ def form_payload(form, content: Content, timezone) -> dict:
     if form.get("source", "template") == "template":
         name = form.get("template", "")
         payload["template"] = name or None
-        payload["variables"] = {var: form.get(f"var.{var}", "").strip() for var in templates(content).get(name, [])}
+        payload["variables"] = {var: _variable(form, content, var) for var in templates(content).get(name, [])}
     else:
         payload["texts"] = {code: form.get(f"text.{code}", "").strip() for code in content.languages
                             if form.get(f"text.{code}", "").strip()}
@@ -100,6 +109,44 @@ def form_payload(form, content: Content, timezone) -> dict:
             raise ComposeError("send_at must be a date and time") from None
         payload["send_at"] = (moment if moment.tzinfo else moment.replace(tzinfo=timezone)).isoformat()
     return payload
+
+
+def again_form(broadcast, timezone, configured: tuple = ()) -> MultiDict:
+    """The compose form filled from a broadcast sent back ("write it again"): its texts as written in each
+    language, schools, kind, who verified it, the alert it corrects, languages, fallback, urgency, time; "no
+    WhatsApp template" only when one was configured (AVISO_WHATSAPP_TEMPLATES) and it went without."""
+    declined = bool(whatsapp_templates.for_kind(configured, broadcast.kind, list(broadcast.texts)))
+    fields = [("kind", broadcast.kind), ("source", "custom"), ("verified_by", broadcast.verified_by or ""),
+              ("fallback_language", broadcast.fallback_language or ""), ("urgent", "1" if broadcast.urgent else ""),
+              ("whatsapp_template", "0" if declined and not broadcast.whatsapp_templates else "1")]
+    fields += [("schools", code) for code in broadcast.schools]
+    fields += [("languages", code) for code in broadcast.languages or ()]
+    fields += [(f"text.{code}", text) for code, text in broadcast.bodies.items()]
+    for name in ("corrects", "workshop"):
+        if getattr(broadcast, name):
+            fields.append((name, getattr(broadcast, name)))
+    if broadcast.scheduled_for:
+        local = broadcast.scheduled_for.astimezone(timezone).replace(tzinfo=None)
+        fields += [("when", "later"), ("send_at", local.isoformat(timespec="minutes"))]
+    return MultiDict(fields)
+
+
+def audience_languages(connection, schools: list[str], content: Content) -> list[str] | None:
+    """The content languages the chosen schools' families read (from the audience counts), so the form asks
+    for free-text variables only in those; None when no school is chosen (every language is asked)."""
+    chosen = [code for code in schools if code in content.schools.by_code]
+    if not chosen:
+        return None
+    read = {language for code in chosen for language in audience_counts.per_language(connection, code)}
+    return [code for code in content.languages if code in read]
+
+
+def _variable(form, content: Content, name: str):
+    """A template variable from the form: free text per language (var.NAME.LANG), anything else once."""
+    if template_variables.kind_of(content, name) == template_variables.TEXT:
+        return {code: form.get(f"var.{name}.{code}", "").strip() for code in content.languages
+                if form.get(f"var.{name}.{code}", "").strip()}
+    return form.get(f"var.{name}", "").strip()
 
 
 @dataclass(frozen=True)
@@ -120,6 +167,10 @@ _COMPOSE_MESSAGES = (
     (r"^give either a template", lazy_gettext("Choose a template, or write your own text (not both).")),
     (r"^unknown template", lazy_gettext("Choose a template from the list.")),
     (r"^template \S+ needs: (?P<names>.+)$", lazy_gettext("Fill in: %(names)s.")),
+    (r"^(?P<name>\S+) is free text", lazy_gettext("Write %(name)s in each language the families read.")),
+    (r"^(?P<name>\S+) is a date:", lazy_gettext("%(name)s: choose a date.")),
+    (r"^(?P<name>\S+) is a time:", lazy_gettext("%(name)s: give a time like 7:45 am or 19:45.")),
+    (r"^(?P<name>\S+) is a date and time:", lazy_gettext("%(name)s: choose a date and a time.")),
     (r"^verified_by is too long",
      lazy_gettext("Who verified it: 80 characters at most (it goes into every family's message).")),
     (r"too long", lazy_gettext("A text is too long for a safety alert.")),
@@ -161,6 +212,8 @@ def refusal(exc: Exception, content: Content) -> Refusal:
             found = re.search(pattern, str(exc))
             if found:
                 values = {k: v for k, v in found.groupdict().items() if v}
+                if "name" in values:  # a template variable: as the form labels it
+                    values["name"] = str(label("variable", values["name"]))
                 return Refusal(400, str(message) % values if values else str(message))
         return Refusal(400, gettext("It cannot be sent as it is: %(detail)s", detail=str(exc)))
     raise exc

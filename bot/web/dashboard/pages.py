@@ -22,8 +22,8 @@ def name_of(staff_id: str | None) -> str:
 
 
 def local(moment: datetime | None) -> str:
-    """A time in the district's time zone, as pages show it."""
-    return moment.astimezone(g.aviso.settings.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+    """A time in the district's time zone with the zone's abbreviation (PST, PDT), as pages show it."""
+    return moment.astimezone(g.aviso.settings.timezone).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
 
 
 def page(template: str, status: int = 200, **context):

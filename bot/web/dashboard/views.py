@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
+from bot.broadcasts import calls
+from bot.broadcasts import variables as template_variables
 from bot.broadcasts.compose import KINDS, SENSITIVE_KINDS, ComposeError, templates
 from bot.broadcasts.desk import workshop_schools
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound
@@ -71,9 +73,14 @@ def home():
 
 # ---- compose -----------------------------------------------------------------------------------------------
 
-def _compose(form=None, preview=None, error=None, status=200):
+def _compose(form=None, preview=None, error=None, status=200, confirm=None):
     content = _content()
     form = form if form is not None else request.args
+    if form.get("again"):  # "write it again" after a send-back: the same texts, audience, urgency and time
+        found, refused = _load(form["again"])
+        if refused:
+            return refused
+        form = data.again_form(found, g.aviso.settings.timezone, g.aviso.settings.whatsapp_templates)
     corrects = form.get("corrects") or None
     original = None
     if corrects:
@@ -90,11 +97,14 @@ def _compose(form=None, preview=None, error=None, status=200):
     workshop = content.workshop(form.get("workshop", "")) if form.get("workshop") else None
     if workshop is not None and not g.staff.covers(workshop_schools(content, workshop)):  # refused before writing
         return error_page(403, gettext("Only an admin can message the registrants of this workshop."))
+    mine = data.my_schools(g.staff, content)
+    schools = list(original.schools) if original else form.getlist("schools") or (mine if len(mine) == 1 else [])
     return _page("compose.html", status, form=form, original=original, workshop=workshop, templates=names,
-                 variables=variables,
+                 variables=variables, variable_kinds={v: template_variables.kind_of(content, v) for v in variables},
+                 audience=None if workshop else data.audience_languages(g.aviso.connection, schools, content),
                  kinds=[k for k in KINDS if (k == "correction") == bool(original)], sensitive=SENSITIVE_KINDS,
                  schools=[(c, content.schools.by_code[c].name) for c in data.my_schools(g.staff, content)],
-                 preview=preview, error=error, settings=g.aviso.settings)
+                 preview=preview, error=error, settings=g.aviso.settings, confirm=confirm)
 
 
 def _preview(form) -> dict:
@@ -116,11 +126,14 @@ def compose():
 @bp.post("/broadcasts/preview.json")
 def preview_json():
     """The live preview the compose page asks for as the form changes (session + X-CSRF-Token)."""
+    form, content = request.form, _content()
+    audience = None if form.get("workshop") else data.audience_languages(g.aviso.connection,
+                                                                         form.getlist("schools"), content)
     try:
-        return jsonify(_preview(request.form))
+        return jsonify(audience=audience, **_preview(form))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
-        problem = data.refusal(exc, _content())
-        return jsonify(error=problem.message), problem.status
+        problem = data.refusal(exc, content)
+        return jsonify(error=problem.message, audience=audience), problem.status
 
 
 @bp.post("/broadcasts/new")
@@ -131,6 +144,10 @@ def compose_post():
         if form.get("action") == "preview":
             return _compose(form, preview=_preview(form))
         payload = data.form_payload(form, _content(), g.aviso.settings.timezone)
+        needs_approval = g.aviso.settings.require_approval and payload["kind"] in SENSITIVE_KINDS
+        if not needs_approval and form.get("confirmed") != "1":  # "Send to 6 families?" before it goes out
+            shown = _preview(form)
+            return _compose(form, preview=shown, confirm=shown["plan"]["messages"])
         broadcast = g.aviso.desk().create(g.staff, parse_request(payload))
     except (ComposeError, BroadcastError, NotAllowed) as exc:
         problem = data.refusal(exc, _content())
@@ -138,7 +155,8 @@ def compose_post():
     if broadcast.status == PENDING_APPROVAL:
         flash(gettext("Saved. It waits for a second staff member's approval."))
     elif broadcast.status == SCHEDULED:
-        flash(gettext("Scheduled. It goes out at its time (or when quiet hours end)."))
+        when = broadcast.starts_at or broadcast.scheduled_for
+        flash(gettext("Scheduled. It goes out at %(time)s.", time=_local(when)))
     else:
         flash(gettext("Sending now."))
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast.id))
@@ -179,7 +197,7 @@ def receipts_open(broadcast, now: datetime | None = None) -> bool:
 def _progress_context(broadcast) -> dict:
     outcomes = g.aviso.broadcasts.outcomes(broadcast.id)
     return {"broadcast": broadcast, "outcomes": outcomes, "settled": data.settled(outcomes),
-            "receipts_open": receipts_open(broadcast),
+            "receipts_open": receipts_open(broadcast), "calls": calls.counts(g.aviso.connection, broadcast.id),
             "failed_total": sum(outcomes.failed.values()), "skipped_total": sum(outcomes.skipped.values())}
 
 
@@ -190,12 +208,17 @@ def broadcast(broadcast_id: str):
     if refused:
         return refused
     waiting = found.status in (DRAFT, PENDING_APPROVAL)
-    plan = g.aviso.broadcasts.plan(found, strict=False, district=g.aviso.desk().district) if waiting else None
+    desk = g.aviso.desk()
+    plan = None
+    if waiting:
+        plan = desk.with_calls(found, g.aviso.broadcasts.plan(found, strict=False, district=desk.district))
     reason = _rejections({found.id}).get(found.id) if found.status == DRAFT else None
     snapshots = data.progress(g.aviso.connection, found.id)
     corrections = g.aviso.broadcasts.corrections_of(found.id)  # the original's page leads to what corrected it
+    goes_out = g.aviso.desk().goes_out(found.scheduled_for, found.urgent) if waiting else None
+    later = goes_out if goes_out and goes_out > datetime.now(UTC) + timedelta(minutes=1) else None
     return _page("broadcast.html", plan=plan, reason=reason, snapshots=snapshots, terminal=TERMINAL,
-                 corrections=corrections,
+                 corrections=corrections, goes_out_later=later,
                  can_approve=(found.status == PENDING_APPROVAL and g.staff.can_approve
                               and g.staff.id != found.created_by),
                  can_correct=found.status in (SENDING, DONE), **_progress_context(found))
@@ -216,24 +239,28 @@ def progress(broadcast_id: str):
                    html=render_template("dashboard/_progress.html", **context))
 
 
-def _act(broadcast_id: str, action, done: str):
+def _act(broadcast_id: str, action, done):
     found, refused = _load(broadcast_id)
     if refused:
         return refused
     try:
-        action(found)
+        result = action(found)
     except (ComposeError, BroadcastError, NotAllowed) as exc:
         problem = data.refusal(exc, _content())
         return error_page(problem.status, problem.message)
-    flash(done)
+    flash(done(result) if callable(done) else done)
     return redirect(url_for("dashboard.broadcast", broadcast_id=broadcast_id))
 
 
 @bp.post("/broadcasts/<broadcast_id>/approve")
 def approve(broadcast_id: str):
     """A second staff member approves: it goes out (or waits for its time)."""
-    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id),
-                gettext("Approved. It goes out now (or at its time)."))
+    def said(approved) -> str:
+        if approved.status == SCHEDULED:
+            when = approved.starts_at or approved.scheduled_for
+            return gettext("Approved. It goes out at %(time)s.", time=_local(when))
+        return gettext("Approved. It is going out now.")
+    return _act(broadcast_id, lambda b: g.aviso.desk().approve(g.staff, b.id), said)
 
 
 @bp.post("/broadcasts/<broadcast_id>/reject")
