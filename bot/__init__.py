@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # and should not load the whole web app with it.
     from bot import services
     from bot.observability import errors, logs
-    from bot.web import api, health, simulator, voice_alert, voice_webhook, webhook
+    from bot.web import api, health, simulator, voice_alert, voice_webhook, webhook, webhook_fast
     from bot.web import metrics as metrics_web
     from bot.web.dashboard import views as dashboard
 
@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)  # the staff dashboard, /dashboard
     if settings.development_tools:
         app.register_blueprint(simulator.bp)  # a signing helper: never with a Twilio account, never in production
+    app.wsgi_app = webhook_fast.FastMessages(app, app.wsgi_app)  # families' messages skip Flask's request cycle
     return app

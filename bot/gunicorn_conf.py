@@ -13,6 +13,9 @@ threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = 5
 control_socket_disable = True  # several Aviso servers may share a machine (benchmarks, tests)
 accesslog = None  # request lines would carry nothing useful; Aviso logs each answer itself
+# ... but with logconfig_dict set, gunicorn still builds and logs one for every request (a tenth of the
+# webhook's CPU under load, docs/bench-webhook.md): this logger class leaves them out.
+logger_class = "bot.observability.logs.GunicornLogger"
 # gunicorn's own lines (starting, booting and killing workers) go to the root logger, whose one handler
 # prints them as Aviso's events (JSON in production); each web process's app then replaces that handler.
 logconfig_dict = {

@@ -98,7 +98,7 @@ def understanding_memory() -> str:
     """What the understanding of the shipped content costs each web process: resident memory and build time."""
     probe = (
         "import gc, time\n"
-        "from bot.content import Content\n"
+        "from bot.content.model import Content\n"
         "rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])\n"
         "c = Content.from_dir(__import__('sys').argv[1]); c.keywords; c.schools; gc.collect(); before = rss()\n"
         "t = time.perf_counter(); c.understanding; built = time.perf_counter() - t; gc.collect()\n"
@@ -355,6 +355,12 @@ class Result:
     repeats: int
     late_sends: int
     cpu: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_per_answer_us(result: Result) -> float | None:
+    """Microseconds of CPU the server's processes and Redis used per answer during a run."""
+    used = result.cpu.get("server", 0.0) + result.cpu.get("redis", 0.0)
+    return used / result.rps * 1e6 if used and result.rps else None
 
 
 def percentile(sorted_values: list[int], fraction: float) -> float:
@@ -642,6 +648,12 @@ class Bench:
                       f"{vs_sample:.2f} (issue 12's target >= {TARGET_SAMPLE_RATIO:.1f}: "
                       f"{'met' if vs_sample >= TARGET_SAMPLE_RATIO else 'MISSED'}); sample bot p99 "
                       f"{sample.p99_ms:.1f} ms")
+                # What other processes take changes throughput far more than CPU per answer: on a shared
+                # machine this is the steadier comparison (server and Redis CPU, wrk's left out).
+                ours, theirs = cpu_per_answer_us(sat), cpu_per_answer_us(sample)
+                if ours and theirs:
+                    print(f"{config}: CPU per answer (server + Redis) at saturation: Aviso {ours:.0f} us, sample bot "
+                          f"{theirs:.0f} us, sample/Aviso = {theirs / ours:.2f}")
             ratio = sat.rps / bare.rps
             met = ratio >= TARGET_RATIO
             print(f"{config}: Aviso/bare throughput at saturation = {sat.rps:,.0f}/{bare.rps:,.0f} = {ratio:.2f} "

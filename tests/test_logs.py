@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import socket
@@ -67,6 +68,46 @@ def test_gunicorn_in_production_writes_one_json_event_per_line_with_request_ids(
     text = log_path.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON event
     assert any(line.get("logger") == "gunicorn.error" and "Booting worker" in line["event"] for line in lines)
+    assert not [line for line in lines if line.get("logger") == "gunicorn.access"]  # Aviso logs its answers itself
     (answer,) = [line for line in lines if line["event"] == "inbound"]
     assert answer["request_id"] == "lb-4f2a9c" and answer["lang"] == "es" and answer["level"] == "info"
     assert PARENT not in text and PARENT[2:] not in text and "DERECHOS" not in text
+
+
+def _formatted(formatter, records) -> list[str]:
+    import structlog
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id="r1")
+    try:
+        # The timestamp is the time of formatting: the one thing that may differ.
+        return [re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "T", formatter.format(record)) for record in records]
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+def test_the_formatters_lines_are_structlogs_own():
+    # bot.observability.logs formats standard-library records without structlog's copy of each (the webhook's
+    # hot path): every kind of record must give the line structlog's ProcessorFormatter gives.
+    import logging
+
+    import structlog
+
+    from bot.observability import logs
+
+    try:
+        raise ZeroDivisionError("x")
+    except ZeroDivisionError:
+        failure = sys.exc_info()
+    make = logging.getLogger("bot.x").makeRecord
+    for fmt in ("json", "console"):
+        records = [make("bot.x", logging.INFO, __file__, 1, "inbound contact=%s lang=%s replies=%d", ("ab", "es", 1),
+                        None),
+                   make("bot.x", logging.WARNING, __file__, 1, "plain %d%% text", (5,), None),
+                   make("bot.x", logging.INFO, __file__, 1, "with extra", (), None, extra={"school": "lincoln"}),
+                   make("bot.x", logging.ERROR, __file__, 1, "boom x=%s", (1,), failure)]
+        ours = logs.formatter(fmt)
+        theirs = logs.formatter(fmt)
+        theirs.__class__ = structlog.stdlib.ProcessorFormatter
+        assert type(ours) is not type(theirs)
+        assert _formatted(ours, records) == _formatted(theirs, records)

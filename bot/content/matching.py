@@ -42,6 +42,8 @@ def fold_case(text: str) -> str:
 
 def strip_accents(text: str) -> str:
     """Remove combining marks from Latin letters (é→e, ñ→n) and leave other scripts whole."""
+    if text.isascii():  # no marks to remove (most keywords and menu numbers)
+        return text
     decomposed = unicodedata.normalize("NFD", text)
     kept = [ch for ch in decomposed if not _is_accent(ch)]
     return unicodedata.normalize("NFC", "".join(kept))

@@ -165,6 +165,13 @@ class Content:
 
     def fallback_chain(self, code: str) -> list[str]:
         """Languages to try, in order, for a text missing in code."""
+        chains = self.__dict__.setdefault("_chains", {})  # worked out once per language: every text asks
+        chain = chains.get(code)
+        if chain is None:
+            chain = chains[code] = tuple(self._fallback_chain(code))
+        return list(chain)
+
+    def _fallback_chain(self, code: str) -> list[str]:
         chain = [code, *self._fallback.get(code, []), *self._fallback.get("default", [])]
         served = [c for c in chain if c not in self.withheld]
         served.append(self.default_language)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 GSM7 = "GSM-7"
@@ -13,6 +14,8 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+# The same check as one regex: a character-by-character loop cost a tenth of a webhook answer.
+_GSM7_TEXT = re.compile("[" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]*")
 
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
@@ -32,7 +35,7 @@ class SegmentCount:
 
 def is_gsm7(text: str) -> bool:
     """True when every character of text exists in GSM-7 (basic or extension table)."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_TEXT.fullmatch(text) is not None
 
 
 def count(text: str) -> SegmentCount:

@@ -12,6 +12,7 @@ import re
 import secrets
 import sys
 
+import gunicorn.glogging
 import structlog
 from flask import Flask, g, request
 
@@ -60,11 +61,28 @@ def _shared_processors() -> list:
     ]
 
 
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, without its copy of every standard-library record (the usual case, e.g. each
+    webhook answer's line): the same processors on the same record give the same line, at less cost."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if (record.exc_info or record.exc_text or record.stack_info or hasattr(record, "_logger")
+                or self.pass_foreign_args or not self.use_get_message or self._style._fmt != "%(message)s"):
+            return super().format(record)
+        method = record.levelname.lower()
+        event = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
+        for processor in (*(self.foreign_pre_chain or ()), *self.processors):
+            event = processor(self.logger, method, event)
+        if not isinstance(event, str):
+            return super().format(record)
+        return event
+
+
 def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     """The formatter for one line per record: JSON, or key=value for a person to read."""
     renderer = (structlog.processors.JSONRenderer() if fmt == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))
-    return structlog.stdlib.ProcessorFormatter(
+    return _Formatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer])
@@ -85,6 +103,14 @@ def configure(fmt: str, stream=None, level: int = logging.INFO) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+class GunicornLogger(gunicorn.glogging.Logger):
+    """gunicorn's logger without request lines (gunicorn_conf's accesslog = None alone does not stop them once
+    logconfig_dict is set): Aviso logs each answer itself, with its request id."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        """No request line."""
 
 
 def handler_from_settings() -> logging.Handler:

@@ -56,14 +56,26 @@ RATE_LIMIT_WAIT_SECONDS = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
 
 NO_LANGUAGE = "none"
+# Each label series' child, looked up once per process: labels() validates and locks on every call, a
+# noticeable share of a webhook answer. The vocabularies are fixed (commands, languages, routes, statuses),
+# so these stay small.
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels: str):
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 def replied(answer: str, language: str | None, *, offline: bool = False) -> None:
     """Count one answered message (and a not-understood one per language)."""
     language = language or NO_LANGUAGE
-    REPLIES.labels(answer=answer, language=language, source="memory" if offline else "redis").inc()
+    _child(REPLIES, answer, language, "memory" if offline else "redis").inc()
     if answer == "unknown":
-        NOT_UNDERSTOOD.labels(language=language).inc()
+        _child(NOT_UNDERSTOOD, language).inc()
 
 
 def broadcast_outcome(outcome: str) -> None:
@@ -89,5 +101,5 @@ def rate_limit_waited(seconds: float) -> None:
 
 def webhook_answered(endpoint: str, status: int, seconds: float) -> None:
     """Record one webhook request's route, status and duration."""
-    WEBHOOK_SECONDS.labels(endpoint=endpoint).observe(seconds)
-    WEBHOOK_REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
+    _child(WEBHOOK_SECONDS, endpoint).observe(seconds)
+    _child(WEBHOOK_REQUESTS, endpoint, str(status)).inc()

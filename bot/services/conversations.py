@@ -148,14 +148,30 @@ class Conversations:
                 connection_pool=self.connection.connection_pool, single_connection_client=True)
         return own
 
+    def _run(self, script, keys: list, args: list):
+        """One of the two scripts, on this thread's connection, straight through it: redis-py's command path
+        (retry wrapper, observability hooks, option filtering) cost a tenth of an answer. Failures are
+        redis-py's own: a lost or slow connection is closed and raised (these connections never retry), and an
+        unknown script (Redis restarted) goes through redis-py, which loads it."""
+        client = self._own_connection()
+        connection = client.connection
+        try:
+            with client.single_connection_lock:
+                connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            return script(keys=keys, args=args, client=client)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            connection.disconnect()
+            raise
+
     def answer(self, message: InboundMessage, now: datetime) -> str:
         """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML."""
         names = [self.keyring.contact_key(address) for address in message.addresses]
         inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
         lookups = [key for name in names for key in (contacts.contact_redis_key(name), aliases.alias_redis_key(name))]
-        claimed, *found = self._begin(
-            keys=[inbound_key, keys.CONTENT_ACTIVE, *lookups],
-            args=[keys.INBOUND_PENDING, keys.INBOUND_CLAIM_SECONDS], client=self._own_connection())
+        claimed, *found = self._run(self._begin, [inbound_key, keys.CONTENT_ACTIVE, *lookups],
+                                    [keys.INBOUND_PENDING, keys.INBOUND_CLAIM_SECONDS])
         if not claimed:
             return self._previous_answer(inbound_key, found[0])
         version, index, flat = found
@@ -242,11 +258,11 @@ class Conversations:
         joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
-        self._answered(
-            keys=[contacts.contact_redis_key(contact_key), inbound_key,
-                  keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left,
-                  *map(aliases.alias_redis_key, naming.aliases)],
-            args=[write.ttl_seconds or 0, len(fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
+        self._run(
+            self._answered,
+            [contacts.contact_redis_key(contact_key), inbound_key,
+             keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left,
+             *map(aliases.alias_redis_key, naming.aliases)],
+            [write.ttl_seconds or 0, len(fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
                   f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
-                  len(naming.aliases), alias_ttl, *(item for pair in fields.items() for item in pair), *write.emptied],
-            client=self._own_connection())
+             len(naming.aliases), alias_ttl, *(item for pair in fields.items() for item in pair), *write.emptied])

@@ -24,9 +24,9 @@ def parse_urlencoded(text: str) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str) -> str:
-    if "%" in text or "+" in text:
+    if "%" in text:
         return unquote_plus(text, errors="werkzeug.url_quote")  # werkzeug's handler for bad escapes
-    return text
+    return text.replace("+", " ")  # what unquote_plus does to a text without escapes
 
 
 class FastFormDataParser(FormDataParser):

@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import io
 import logging
+import os
 import pstats
 import secrets
 import shutil
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/bench: bare_
 
 import bare_app  # noqa: E402
 import bench_webhook as bench  # noqa: E402
+import reference_bot  # noqa: E402
 
 # cProfile's cumulative rows worth reading, by a substring of "file:line(function)".
 PARTS = [
@@ -106,12 +108,34 @@ def main() -> None:
         run(app, pool.items[:n])  # warm: every contact exists, content parsed
         pool.extend_to((3 + args.repeat) * n)
         # The least of several rounds: the machine's other work only ever adds time.
+        import redis
+
+        server = redis.Redis.from_url(env["REDIS_URL"])
+
+        def redis_cpu() -> float:
+            info = server.info("cpu")
+            return info["used_cpu_user"] + info["used_cpu_sys"]
+
+        server.config_resetstat()
+        before = redis_cpu()
         per_request, statuses = min((run(app, pool.items[(3 + k) * n : (4 + k) * n]) for k in range(args.repeat)),
                                       key=lambda r: r[0])
+        aviso_redis = (redis_cpu() - before) / (args.repeat * n)
+        commands = {name: (stats["calls"] / (args.repeat * n), stats["usec_per_call"])
+                    for name, stats in server.info("commandstats").items()}
         bare = bare_app.create_app()
         bare_per_request = min(run(bare, pool.items[:n])[0] for _ in range(args.repeat))
+        os.environ.update({name: env[name] for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "REDIS_URL")})
+        reference = reference_bot.create_app()
+        before = redis_cpu()
+        reference_per_request = min(run(reference, pool.items[:n])[0] for _ in range(args.repeat))
+        reference_redis = (redis_cpu() - before) / (args.repeat * n)
         print(f"CPU per request, in-process, one thread: Aviso {per_request * 1e6:.0f} us, "
-              f"bare {bare_per_request * 1e6:.0f} us (statuses {statuses})")
+              f"sample bot {reference_per_request * 1e6:.0f} us, bare {bare_per_request * 1e6:.0f} us "
+              f"(statuses {statuses}); Redis server CPU per request: Aviso {aviso_redis * 1e6:.0f} us, "
+              f"sample bot {reference_redis * 1e6:.0f} us")
+        print("Aviso's Redis commands per request (calls, us each, as Redis times them): " + ", ".join(
+            f"{name.removeprefix('cmdstat_')} {calls:.2f} x {usec:.1f}" for name, (calls, usec) in commands.items()))
         if args.cpu_only:
             return
         profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for Redis is not counted
