@@ -11,22 +11,16 @@ from rq.registry import ScheduledJobRegistry
 from bot.broadcasts.compose import BroadcastRequest
 from bot.services import jobs
 from bot.store import queues
-from bot.twilio.fake import FakeTwilio
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, JobRunner
+from .conftest import ACCOUNT_SID, JobRunner
 from .test_broadcasts import subscribe
+from .test_fanout import SERVICE_SID
+from .test_fanout import fake as fake  # noqa: F401, PLC0414  (the fake Twilio fixture)
 
-SERVICE_SID = "MG" + "e" * 32
 SENDER, APPROVER, ADMIN, VENICE_APPROVER = "+13105550101", "+13105550102", "+13105550104", "+13105550105"
 ACTIVITY = BroadcastRequest(("BELMONT",), "verified", "activity_verified",
                             {"location": "3rd & Loma", "time": "7:45 am"}, verified_by="LAUSD School Police",
                             urgent=True)
-
-
-@pytest.fixture
-def fake():
-    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, messaging_services=[SERVICE_SID]) as server:
-        yield server
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import pytest
 from .conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -106,11 +108,7 @@ def test_phone_simulator_answers_derechos_in_spanish(running, shipped_content):
     base, _, _ = running
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 360, "height": 740})
         page.goto(base + "/dev/phone")
         page.get_by_label("Your phone number").fill("+13235550142")
@@ -140,11 +138,7 @@ def test_the_simulator_keypad_walks_the_real_voice_line(running, shipped_content
     voice = VoiceContent.of(shipped_content)
     base, _, _ = running
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 360, "height": 740})
         page.goto(base + "/dev/phone")
         page.get_by_label("Your phone number").fill("+13235550143")

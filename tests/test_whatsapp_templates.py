@@ -10,22 +10,16 @@ import time
 import pytest
 
 from bot.cli.main import cli
-from bot.twilio.fake import FakeTwilio
 from bot.whatsapp_templates import InvalidTemplates, for_kind, parse
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.conftest import ACCOUNT_SID
 from tests.test_broadcasts import subscribe
 from tests.test_fanout import SERVICE_SID, WHATSAPP_FROM, work
+from tests.test_fanout import fake as fake  # noqa: F401, PLC0414  (the fake Twilio fixture)
 
 SID_ES, SID_ANY, SID_EN = ("HX" + c * 32 for c in "abc")
 ROUTE = {"schools": ["BELMONT"], "kind": "update", "template": "route_change",
          "variables": {"date": "2026-12-03", "route": {"es": "salgan por la puerta de 3rd St",
                                                           "en": "exit by the 3rd St gate"}}}
-
-
-@pytest.fixture
-def fake():
-    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, messaging_services=[SERVICE_SID]) as server:
-        yield server
 
 
 @pytest.fixture
