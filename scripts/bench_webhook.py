@@ -370,6 +370,15 @@ def percentile(sorted_values: list[int], fraction: float) -> float:
     return float(sorted_values[index])
 
 
+def redis_commands(connection, answers: int) -> str:
+    """Redis's commands since its last CONFIG RESETSTAT, per answer, the costliest first (scripts include the
+    commands they call, which are also listed on their own)."""
+    stats = connection.info("commandstats")
+    rows = sorted(((name.removeprefix("cmdstat_"), row["calls"] / answers, row["usec_per_call"])
+                   for name, row in stats.items() if name != "cmdstat_config"), key=lambda r: -r[1] * r[2])
+    return ", ".join(f"{name} {calls:.2f} x {usec:.1f}" for name, calls, usec in rows if calls >= 0.01)
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path, env: dict[str, str], pool: RequestPool):
         self.args = args
@@ -383,6 +392,7 @@ class Bench:
         self.noisy: list[str] = []
         self.skipped: list[tuple[str, str, float, float]] = []
         self.redis_pid: int | None = None
+        self.redis = None  # a client of the benchmark's Redis, for its command statistics
         self.run_index = 0
 
     def run_wrk(
@@ -525,11 +535,17 @@ class Bench:
                             unique=unique, expected_rps=expected)
         if endpoint == "aviso":
             self.check_aviso(data, f"{config} warm-up")
+        if self.redis is not None:
+            self.redis.config_resetstat()
         data = self.measured(server, mode="saturate", seconds=args.duration, threads=2, connections=conns, rate=None,
                              unique=unique, expected_rps=expected)
         if endpoint == "aviso":
             self.check_aviso(data, f"{config} saturation")
-        return self.record(config, endpoint, data, conns, None, "saturation")
+        result = self.record(config, endpoint, data, conns, None, "saturation")
+        if self.redis is not None and result.requests and endpoint != "bare":
+            log(f"{config} {endpoint} Redis commands per answer (calls x us each, as Redis times them): "
+                + redis_commands(self.redis, result.requests))
+        return result
 
     def run_reference(self, config: str, env: dict[str, str], endpoint: str, app: str) -> Result:
         server = Server(f"{endpoint}-{config}", app, env, self.workdir, pythonpath=BENCH_DIR)
@@ -767,6 +783,7 @@ def main() -> int:
         pool.extend_to(args.requests)
         bench = Bench(args, workdir, env, pool)
         bench.redis_pid = int((redis_dir / embedded_redis.PID_NAME).read_text().strip())
+        bench.redis = aviso.connection
         for config in configs:
             bench.run_config(config)
         mix = ", ".join(f"{body!r} {n / sum(pool.mix.values()):.0%}" for body, n in

@@ -93,3 +93,39 @@ def test_aviso_counts_rebuild_recounts_from_the_command_line(phone, aviso, runne
     result = runner.invoke(cli, ["counts", "rebuild"], env=cli_env)
     assert result.exit_code == 0 and "counted 1 families" in result.output
     assert audience_counts.per_language(aviso.connection, "BELMONT") == {"es": 1}
+
+
+def _meanwhile(monkeypatch, change):
+    """Run change between the webhook's read of the contact and its write (where another process could)."""
+    from bot.services import conversations
+
+    apply = conversations.registrations.apply
+
+    def apply_after_change(*args, **kwargs):
+        change()
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(conversations.registrations, "apply", apply_after_change)
+
+
+def test_a_carrier_opt_out_while_a_message_is_answered_is_not_written_over(phone, aviso, monkeypatch):
+    for body in ("ALERTAS", "Belmont", "1"):
+        phone.text(body)
+    key = aviso.keyring.contact_key(Address("sms", phone.number))
+    name = contacts.contact_redis_key(key)
+    _meanwhile(monkeypatch, lambda: aviso.connection.eval(audience_counts.MARK_OPTED_OUT, 1, name, key))
+    assert phone.text("DERECHOS")  # answered, and only the fields this message changed are written
+    assert aviso.connection.hget(name, "opted_out") == b"1"
+    assert audience_counts.per_language(aviso.connection, "BELMONT") == {}
+    assert same_as_recount(aviso.connection)
+
+
+def test_a_contact_forgotten_while_its_message_is_answered_is_not_brought_back(phone, aviso, monkeypatch):
+    for body in ("ALERTAS", "Belmont", "1"):
+        phone.text(body)
+    key = aviso.keyring.contact_key(Address("sms", phone.number))
+    _meanwhile(monkeypatch, lambda: contacts.forget(aviso.connection, key))
+    assert phone.text("MENU")
+    assert not aviso.connection.exists(contacts.contact_redis_key(key))
+    assert audience_counts.per_language(aviso.connection, "BELMONT") == {}
+    assert same_as_recount(aviso.connection)

@@ -111,3 +111,54 @@ def test_the_formatters_lines_are_structlogs_own():
         theirs.__class__ = structlog.stdlib.ProcessorFormatter
         assert type(ours) is not type(theirs)
         assert _formatted(ours, records) == _formatted(theirs, records)
+
+
+def test_the_answer_line_written_directly_is_the_line_logging_would_write(tmp_path):
+    # logs.info writes each webhook answer's line straight to Aviso's JSON handler (the hot path); it must be
+    # the line logger.info gives, and go through logging whenever something else would see the record.
+    import logging
+
+    import structlog
+
+    from bot.observability import logs
+
+    path = tmp_path / "app.log"
+    root = logging.getLogger()
+    others = root.handlers[:]  # pytest's capturing handlers: production has none
+    with path.open("w") as stream:
+        root.handlers = []
+        logs.configure("json", stream=stream)
+        logger = logging.getLogger("bot.services.conversations")
+        assert logs._only_json_handler(logger) is not None  # the direct path is the one under test
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id="r1")
+        try:
+            logs.info(logger, "inbound", contact="ab12cd34", channel="sms", command="rights", lang="es", replies=1)
+            logger.info("inbound contact=%s channel=%s command=%s lang=%s replies=%d", "ab12cd34", "sms", "rights",
+                        "es", 1)
+            seen: list[logging.LogRecord] = []
+            watcher = logging.Handler()
+            watcher.emit = seen.append
+            logger.addHandler(watcher)  # another handler (a test's capture, Sentry's): the record goes to both
+            try:
+                logs.info(logger, "inbound", contact="cd34ab12", channel="whatsapp", command="menu", lang="-",
+                          replies=0)
+            finally:
+                logger.removeHandler(watcher)
+            logger.setLevel(logging.WARNING)
+            try:
+                logs.info(logger, "inbound", contact="quiet", channel="sms", command="menu", lang="-", replies=0)
+            finally:
+                logger.setLevel(logging.NOTSET)
+        finally:
+            structlog.contextvars.clear_contextvars()
+            root.handlers = others
+            logs.configure("json")
+    lines = path.read_text().splitlines()
+    direct, standard, shared = (re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "T", line) for line in lines)
+    assert direct == standard
+    assert json.loads(direct)["replies"] == "1" and list(json.loads(direct))[:5] == [
+        "event", "request_id", "level", "logger", "timestamp"]
+    assert json.loads(shared)["contact"] == "cd34ab12" and json.loads(shared)["request_id"] == "r1"
+    assert [record.getMessage() for record in seen] == [
+        "inbound contact=cd34ab12 channel=whatsapp command=menu lang=- replies=0"]

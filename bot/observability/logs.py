@@ -7,10 +7,12 @@ What is logged never includes a number or a message body (tests/test_privacy.py 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
 import sys
+from datetime import UTC, datetime
 
 import gunicorn.glogging
 import structlog
@@ -82,10 +84,63 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     """The formatter for one line per record: JSON, or key=value for a person to read."""
     renderer = (structlog.processors.JSONRenderer() if fmt == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))
-    return _Formatter(
+    made = _Formatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer])
+    made.json_lines = fmt == "json"
+    return made
+
+
+def info(logger: logging.Logger, event: str, **fields: object) -> None:
+    """Log `event name=value ...` at INFO: the line logger.info would give, written straight to Aviso's JSON
+    handler when that is the only place the record would go (every webhook answer logs one line).
+
+    In a real request, with the caches cold, the standard library's record, handler and structlog's
+    processors took 78 µs of a 450 µs answer; this takes a tenth of that (scripts/bench/profile_webhook.py).
+    Anywhere else (a console, a test's capturing handler, a filter, Sentry's breadcrumbs) it is logger.info.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _only_json_handler(logger)
+    if handler is None:
+        logger.info(" ".join([event, *(f"{name}={value}" for name, value in fields.items())]))
+        return
+    line: dict[str, object] = {"event": event}  # the keys in the order structlog's processors add them
+    for name, value in structlog.contextvars.get_contextvars().items():
+        line.setdefault(name, value)
+    line["level"] = "info"
+    line["logger"] = logger.name
+    line["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    for name, value in fields.items():
+        line.setdefault(name, str(value))
+    text = json.dumps(line) + handler.terminator
+    handler.acquire()
+    try:
+        handler.stream.write(text)
+        handler.flush()
+    except Exception:  # noqa: BLE001 - as logging does: a log line that cannot be written never fails an answer
+        handler.handleError(logger.makeRecord(logger.name, logging.INFO, "", 0, event, (), None))
+    finally:
+        handler.release()
+
+
+def _only_json_handler(logger: logging.Logger) -> _AvisoHandler | None:
+    """Aviso's JSON handler, when it is the one handler a record of this logger reaches and nothing filters it."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        handlers.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    if len(handlers) != 1:
+        return None
+    (handler,) = handlers
+    if (type(handler) is not _AvisoHandler or handler.filters or handler.level > logging.INFO
+            or not getattr(handler.formatter, "json_lines", False)):
+        return None
+    return handler
 
 
 def configure(fmt: str, stream=None, level: int = logging.INFO) -> None:

@@ -19,6 +19,8 @@ from bot.store import keys
 SMS, WHATSAPP = "sms", "whatsapp"
 CHUNK = 1000  # contacts read per round trip when rebuilding
 
+# The contact's hash fields that aviso_contribution reads: a write that touches none of them leaves the counts.
+COUNTED_FIELDS = frozenset({"schools", "lang", "ch", "opted_out", "wa_seen"})
 LUA = """
 local function aviso_contribution(hkey)
   local f = redis.call('HMGET', hkey, 'schools', 'lang', 'ch', 'opted_out', 'wa_seen')

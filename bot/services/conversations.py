@@ -18,7 +18,7 @@ from bot.content.model import Content
 from bot.conversation import alerts as alert_flow
 from bot.conversation.engine import AlertFacts, Forget, Inbound, Outcome, Policy, Subscribe, Unsubscribe, respond
 from bot.conversation.offline import respond_offline
-from bot.observability import metrics
+from bot.observability import logs, metrics
 from bot.people import aliases, audience_counts, contacts
 from bot.people.identity import Address, Keyring, log_name
 from bot.publishing.store import ContentStore
@@ -46,17 +46,26 @@ for i = 4, #KEYS, 2 do
 end
 return {1, version, 0, {}}
 """
-# One round trip after: the contact's fields and expiry, the schools it joined or left, its aliases (they
-# expire when the contact does), the answer kept for Twilio's retries, the day's count per command and
-# language. All at once, as a transaction would.
+# One round trip after: the answer kept for Twilio's retries, the day's count per command and language, and
+# the contact's changed fields and expiry, the schools it joined or left, its aliases (they expire when the
+# contact does). All at once, as a transaction would. Only the fields this message changed are written, so a
+# change made meanwhile by someone else (a carrier opt-out, a workshop promotion) is never written over; a
+# contact erased meanwhile (FORGET, or its time ran out) is not brought back. The audience counts are
+# recomputed only when a field they read is written.
 # KEYS: contact hash, answer, day's counts, schools joined..., schools left..., aliases...
 # ARGV: ttl (0: keep), fields n, joined j, left l, answer, its ttl, count field, counts' ttl, contact key,
-#       aliases a, their ttl (0: keep), n field/value pairs, then the fields to delete
+#       aliases a, their ttl (0: keep), new contact (1/0), counts read a written field (1/0),
+#       n field/value pairs, then the fields to delete
 _ANSWERED = audience_counts.LUA + """
-local before = aviso_contribution(KEYS[1])
+redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
+redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[8])
+if ARGV[12] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
-local pairs_end = 11 + 2 * n
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 12, pairs_end)) end
+local counted = ARGV[13] == '1'
+local before = counted and aviso_contribution(KEYS[1])
+local pairs_end = 13 + 2 * n
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 14, pairs_end)) end
 if #ARGV > pairs_end then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1, #ARGV)) end
 if ARGV[1] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 for i = 1, joined do redis.call('SADD', KEYS[3 + i], ARGV[9]) end
@@ -65,11 +74,10 @@ for i = 1, aliases do
   local alias = KEYS[3 + joined + left + i]
   if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
 end
-aviso_count(ARGV[9], before, -1)  -- the audience counts move with the contact (bot/people/audience_counts.py)
-aviso_count(ARGV[9], aviso_contribution(KEYS[1]), 1)
-redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
-redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
-redis.call('EXPIRE', KEYS[3], ARGV[8])
+if counted then  -- the audience counts move with the contact (bot/people/audience_counts.py)
+  aviso_count(ARGV[9], before, -1)
+  aviso_count(ARGV[9], aviso_contribution(KEYS[1]), 1)
+end
 return 1
 """
 
@@ -203,12 +211,11 @@ class Conversations:
         twiml = render_twiml(tuple(encoding.for_channel(reply, channel, language) for reply in outcome.replies))
         promoted = [result.workshop for result in signed if result.promoted]
         extra = aliases.contact_fields(fields, message.addresses, naming, self.keyring)
-        self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content)
-        log.info(
-            "inbound contact=%s channel=%s command=%s lang=%s replies=%d content=%s",
-            log_name(contact_key), message.address.channel, outcome.command, outcome.language or "-",
-            len(outcome.replies), content.version,
-        )
+        self._apply(naming, message, outcome, now, twiml, inbound_key, state.is_new, promoted, extra, content,
+                    fields)
+        logs.info(log, "inbound", contact=log_name(contact_key), channel=message.address.channel,
+                  command=outcome.command, lang=outcome.language or "-", replies=len(outcome.replies),
+                  content=content.version)
         metrics.replied(outcome.command, outcome.language)
         return twiml
 
@@ -238,6 +245,7 @@ class Conversations:
     def _apply(
         self, naming: aliases.Naming, message: InboundMessage, outcome: Outcome, now: datetime,
         twiml: str, inbound_key: str, is_new: bool, promoted: list[str], extra: dict[str, str], content: Content,
+        stored: dict[bytes, bytes],
     ) -> None:
         contact_key = naming.contact_key
         if any(isinstance(effect, Forget) for effect in outcome.effects):
@@ -250,13 +258,16 @@ class Conversations:
             schedule.enqueue_promotions(self.connection, promoted)
         write = contacts.changes(outcome.state, address=message.address, keyring=self.keyring, is_new=is_new,
                                  now=now, ttl_seconds=self.contact_ttl_seconds)
-        fields = {**write.fields, **extra}
+        fields = {name: value for name, value in {**write.fields, **extra}.items()
+                  if stored.get(name.encode()) != value.encode()}
+        emptied = [name for name in write.emptied if name.encode() in stored]
         signed_up = map(content.workshop, outcome.state.workshops + outcome.state.waitlisted)
         alias_ttl = aliases.lifetime(write.ttl_seconds, bool(outcome.state.schools),
                                      [registrations.keep_until(w) for w in signed_up if w], now.timestamp(),
                                      self.contact_ttl_seconds)
         joined = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Subscribe)]
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
+        counted = bool(joined or left) or not audience_counts.COUNTED_FIELDS.isdisjoint([*fields, *emptied])
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
         self._run(
             self._answered,
@@ -264,5 +275,6 @@ class Conversations:
              keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left,
              *map(aliases.alias_redis_key, naming.aliases)],
             [write.ttl_seconds or 0, len(fields), len(joined), len(left), twiml, keys.INBOUND_TTL_SECONDS,
-                  f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
-             len(naming.aliases), alias_ttl, *(item for pair in fields.items() for item in pair), *write.emptied])
+             f"{outcome.command}:{outcome.language or '-'}", keys.KEYWORD_STATS_TTL_SECONDS, contact_key,
+             len(naming.aliases), alias_ttl, int(is_new), int(counted),
+             *(item for pair in fields.items() for item in pair), *emptied])
