@@ -94,25 +94,29 @@ class IntentIndex:
         if not query:
             return []
         query_norm = math.sqrt(sum(w * w for w in query.values()))
-        dots: dict[int, float] = {}
-        shared: dict[int, float] = {}
-        get_dot, get_shared = dots.get, shared.get
+        sums: dict[int, list[float]] = {}  # per example: its dot product with the text, its shared weight
+        get = sums.get
         for language, postings in self._postings.items():
             if languages is not None and language not in languages:
                 continue
             for gram, q in query.items():
                 for doc_id, weight, squared in postings.get(gram, ()):
-                    dots[doc_id] = get_dot(doc_id, 0.0) + q * weight
-                    shared[doc_id] = get_shared(doc_id, 0.0) + squared
-        dots.pop(exclude, None)
+                    found = get(doc_id)
+                    if found is None:
+                        sums[doc_id] = [q * weight, squared]
+                    else:
+                        found[0] += q * weight
+                        found[1] += squared
+        sums.pop(exclude, None)
         best: dict[str, tuple[float, float]] = {}
-        for doc_id, dot in dots.items():
-            norm, answer = self._norms[doc_id], self.answers[doc_id]
+        norms, answers = self._norms, self.answers
+        for doc_id, (dot, shared) in sums.items():
+            norm, answer = norms[doc_id], answers[doc_id]
             cosine = dot / (norm * query_norm)
             if answer in self._whole:
                 score = cosine
             else:  # how much of the example the message holds, and how alike the two are
-                score = CONTAINMENT_SHARE * shared[doc_id] / (norm * norm) + (1 - CONTAINMENT_SHARE) * cosine
+                score = CONTAINMENT_SHARE * shared / (norm * norm) + (1 - CONTAINMENT_SHARE) * cosine
             first, second = best.get(answer, (0.0, 0.0))
             if score > first:
                 best[answer] = (score, first)

@@ -27,6 +27,8 @@ _MARKERS = {
     "vi": "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",
     "es": "ñ¿¡",
 }
+_MARKER_LANGUAGE = {mark: code for code, marks in _MARKERS.items() for mark in marks}
+assert len(_MARKER_LANGUAGE) == sum(map(len, _MARKERS.values())), "a marker letter names one language"
 MARKER_WEIGHT = 2.0
 CLEAR_RATIO = 2.0  # the best language scores at least this many times the next one to count as clear
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -80,7 +82,7 @@ class LanguageIndex:
         letters: dict[str, int] = {}
         for ch in text[:400]:
             if ch.isalpha():
-                script = script_of(ch)
+                script = "LATIN" if ch < "\x80" else script_of(ch)  # an ASCII letter: no name to look up
                 letters[script] = letters.get(script, 0) + 1
         if not letters:
             return NO_GUESS
@@ -88,10 +90,10 @@ class LanguageIndex:
         if script in _SCRIPT_LANGUAGE and _SCRIPT_LANGUAGE[script] in self.languages:
             return Guess((_SCRIPT_LANGUAGE[script],), True)
         scores: dict[str, float] = {}
-        for code, marks in _MARKERS.items():
-            hits = sum(text.count(m) for m in marks)
-            if hits and code in self.languages:
-                scores[code] = scores.get(code, 0.0) + MARKER_WEIGHT * hits
+        for ch in text:
+            code = _MARKER_LANGUAGE.get(ch)
+            if code is not None and code in self.languages:
+                scores[code] = scores.get(code, 0.0) + MARKER_WEIGHT
         for word in _words(text[:400]):
             owners = self._owners.get(word)
             if owners:

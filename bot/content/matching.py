@@ -109,6 +109,8 @@ class KeywordIndex:
         # words within one edit share an entry, so a typo is looked up in as many probes as it has
         # letters instead of by comparing it with every keyword of every language.
         self._near: dict[str, set[str]] = {}
+        # A text longer than every key by two letters or more is within one edit of none (a family's sentence).
+        self._longest = max(map(len, self._plain), default=0)
         for key in self._plain:
             if len(key) >= TYPO_MIN_LENGTH - 1:
                 for variant in _deletions(key):
@@ -126,7 +128,7 @@ class KeywordIndex:
         found = self._plain.get(plain)
         if found:
             return _single(found, exact=True) if len(found) == 1 else None
-        if len(plain) < TYPO_MIN_LENGTH or len(plain) > MATCHABLE_LENGTH:
+        if len(plain) < TYPO_MIN_LENGTH or len(plain) > min(MATCHABLE_LENGTH, self._longest + 1):
             return None
         commands: dict[str, set[str]] = {}
         candidates = set().union(*(self._near.get(variant, ()) for variant in _deletions(plain)))

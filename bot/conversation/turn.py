@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.content.model import Content
-from bot.people.state import ContactState
+from bot.people.state import ContactState, evolve
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,10 @@ class Turn:
 
     def with_state(self, **changes) -> Turn:
         """The same turn with some state changed."""
-        return replace(self, state=replace(self.state, **changes))
+        return evolve(self, state=evolve(self.state, **changes))
 
 
 def outcome(turn: Turn, replies: tuple[str, ...], command: str, *effects: Effect, **state_changes) -> Outcome:
     """An answer that keeps the contact's state but for the changes named."""
-    state = replace(turn.state, is_new=False, **state_changes)
+    state = evolve(turn.state, is_new=False, **state_changes)
     return Outcome(replies, state, command, effects)
