@@ -12,6 +12,7 @@ from bot import create_app, services
 from bot.content.encoding import for_sms
 from bot.conversation.engine import submenu_text
 from bot.services.conversations import render_twiml
+from bot.store import keys
 
 from .conftest import PUBLIC_BASE_URL, Phone, inbound, sign
 
@@ -206,12 +207,21 @@ def test_contacts_expire_when_inactive(phone, aviso, settings):
     assert 0 < ttl <= settings.contact_ttl_days * 24 * 3600
 
 
+def test_each_message_of_a_known_contact_renews_its_expiry(phone, aviso, settings):
+    phone.text("RIGHTS")
+    (key,) = contact_keys(aviso)
+    aviso.connection.expire(key, 60)  # as if the family had been quiet for almost the whole period
+    phone.text("MENU")
+    assert aviso.connection.ttl(key) > settings.contact_ttl_days * 24 * 3600 - 60
+
+
 def test_keyword_counts_are_kept_by_language_and_day_only(phone, aviso):
     phone.text("DERECHOS")
     Phone(phone.client, "+13105550188").text("DERECHOS")
     Phone(phone.client, "+13105550189").text("RIGHTS")
     (stats_key,) = aviso.connection.scan_iter("aviso:stats:keywords:*")
     assert aviso.connection.hgetall(stats_key) == {b"rights:es": b"2", b"rights:en": b"1"}
+    assert 0 < aviso.connection.ttl(stats_key) <= keys.KEYWORD_STATS_TTL_SECONDS  # a day's counts expire too
 
 
 def test_status_callback_accepts_signed_updates_and_rejects_malformed(phone):

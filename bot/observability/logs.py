@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import secrets
 import sys
 from datetime import UTC, datetime
 
@@ -188,13 +188,21 @@ def bind_broadcast(broadcast_id: str, **fields) -> None:
     structlog.contextvars.bind_contextvars(broadcast_id=broadcast_id, **fields)
 
 
+def request_id(offered: str) -> str:
+    """The id of a request's log lines: the load balancer's X-Request-Id when it is a plain token, else a new one.
+
+    A new id only tells lines apart, it guards nothing: random's generator (reseeded in every forked worker)
+    instead of the secrets module, whose system call cost 4 µs of every webhook answer.
+    """
+    return offered if _REQUEST_ID.fullmatch(offered) else f"{random.getrandbits(64):016x}"
+
+
 def init_app(app: Flask) -> None:
     """Give each request an id (the load balancer's X-Request-Id when it is a plain token) for its lines."""
 
     @app.before_request
     def _bind_request():
-        offered = request.headers.get("X-Request-Id", "")
-        g.request_id = offered if _REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        g.request_id = request_id(request.headers.get("X-Request-Id", ""))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 

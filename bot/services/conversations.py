@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 
+import hiredis
 import redis
 
 from bot.content import encoding
@@ -58,16 +59,21 @@ return {1, version, 0, {}}
 #       n field/value pairs, then the fields to delete
 _ANSWERED = audience_counts.LUA + """
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
-redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-if ARGV[12] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- A day's counts expire from their first count on (a later first count of another field only renews it).
+if redis.call('HINCRBY', KEYS[3], ARGV[7], 1) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[8]) end
+local known, expiring = ARGV[12] == '0', ARGV[1] ~= '0'
+if known then  -- still there? (EXPIRE says so as it renews the expiry: one call instead of two)
+  if expiring then
+    if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+  elseif redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+end
 local n, joined, left, aliases = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
 local counted = ARGV[13] == '1'
 local before = counted and aviso_contribution(KEYS[1])
 local pairs_end = 13 + 2 * n
 if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 14, pairs_end)) end
 if #ARGV > pairs_end then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1, #ARGV)) end
-if ARGV[1] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if not expiring then redis.call('PERSIST', KEYS[1]) elseif not known then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 for i = 1, joined do redis.call('SADD', KEYS[3 + i], ARGV[9]) end
 for i = 1, left do redis.call('SREM', KEYS[3 + joined + i], ARGV[9]) end
 for i = 1, aliases do
@@ -160,12 +166,13 @@ class Conversations:
         """One of the two scripts, on this thread's connection, straight through it: redis-py's command path
         (retry wrapper, observability hooks, option filtering) cost a tenth of an answer. Failures are
         redis-py's own: a lost or slow connection is closed and raised (these connections never retry), and an
-        unknown script (Redis restarted) goes through redis-py, which loads it."""
+        unknown script (Redis restarted) goes through redis-py, which loads it. Packed by hiredis itself:
+        redis-py's packer copies every argument first, which cost 2.5 µs of the 4.5 of the answer's script."""
         client = self._own_connection()
         connection = client.connection
         try:
             with client.single_connection_lock:
-                connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
                 return connection.read_response()
         except redis.exceptions.NoScriptError:
             return script(keys=keys, args=args, client=client)

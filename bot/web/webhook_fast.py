@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import io
 import re
-import secrets
 import time
 from datetime import UTC, datetime
 
@@ -21,7 +20,7 @@ import structlog
 from flask import Flask
 
 from bot import services
-from bot.observability import metrics
+from bot.observability import logs, metrics
 from bot.web.forms import parse_urlencoded
 from bot.web.payloads import BadRequest, parse_inbound
 from bot.web.webhook import expected_signature
@@ -29,7 +28,6 @@ from bot.web.webhook import expected_signature
 PATH = "/twilio/messages"
 ROUTE = "/twilio/messages"  # the metric's label: the Flask rule of the same view
 _URLENCODED = re.compile(r"application/x-www-form-urlencoded\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # as bot.observability.logs accepts one
 
 
 class FastMessages:
@@ -65,8 +63,7 @@ class FastMessages:
             message = parse_inbound(form)
         except BadRequest:
             return self._to_flask(environ, body, start_response)
-        offered = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = offered if _REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
