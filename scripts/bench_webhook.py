@@ -8,8 +8,10 @@ bot/gunicorn_conf.py, which is otherwise unchanged) it runs, one server at a tim
 
 1. the bare endpoint (scripts/bench/bare_app.py: Flask returning constant TwiML) at saturation,
    and with --signed-bare the same behind Twilio's signature check (the cost of any correct webhook),
-2. Aviso (`bot:create_app()`, AVISO_ENV=production, signatures checked, its own embedded Redis) at
-   saturation,
+2. the sample-style reference bot (scripts/bench/reference_bot.py) and Aviso (`bot:create_app()`,
+   AVISO_ENV=production, signatures checked, the benchmark's embedded Redis) at saturation, taking
+   turns for --rounds rounds with both servers up, so that whatever drifts on the machine falls on both;
+   the report compares their medians and prints each round's ratio and the CPU (workers + Redis) per answer,
 3. Aviso at fixed, open-loop rates: 50% of the bare throughput (the target; not run when that is above
    Aviso's own saturation throughput), 50% of Aviso's own, and any --rates; latency is counted from
    each request's scheduled send time, so a server that falls behind shows it.
