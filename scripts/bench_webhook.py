@@ -745,8 +745,8 @@ def main() -> int:
     parser.add_argument("--own-fractions", default="0.5",
                         help="paced Aviso runs at these fractions of Aviso's own saturation throughput (0.5)")
     parser.add_argument("--rates", default="", help="paced Aviso runs at these rates, requests/s (none)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="saturation runs of the sample bot and Aviso, taking turns; medians compared (3)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="saturation runs of the sample bot and Aviso, taking turns; medians compared (5)")
     parser.add_argument("--signed-bare", action="store_true",
                         help="also measure a reference that parses the form and checks the signature (no Redis)")
     parser.add_argument("--requests", type=int, default=200_000, help="signed requests to pre-generate (200000)")
