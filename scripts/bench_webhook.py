@@ -691,10 +691,12 @@ class Bench:
                       f"each round: {each}; sample bot p99 {sample.p99_ms:.1f} ms")
                 # What other processes take changes throughput far more than CPU per answer: on a shared
                 # machine this is the steadier comparison (server and Redis CPU, wrk's left out).
-                mine = statistics.median(filter(None, map(cpu_per_answer_us, ours)))
-                other = statistics.median(filter(None, map(cpu_per_answer_us, theirs)))
-                print(f"{config}: CPU per answer (server + Redis) at saturation, medians: Aviso {mine:.0f} us, "
-                      f"sample bot {other:.0f} us, sample/Aviso = {other / mine:.2f}")
+                mine = [cpu for cpu in map(cpu_per_answer_us, ours) if cpu]
+                other = [cpu for cpu in map(cpu_per_answer_us, theirs) if cpu]
+                if mine and other:  # a run whose processes could not be read has no figure
+                    mine_us, other_us = statistics.median(mine), statistics.median(other)
+                    print(f"{config}: CPU per answer (server + Redis) at saturation, medians: Aviso {mine_us:.0f} us, "
+                          f"sample bot {other_us:.0f} us, sample/Aviso = {other_us / mine_us:.2f}")
             ratio = sat.rps / bare.rps
             met = ratio >= TARGET_RATIO
             print(f"{config}: Aviso/bare throughput at saturation = {sat.rps:,.0f}/{bare.rps:,.0f} = {ratio:.2f} "
