@@ -8,7 +8,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 # thread each measured best (docs/bench-webhook.md: more threads only queue for the GIL and add
 # p99 stalls of 67-233 ms). With a remote Redis, re-measure WEB_THREADS=2.
 workers = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1)))
-worker_class = "gthread"
+worker_class = "bot.gunicorn_worker.InlineThreadWorker"  # gthread, minus a relay (its docstring)
 threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = 5
 control_socket_disable = True  # several Aviso servers may share a machine (benchmarks, tests)

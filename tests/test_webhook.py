@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -175,6 +176,26 @@ def test_retry_of_a_language_choice_does_not_apply_twice(phone, aviso, shipped_c
     assert phone.text("2", sid=sid) == phone.text("2", sid=sid)
     stats = aviso.connection.hgetall(next(iter(aviso.connection.scan_iter("aviso:stats:keywords:*"))))
     assert stats[b"language_set:es"] == b"1"
+
+
+def _append_only_file(connection) -> bytes:
+    """What the Redis server has appended to its AOF (6.2: one file; 7: the files of its AOF folder)."""
+    folder = Path(connection.config_get("dir")["dir"])
+    subfolder = connection.config_get("appenddirname").get("appenddirname")
+    if subfolder:
+        return b"".join(path.read_bytes() for path in sorted((folder / subfolder).glob("*.aof")))
+    return (folder / connection.config_get("appendfilename")["appendfilename"]).read_bytes()
+
+
+def test_a_message_claim_stays_out_of_the_aof_and_its_answer_goes_in(phone, aviso):
+    sid = "SM" + "c" * 32
+    replies = phone.text("DERECHOS", sid=sid)
+    key = keys.INBOUND_MESSAGE.format(sid=sid).encode()
+    written = _append_only_file(aviso.connection)
+    pending = keys.INBOUND_PENDING.encode()
+    assert b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(pending), pending) not in written
+    assert written.count(key) == 1 and replies[0].encode() in written  # the answer kept for Twilio's retries
+    assert phone.text("DERECHOS", sid=sid) == replies
 
 
 def test_stop_on_sms_answers_empty_twiml_and_opts_out(phone, aviso):

@@ -33,8 +33,12 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # One round trip before answering: claim the MessageSid (or read the answer a first delivery left), read the
 # active content version, and find the contact: the first of the message's names (own number, then
 # WhatsApp user id) that is a contact, else the first that is an alias of one (its target: index -1).
+# The claim is kept out of the AOF (and replicas): it only guards a message while it is being answered, and
+# leaving it out spares Redis a file write before this reply (the sample bot's GET needs none either); the
+# answer that replaces it is written as usual. After a crash, a retry is answered from that answer, or anew.
 # KEYS: inbound, content active, then per name: its contact hash, its alias.
 _BEGIN = """
+redis.set_repl(redis.REPL_NONE)
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {0, redis.call('GET', KEYS[1])} end
 local version = redis.call('GET', KEYS[2])
 for i = 3, #KEYS, 2 do
