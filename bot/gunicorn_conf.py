@@ -4,10 +4,11 @@ import os
 import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-# The webhook is short, CPU-bound work plus two Redis round trips: one process per core and one
-# thread each measured best (docs/bench-webhook.md: more threads only queue for the GIL and add
-# p99 stalls of 67-233 ms). With a remote Redis, re-measure WEB_THREADS=2.
-workers = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1)))
+# The webhook is short CPU work between two Redis round trips, and each worker answers one request at a time
+# (bot/gunicorn_worker.py): two processes per core keep the cores busy while a worker waits for Redis (on
+# 2 cores, 4x1 answered 18% more than 2x1 with the same p99 at 500/s; docs/bench-webhook.md). Threads only
+# queue for the GIL and add p99 stalls of 67-233 ms. With a remote Redis, measure more workers, not threads.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
 worker_class = "bot.gunicorn_worker.InlineThreadWorker"  # gthread, minus a relay (its docstring)
 threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = 5
