@@ -1,12 +1,13 @@
 """The web process's gunicorn worker: gthread, serving a ready request on its main thread when it has one thread.
 
 gthread's main thread polls the connections and hands each ready one to its thread pool; the pool thread
-answers, then hands the connection back through a pipe. With one thread (Aviso's default: one process per
-core, docs/bench-webhook.md) that relay does no good, since the answers are served one at a time anyway,
-and it costs every request two thread wake-ups, two GIL handoffs and a pipe write and read: 8-12% of a
-webhook answer's CPU on two cores (docs/bench-webhook.md, "The server's worker"). This worker serves the
-request where the poller found it ready. Everything else is gthread's own: keep-alive, the timeouts,
-graceful stops, and with WEB_THREADS above 1 the thread pool itself.
+answers, then hands the connection back through a pipe. With one thread (Aviso's default, several processes
+per core instead: bot/gunicorn_conf.py) that relay does no good, since the answers are served one at a time
+anyway, and it costs every request two thread wake-ups, two GIL handoffs and a pipe write and read: without
+it, an answer cost 492 instead of 584 µs of CPU (workers and Redis) on two cores (docs/bench-webhook.md,
+"Issue 12, latest (6 Dec 2026)"). This worker serves the request where the poller found it ready. Everything
+else is gthread's own: keep-alive, the timeouts, graceful stops, and with WEB_THREADS above 1 the thread
+pool itself.
 
 It differs from gthread with one thread in two ways, both in the worker's favour: a new connection that has
 sent nothing yet waits in the poller instead of holding the only thread for up to five seconds, so an idle
@@ -16,13 +17,12 @@ replaces the worker after `timeout` seconds instead of keeping a process whose o
 
 from __future__ import annotations
 
-import selectors
-import time
 from collections import deque
 from concurrent import futures
-from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+# _DEFER: what gthread's handle() returns for a connection with nothing to read yet; finish_request() then puts
+# it in the poller. Private, hence gunicorn pinned to 27 in pyproject.toml.
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 
 class InlineThreadWorker(ThreadWorker):
@@ -50,18 +50,10 @@ class InlineThreadWorker(ThreadWorker):
         return None
 
     def _answer(self, conn):
+        finished: futures.Future = futures.Future()  # finish_request() takes the pool's future
         if not conn.initialized and not conn.data_ready and not conn.wait_for_data(0):
-            self._wait_in_poller(conn)
-            return
-        conn.data_ready = True  # handle() must not wait for it again
-        finished: futures.Future = futures.Future()
-        finished.set_result(self.handle(conn))  # handle() answers every error itself and returns False
+            finished.set_result(_DEFER)  # nothing sent yet: wait in the poller, not on this thread
+        else:
+            conn.data_ready = True  # handle() must not wait for it again
+            finished.set_result(self.handle(conn))  # handle() answers every error itself and returns False
         self.finish_request(conn, finished)
-
-    def _wait_in_poller(self, conn):
-        """A new connection with nothing to read yet: poll it like a kept-alive one, as gthread does after
-        its pool thread waited for it in vain (the same keep-alive timeout closes it)."""
-        conn.sock.setblocking(False)
-        conn.timeout = time.monotonic() + self.cfg.keepalive
-        self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))

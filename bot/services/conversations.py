@@ -34,8 +34,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # active content version, and find the contact: the first of the message's names (own number, then
 # WhatsApp user id) that is a contact, else the first that is an alias of one (its target: index -1).
 # The claim is kept out of the AOF (and replicas): it only guards a message while it is being answered, and
-# leaving it out spares Redis a file write before this reply (the sample bot's GET needs none either); the
-# answer that replaces it is written as usual. After a crash, a retry is answered from that answer, or anew.
+# leaving it out spares Redis a file write before this reply; the answer that replaces it is written as
+# usual. After a crash, a retry is answered from that answer, or anew.
 # KEYS: inbound, content active, then per name: its contact hash, its alias.
 _BEGIN = """
 redis.set_repl(redis.REPL_NONE)
