@@ -418,7 +418,8 @@ def test_verify_answers_with_what_the_genuine_alert_said_and_when(app, aviso, cl
     assert shipped_content.text("es", "verify.said", text=aviso.broadcasts.get(alert.id).bodies["es"]) in answer
     assert "3rd & Loma" in answer and "AUTÉNTICA" in answer
     sent = aviso.broadcasts.get(alert.id).started_at.astimezone(LA)
-    assert f"{sent.day} dic" in answer  # the day it went out, not only a time
+    month = shipped_content.language("es")["calendar"]["months"][sent.month - 1]
+    assert f"{sent.day} {month}" in answer  # the day it went out, not only a time
 
 
 def test_verify_of_a_correction_names_the_alert_it_corrects(app, aviso, client, staff, families):
