@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import libfaketime
 import pytest
+import redis
 import time_machine
 from click.testing import CliRunner
 from rq import SimpleWorker, Worker
@@ -107,6 +109,23 @@ def redis_url(tmp_path_factory):
     with _redis_clock():
         url = embedded_redis.ensure_running(data_dir)
     yield url
+    embedded_redis.stop(data_dir)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server for this test alone (the embedded one), every write on disk at once: the test may kill
+    or freeze it (SIGSTOP). Yields its data folder, URL and pid."""
+    data_dir = tmp_path / "redis"
+    url = embedded_redis.ensure_running(data_dir)
+    with redis.Redis.from_url(url) as connection:
+        connection.config_set("appendfsync", "always")
+    pid = int((data_dir / embedded_redis.PID_NAME).read_text())
+    yield data_dir, url, pid
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
     embedded_redis.stop(data_dir)
 
 

@@ -5,8 +5,10 @@ them from the data; the home page and the preview read them."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from bot.broadcasts.store import Broadcast, new_id
 from bot.cli.main import cli
@@ -56,6 +58,22 @@ def test_a_carrier_opt_out_and_forget_stop_counting(phone, aviso):
     assert audience_counts.per_language(aviso.connection, "BELMONT") == {"es": 1}
     contacts.forget(aviso.connection, key)
     assert audience_counts.per_language(aviso.connection, "BELMONT") == {}
+    assert same_as_recount(aviso.connection)
+
+
+def test_a_whatsapp_familys_later_message_moves_its_window_and_keeps_the_counts(whatsapp, aviso):
+    for body in ("ALERTAS", "Belmont", "1", "ALERTAS", "Venice", "1"):  # two schools: three window sets
+        whatsapp.text(body)
+    counts, windows = audience_counts.stored(aviso.connection)
+    assert len(windows) == 3 and same_as_recount(aviso.connection)
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=20), tick=True):
+        whatsapp.text("DERECHOS")
+    later_counts, later_windows = audience_counts.stored(aviso.connection)
+    assert later_counts == counts
+    assert later_windows.keys() == windows.keys()
+    for name, members in later_windows.items():
+        (member, seen), = members.items()
+        assert seen - windows[name][member] >= 20 * 3600 - 60  # the 24-hour window opened again
     assert same_as_recount(aviso.connection)
 
 

@@ -115,23 +115,6 @@ def test_right_after_a_failure_redis_is_not_tried_again_for_a_moment():
 # ---- a real redis-server of the test's own, killed or frozen ---------------------------------------------
 
 @pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server for this test alone (the embedded one), every write on disk at once."""
-    data_dir = tmp_path / "redis"
-    url = embedded_redis.ensure_running(data_dir)
-    import redis
-
-    redis.Redis.from_url(url).config_set("appendfsync", "always")
-    pid = int((data_dir / embedded_redis.PID_NAME).read_text())
-    yield data_dir, url, pid
-    try:
-        os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
-    embedded_redis.stop(data_dir)
-
-
-@pytest.fixture
 def own_phone(settings, own_redis):
     """A family's phone texting an app whose Redis is the test's own."""
     _, url, _ = own_redis

@@ -44,6 +44,9 @@ REPLIES = Counter(
 NOT_UNDERSTOOD = Counter(
     "aviso_not_understood", "Inbound messages Aviso did not understand, by the language it answered in.",
     ["language"])
+ANSWERS_NOT_SAVED = Counter(
+    "aviso_answers_not_saved", "Answers sent to a family whose write Redis then refused or did not receive, by "
+    "reason (unreachable, OOM, READONLY, error...).", ["reason"])
 BROADCAST_SENT = Counter("aviso_broadcast_sent", "Broadcast messages Twilio accepted.")
 BROADCAST_FAILED = Counter(
     "aviso_broadcast_failed", "Broadcast recipients who could not be sent to, by Twilio error code.", ["code"])
@@ -68,6 +71,11 @@ def _child(metric, *labels: str):
     if child is None:
         child = _children[key] = metric.labels(*labels)
     return child
+
+
+def answer_not_saved(reason: str) -> None:
+    """Count an answer that went out while its write did not reach Redis."""
+    _child(ANSWERS_NOT_SAVED, reason).inc()
 
 
 def replied(answer: str, language: str | None, *, offline: bool = False) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 
-import hiredis
 import redis
 
 from bot.content import encoding
@@ -24,6 +22,7 @@ from bot.people import aliases, audience_counts, contacts
 from bot.people.identity import Address, Keyring, log_name
 from bot.publishing.store import ContentStore
 from bot.store import keys
+from bot.store.scripts import ScriptRunner
 from bot.workshops import registrations, schedule
 
 log = logging.getLogger(__name__)
@@ -152,51 +151,28 @@ class Conversations:
         self.content = content
         self.policy = policy
         self.contact_ttl_seconds = contact_ttl_seconds
-        self._begin = connection.register_script(_BEGIN)
-        self._answered = connection.register_script(_ANSWERED)
-        self._local = threading.local()
+        self._scripts = ScriptRunner(connection, _BEGIN, _ANSWERED)
+        self._begin, self._answered = self._scripts.scripts
         self.last_content: Content | None = None  # what the last answer used: kept for an outage
 
-    def _own_connection(self) -> redis.Redis:
-        """This thread's own Redis connection for the two scripts of every message: taking a connection
-        from the pool checks its socket each time, which cost 30 µs per command."""
-        own = getattr(self._local, "connection", None)
-        if own is None:
-            own = self._local.connection = redis.Redis(
-                connection_pool=self.connection.connection_pool, single_connection_client=True)
-        return own
-
-    def _run(self, script, keys: list, args: list):
-        """One of the two scripts, on this thread's connection, straight through it: redis-py's command path
-        (retry wrapper, observability hooks, option filtering) cost a tenth of an answer. Failures are
-        redis-py's own: a lost or slow connection is closed and raised (these connections never retry), and an
-        unknown script (Redis restarted) goes through redis-py, which loads it. Packed by hiredis itself:
-        redis-py's packer copies every argument first, which cost 2.5 µs of the 4.5 of the answer's script."""
-        client = self._own_connection()
-        connection = client.connection
-        try:
-            with client.single_connection_lock:
-                connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
-                return connection.read_response()
-        except redis.exceptions.NoScriptError:
-            return script(keys=keys, args=args, client=client)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-            connection.disconnect()
-            raise
+    def confirm(self, wait: bool = True) -> bool:
+        """After the answer went out: read whether its write was saved (False: logged and counted)."""
+        return self._scripts.confirm(wait)
 
     def answer(self, message: InboundMessage, now: datetime) -> str:
-        """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML."""
+        """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML. Its
+        write is sent to Redis, not waited for: call `confirm` once the answer is out."""
         names = [self.keyring.contact_key(address) for address in message.addresses]
         inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
         lookups = [key for name in names for key in (contacts.contact_redis_key(name), aliases.alias_redis_key(name))]
-        claimed, *found = self._run(self._begin, [inbound_key, keys.CONTENT_ACTIVE, *lookups],
+        claimed, *found = self._scripts.run(self._begin, [inbound_key, keys.CONTENT_ACTIVE, *lookups],
                                     [keys.INBOUND_PENDING, keys.INBOUND_CLAIM_SECONDS])
         if not claimed:
             return self._previous_answer(inbound_key, found[0])
         version, index, flat = found
         if index == -1:  # another name of a known contact (its number, or its user id): read that contact
             contact_key = flat.decode()
-            fields = self._own_connection().hgetall(contacts.contact_redis_key(contact_key))
+            fields = self._scripts.client().hgetall(contacts.contact_redis_key(contact_key))
         else:
             contact_key = names[max(index, 1) - 1]
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -280,7 +256,8 @@ class Conversations:
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         counted = bool(joined or left) or not audience_counts.COUNTED_FIELDS.isdisjoint([*fields, *emptied])
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
-        self._run(
+        # Sent, not waited for: the caller sends the answer, then confirms (bot/store/scripts.py).
+        self._scripts.send(
             self._answered,
             [contacts.contact_redis_key(contact_key), inbound_key,
              keys.KEYWORD_STATS.format(day=now.date().isoformat()), *joined, *left,

@@ -71,7 +71,9 @@ def messages():
         return _bad_request(str(exc))
     aviso = services.current()
     now = datetime.now(UTC).astimezone(aviso.settings.timezone)
-    return Response(aviso.answer(message, now), 200, mimetype="text/xml")
+    response = Response(aviso.answer(message, now), 200, mimetype="text/xml")
+    response.call_on_close(aviso.confirm_answer)  # once the answer is out (bot/store/scripts.py)
+    return response
 
 
 @bp.post("/fallback")

@@ -69,8 +69,11 @@ def run(app, requests: list[str]) -> tuple[float, dict[int, int]]:
     started = time.process_time()
     for item in requests:
         signature, body = item.split("\t", 1)
-        for _chunk in app(environ_for(signature, body), start_response):
+        body_iter = app(environ_for(signature, body), start_response)
+        for _chunk in body_iter:
             pass
+        if hasattr(body_iter, "close"):  # as a server does once the answer is sent (PEP 3333)
+            body_iter.close()
     return (time.process_time() - started) / len(requests), statuses
 
 
