@@ -44,6 +44,22 @@ local function aviso_count(contact, c, delta)
     end
   end
 end
+-- A contact's contribution changed from before to after. When only its last WhatsApp message moved (every
+-- WhatsApp message does that), only the window's sorted sets move: the same result as -1 then +1, in a
+-- third of the calls.
+local function aviso_move(contact, before, after)
+  if before and after and before.schools == after.schools and before.lang == after.lang and before.ch == after.ch then
+    if before.seen ~= after.seen and after.ch == 'whatsapp' then
+      redis.call('ZADD', '""" + keys.COUNTS_ALL + """:wa:' .. after.lang, after.seen, contact)
+      for code in string.gmatch(after.schools, '[^,]+') do
+        redis.call('ZADD', '""" + keys.COUNTS_SCHOOL + """' .. code .. ':wa:' .. after.lang, after.seen, contact)
+      end
+    end
+    return
+  end
+  aviso_count(contact, before, -1)
+  aviso_count(contact, after, 1)
+end
 """
 
 # A contact stops counting (before FORGET deletes it). KEYS: its hash; ARGV: its contact key.

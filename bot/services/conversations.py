@@ -63,7 +63,7 @@ return {1, version, 0, {}}
 _ANSWERED = audience_counts.LUA + """
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6])
 -- A day's counts expire from their first count on (a later first count of another field only renews it).
-if redis.call('HINCRBY', KEYS[3], ARGV[7], 1) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[8]) end
+if redis.call('HINCRBY', KEYS[3], ARGV[7], '1') == 1 then redis.call('EXPIRE', KEYS[3], ARGV[8]) end
 local known, expiring = ARGV[12] == '0', ARGV[1] ~= '0'
 if known then  -- still there? (EXPIRE says so as it renews the expiry: one call instead of two)
   if expiring then
@@ -84,8 +84,7 @@ for i = 1, aliases do
   if ARGV[11] == '0' then redis.call('SET', alias, ARGV[9]) else redis.call('SET', alias, ARGV[9], 'EX', ARGV[11]) end
 end
 if counted then  -- the audience counts move with the contact (bot/people/audience_counts.py)
-  aviso_count(ARGV[9], before, -1)
-  aviso_count(ARGV[9], aviso_contribution(KEYS[1]), 1)
+  aviso_move(ARGV[9], before, aviso_contribution(KEYS[1]))
 end
 return 1
 """
