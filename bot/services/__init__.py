@@ -131,8 +131,7 @@ class Aviso:
         return self.content.active()
 
     def answer(self, message: InboundMessage, now: datetime) -> str:
-        """The TwiML for an inbound message: through Redis when it answers in time, else from memory. Call
-        `confirm_answer` once it is sent."""
+        """The TwiML for an inbound message: through Redis when it answers in time, else from memory."""
         if self.outage.worth_trying():
             try:
                 twiml = self._answer_through_redis(message, now)
@@ -143,11 +142,6 @@ class Aviso:
                 return twiml
         self.outage.answered_from_memory()
         return self.conversations.answer_offline(message, now, self.content_in_memory())
-
-    def confirm_answer(self, wait: bool = True) -> bool:
-        """Once the answer is out: whether its write reached Redis (False is logged and counted; without
-        wait, a reply not there yet is read before this thread's next message)."""
-        return self.conversations.confirm(wait)
 
     def _answer_through_redis(self, message: InboundMessage, now: datetime) -> str:
         try:

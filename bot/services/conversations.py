@@ -154,13 +154,9 @@ class Conversations:
         self._begin, self._answered = self._scripts.scripts
         self.last_content: Content | None = None  # what the last answer used: kept for an outage
 
-    def confirm(self, wait: bool = True) -> bool:
-        """After the answer went out: read whether its write was saved (False: logged and counted)."""
-        return self._scripts.confirm(wait)
-
     def answer(self, message: InboundMessage, now: datetime) -> str:
         """Return the TwiML for an inbound message; a retry of the same MessageSid gets the same TwiML. Its
-        write is sent to Redis, not waited for: call `confirm` once the answer is out."""
+        write is sent to Redis, not waited for (bot/store/scripts.py)."""
         names = [self.keyring.contact_key(address) for address in message.addresses]
         inbound_key = keys.INBOUND_MESSAGE.format(sid=message.sid)
         lookups = [key for name in names for key in (contacts.contact_redis_key(name), aliases.alias_redis_key(name))]
@@ -255,7 +251,7 @@ class Conversations:
         left = [keys.SCHOOL_SUBSCRIBERS.format(code=e.school) for e in outcome.effects if isinstance(e, Unsubscribe)]
         counted = bool(joined or left) or not audience_counts.COUNTED_FIELDS.isdisjoint([*fields, *emptied])
         # Register / CancelRegistration were applied before the answer was written (registrations.apply).
-        # Sent, not waited for: the caller sends the answer, then confirms (bot/store/scripts.py).
+        # Sent, not waited for: its reply is read before this thread's next script (bot/store/scripts.py).
         self._scripts.send(
             self._answered,
             [contacts.contact_redis_key(contact_key), inbound_key,

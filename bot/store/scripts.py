@@ -1,20 +1,22 @@
-"""Scripts: the webhook's Lua scripts on each thread's own Redis connection, run and waited for, or sent now
-and confirmed once the family has its answer.
+"""Scripts: the webhook's Lua scripts on each thread's own Redis connection, run and waited for, or sent and
+confirmed later.
 
 Each message is two round trips to Redis: one script reads (before answering), one writes (after). Waiting
-for the write's reply before sending the answer cost a web process a sleep and a wake-up per message, and on
-our 2-core machine that was a fifth of the CPU per answer at 500 messages/s (docs/bench-webhook.md). So the
-write is sent, the answer goes out, and then `confirm` reads the reply, usually already there by then.
+for the write's reply before sending the answer cost a web process a sleep and a wake-up per message, so the
+write is sent, the answer goes out, and the reply is read just before the thread's next script, when it has
+long arrived (docs/bench-webhook.md: about a tenth less CPU per answer at 500 messages/s).
 
-What that changes: Redis has the write before the answer leaves (it is sent first, and a connection's
-commands run in order), so the family's next message, whichever process takes it, finds it saved. A write
-Redis refuses (a full Redis, a read-only replica) is logged and counted instead of failing the answer,
-which is already out; a full Redis refuses the message's first script already, so the answer says so then.
+What that changes: Redis has the write before the answer leaves (it is sent first, and Redis runs a
+connection's commands in order), so the family's next message finds it, whichever process takes it. A
+write Redis refuses (a read-only replica, or a Redis that died in that instant) is logged and counted when
+its reply is read, instead of failing an answer that is already out. A full Redis refuses the message's
+first script already, so that answer says so.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import hiredis
@@ -27,6 +29,13 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 # Redis's error words worth a metric label of their own; any other refusal is counted as "error".
 _KNOWN_REFUSALS = frozenset({"OOM", "READONLY", "MISCONF", "BUSY", "NOSCRIPT"})
+
+
+def _error_word(error: redis.exceptions.ResponseError) -> str:
+    """Redis's error code (WRONGTYPE, OOM...): first in 7.x, after "Error running script (...):" in 6.2. Only
+    the code is logged: the rest may name keys."""
+    found = re.search(r"\b[A-Z]{2,}\b", str(error))
+    return found.group(0) if found else "ERR"
 
 
 class ScriptRunner:
@@ -68,7 +77,7 @@ class ScriptRunner:
             raise
 
     def send(self, script, keys: list, args: list) -> None:
-        """Send a write script without waiting for its reply: `confirm` (or this thread's next script) reads it."""
+        """Send a write script without waiting for its reply: this thread's next script (or `confirm`) reads it."""
         client = self.client()
         try:
             with client.single_connection_lock:
@@ -78,20 +87,14 @@ class ScriptRunner:
             raise
         self._local.pending = (script, keys, args)
 
-    def confirm(self, wait: bool = True) -> bool:
+    def confirm(self) -> bool:
         """Read the reply of this thread's unconfirmed write, if any: False (logged and counted) when Redis
-        refused it or could not be reached. A script Redis lost meanwhile is loaded and run again. Without
-        wait, a reply not there yet is left for this thread's next script to read."""
+        refused it or could not be reached. A script Redis lost meanwhile is loaded and run again."""
         pending = getattr(self._local, "pending", None)
         if pending is None:
             return True
-        client, (script, keys, args) = self._local.client, pending
-        try:
-            if not wait and not client.connection.can_read(timeout=0):
-                return True
-        except _CONNECTION_ERRORS:
-            pass  # the read below says what happened
         self._local.pending = None
+        client, (script, keys, args) = self._local.client, pending
         try:
             try:
                 with client.single_connection_lock:
@@ -103,7 +106,7 @@ class ScriptRunner:
             client.connection.disconnect()
             return self._not_saved("unreachable", type(error).__name__)
         except redis.exceptions.ResponseError as error:
-            word = str(error).split(" ", 1)[0]
+            word = _error_word(error)
             return self._not_saved(word if word in _KNOWN_REFUSALS else "error", word)
         return True
 
@@ -113,7 +116,7 @@ class ScriptRunner:
         client.connection.send_packed_command([command])
 
     def _load(self, client: redis.Redis) -> None:
-        """Load every script: a write sent without waiting must not meet NOSCRIPT (it would be read too late
+        """Load every script: a write sent without waiting must not meet NOSCRIPT (its reply is read too late
         to run it again before the family's next message)."""
         for script in self.scripts:
             client.script_load(script.script)

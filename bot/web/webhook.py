@@ -71,9 +71,7 @@ def messages():
         return _bad_request(str(exc))
     aviso = services.current()
     now = datetime.now(UTC).astimezone(aviso.settings.timezone)
-    response = Response(aviso.answer(message, now), 200, mimetype="text/xml")
-    response.call_on_close(aviso.confirm_answer)  # once the answer is out (bot/store/scripts.py)
-    return response
+    return Response(aviso.answer(message, now), 200, mimetype="text/xml")
 
 
 @bp.post("/fallback")
