@@ -448,6 +448,26 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _stop_workers(*processes: subprocess.Popen | None) -> None:
+    """Stop `aviso worker` processes as systemd would: SIGTERM (RQ finishes the job at hand), then after 30 s
+    SIGKILL to each worker's group and its work horses (each in a group of its own). None is left running to
+    take the next tests' jobs."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            horses = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_child(int(pid), process.pid)]
+            for group in (process.pid, *horses):
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            process.wait()
+
+
 def test_a_worker_killed_mid_broadcast_loses_and_duplicates_nobody(app, aviso, fake, tmp_path, redis_url):
     contacts = family(aviso, 240)
     fake.configure(latency_ms=60)
@@ -479,10 +499,7 @@ def test_a_worker_killed_mid_broadcast_loses_and_duplicates_nobody(app, aviso, f
         while store.get(broadcast.id).status == SENDING and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        for process in (survivor, victim, locals().get("restarted")):
-            if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(10)
+        _stop_workers(survivor, victim, locals().get("restarted"))
     assert store.get(broadcast.id).status == DONE, log.read_text()[-3000:]
     assert fake.duplicates() == {}
     assert sorted(to_numbers(fake)) == sorted(contacts)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 
 from bot.broadcasts import fanout
@@ -18,6 +17,7 @@ from tests.test_fanout import (  # noqa: F401  (fixtures: sending through the fa
     REPO,
     SERVICE_SID,
     _start_worker,
+    _stop_workers,
     fake,
     family,
     public_port,
@@ -45,8 +45,7 @@ def run_broadcast_in_a_worker(aviso, fake, tmp_path, redis_url, **env_extra: str
         while store.get(broadcast.id).status != DONE and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(10)
+        _stop_workers(worker)
     assert store.get(broadcast.id).status == DONE, (tmp_path / "worker.log").read_text()[-3000:]
     return broadcast.id
 

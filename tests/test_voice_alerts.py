@@ -26,6 +26,7 @@ from tests.test_fanout import (  # noqa: F401  (fixtures)
     _dump,
     _is_child,
     _start_worker,
+    _stop_workers,
     fake,
     family,
     public_port,
@@ -201,10 +202,7 @@ def test_a_worker_killed_mid_call_run_calls_every_family_exactly_once(
         workers.append(_start_worker(env, log))
         assert wait_for(lambda: aviso.connection.hget(run, "done") is not None, 120), log.read_text()[-3000:]
     finally:
-        for process in workers:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(10)
+        _stop_workers(*workers)
     placed = [c["to"] for c in fake.calls.snapshot()]
     assert sorted(placed) == sorted(numbers)  # every family called, nobody twice
     assert fake.stats()["max_calls_in_any_1s_window"] <= 40
