@@ -10,7 +10,7 @@ What that changes: Redis has the write before the answer leaves (it is sent firs
 connection's commands in order), so the family's next message finds it, whichever process takes it. A
 write Redis refuses (a read-only replica, or a Redis that died in that instant) is logged and counted when
 its reply is read, instead of failing an answer that is already out. A full Redis refuses the message's
-first script already, so that answer says so.
+first script already, so that message still fails before it is answered, as it always did.
 """
 
 from __future__ import annotations
