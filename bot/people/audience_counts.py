@@ -29,14 +29,17 @@ local function aviso_contribution(hkey)
   if ch == '' then ch = 'sms' end
   return {schools = f[1], lang = f[2] or '', ch = ch, seen = tonumber(f[5]) or 0}
 end
-local function aviso_count(contact, c, delta)
-  if not c then return end
-  local field = c.lang .. '|' .. c.ch
+local function aviso_scopes(c)  -- the district's counters, then each of the contact's schools'
   local scopes = {'""" + keys.COUNTS_ALL + """'}
   for code in string.gmatch(c.schools, '[^,]+') do
     table.insert(scopes, '""" + keys.COUNTS_SCHOOL + """' .. code)
   end
-  for _, scope in ipairs(scopes) do
+  return scopes
+end
+local function aviso_count(contact, c, delta)
+  if not c then return end
+  local field = c.lang .. '|' .. c.ch
+  for _, scope in ipairs(aviso_scopes(c)) do
     if redis.call('HINCRBY', scope, field, delta) <= 0 then redis.call('HDEL', scope, field) end
     if c.ch == 'whatsapp' then
       if delta < 0 then redis.call('ZREM', scope .. ':wa:' .. c.lang, contact)
@@ -50,9 +53,8 @@ end
 local function aviso_move(contact, before, after)
   if before and after and before.schools == after.schools and before.lang == after.lang and before.ch == after.ch then
     if before.seen ~= after.seen and after.ch == 'whatsapp' then
-      redis.call('ZADD', '""" + keys.COUNTS_ALL + """:wa:' .. after.lang, after.seen, contact)
-      for code in string.gmatch(after.schools, '[^,]+') do
-        redis.call('ZADD', '""" + keys.COUNTS_SCHOOL + """' .. code .. ':wa:' .. after.lang, after.seen, contact)
+      for _, scope in ipairs(aviso_scopes(after)) do
+        redis.call('ZADD', scope .. ':wa:' .. after.lang, after.seen, contact)
       end
     end
     return

@@ -23,10 +23,9 @@ import hiredis
 import redis
 
 from bot.observability import metrics
+from bot.store.outage import REDIS_ERRORS  # a lost or slow connection: closed (these never retry)
 
 log = logging.getLogger(__name__)
-# What a lost or slow connection raises; the connection is closed (these connections never retry).
-_CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 # Redis's error words worth a metric label of their own; any other refusal is counted as "error".
 _KNOWN_REFUSALS = frozenset({"OOM", "READONLY", "MISCONF", "BUSY", "NOSCRIPT"})
 
@@ -72,7 +71,7 @@ class ScriptRunner:
         except redis.exceptions.NoScriptError:  # Redis restarted or was flushed: load every script again
             self._load(client)
             return script(keys=keys, args=args, client=client)
-        except _CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             client.connection.disconnect()
             raise
 
@@ -82,7 +81,7 @@ class ScriptRunner:
         try:
             with client.single_connection_lock:
                 self._send(client, script, keys, args)
-        except _CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             client.connection.disconnect()
             raise
         self._local.pending = (script, keys, args)
@@ -102,7 +101,7 @@ class ScriptRunner:
             except redis.exceptions.NoScriptError:
                 self._load(client)
                 script(keys=keys, args=args, client=client)
-        except _CONNECTION_ERRORS as error:
+        except REDIS_ERRORS as error:
             client.connection.disconnect()
             return self._not_saved("unreachable", type(error).__name__)
         except redis.exceptions.ResponseError as error:
